@@ -1,0 +1,324 @@
+"""Demo and benchmark data: the worked example operators know, and a reproducible large set.
+
+Both are idempotent: the worked example is looked up by its codes before anything is created,
+and the scaled set by its external IDs (``S0000001`` ...), so running a seed twice changes nothing.
+"""
+
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group as Role
+from django.db import transaction
+from django.utils import timezone
+
+from billing.roles import PRICING_MANAGERS, SUPPORT_STAFF
+from groups import services as group_services
+from groups.models import Customer, CustomerGroup, Membership
+from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord
+
+DEMO_USERS = (
+    # user name, password, role (None = superuser)
+    ("manager", "ratecard-manager", PRICING_MANAGERS),
+    ("support", "ratecard-support", SUPPORT_STAFF),
+    ("admin", "ratecard-admin", None),
+)
+
+GROUPS = (
+    ("VIP Customers", "vip", "Customers with monthly revenue above 500,000 CZK.", None),
+    ("Standard", "standard", "Every paying customer on the standard tariff.", None),
+    ("Startup Program", "startup-program", "Young companies in the startup programme.", None),
+    ("Summer Promo 2026", "summer-promo-2026", "Cheaper data for the summer.", date(2026, 8, 31)),
+)
+
+PRICE_LISTS = (
+    # code, name, currency, items (code, unit, price)
+    (
+        "BASE-RETAIL",
+        "Base retail",
+        "CZK",
+        [("minute", "minute", "1.50"), ("SMS", "message", "0.60"), ("GB", "GB", "30.00")],
+    ),
+    (
+        "STD-RETAIL-2026",
+        "Standard retail 2026",
+        "CZK",
+        [("minute", "minute", "1.20"), ("SMS", "message", "0.50"), ("GB", "GB", "25.00")],
+    ),
+    (
+        "STARTUP-RETAIL-2026",
+        "Startup retail 2026",
+        "CZK",
+        # No SMS price: startups fall back to the standard list for messages.
+        [("minute", "minute", "0.80"), ("GB", "GB", "18.00")],
+    ),
+    (
+        "VIP-RETAIL-2026",
+        "VIP retail 2026",
+        "CZK",
+        [("minute", "minute", "0.60"), ("SMS", "message", "0.30"), ("GB", "GB", "15.00")],
+    ),
+    ("SUMMER-PROMO-2026", "Summer promo 2026", "CZK", [("GB", "GB", "10.00")]),
+)
+
+RULES = (
+    # code, name, category, price list, group code, priority, valid_from, valid_to
+    ("BASE-RETAIL", "Everyone: base retail", "retail", "BASE-RETAIL", None, 0, "2026-01-01", None),
+    (
+        "STD-2026",
+        "Standard retail 2026",
+        "retail",
+        "STD-RETAIL-2026",
+        "standard",
+        10,
+        "2026-01-01",
+        "2026-12-31",
+    ),
+    (
+        "STARTUP-2026",
+        "Startup programme 2026",
+        "retail",
+        "STARTUP-RETAIL-2026",
+        "startup-program",
+        50,
+        "2026-01-01",
+        "2026-12-31",
+    ),
+    (
+        "VIP-RETAIL-2026",
+        "VIP customers: retail pricing 2026",
+        "retail",
+        "VIP-RETAIL-2026",
+        "vip",
+        100,
+        "2026-01-01",
+        None,
+    ),
+    (
+        "SUMMER-2026",
+        "Summer promo 2026: cheaper data",
+        "retail",
+        "SUMMER-PROMO-2026",
+        "summer-promo-2026",
+        120,
+        "2026-06-01",
+        "2026-08-31",
+    ),
+)
+
+CUSTOMERS = (
+    ("End Customer Ltd", "CUST-0001", "billing@endcustomer.example", ["vip"]),
+    ("Tech Corp", "CUST-0002", "accounts@techcorp.example", ["standard"]),
+    ("Startup XYZ", "CUST-0003", "hello@startupxyz.example", ["standard", "startup-program"]),
+)
+
+_FIRST = ("Acme", "Blue", "Nova", "Orbit", "Pixel", "Quantum", "River", "Summit", "Terra", "Vector")
+_SECOND = ("Telecom", "Systems", "Labs", "Networks", "Media", "Logistics", "Foods", "Cloud")
+
+
+@dataclass
+class SeedReport:
+    created: dict[str, int] = field(default_factory=dict)
+    users: list[tuple[str, str, str]] = field(default_factory=list)
+
+    def add(self, what: str, n: int = 1) -> None:
+        self.created[what] = self.created.get(what, 0) + n
+
+
+@transaction.atomic
+def seed_worked_example() -> SeedReport:
+    """The three segments, their rules and a few dozen customers; safe to run again."""
+    report = SeedReport()
+    User = get_user_model()
+    for username, password, role in DEMO_USERS:
+        user = User.objects.filter(username=username).first()
+        if user is None:
+            user = User(username=username, is_staff=role is None, is_superuser=role is None)
+            user.set_password(password)
+            user.save()
+            report.add("users")
+        if role is not None:
+            user.groups.add(Role.objects.get(name=role))
+        report.users.append((username, password, role or "superuser"))
+
+    groups: dict[str, CustomerGroup] = {}
+    for name, code, description, expires_on in GROUPS:
+        group = CustomerGroup.objects.filter(code=code).first()
+        if group is None:
+            group = group_services.group_create(
+                name=name, code=code, description=description, expires_on=expires_on
+            )
+            report.add("groups")
+        groups[code] = group
+
+    price_lists: dict[str, PriceList] = {}
+    for code, name, currency, items in PRICE_LISTS:
+        price_list = PriceList.objects.filter(code=code).first()
+        if price_list is None:
+            price_list = PriceList.objects.create(code=code, name=name, currency=currency)
+            PriceListItem.objects.bulk_create(
+                PriceListItem(price_list=price_list, item_code=i, unit=u, unit_price=Decimal(p))
+                for i, u, p in items
+            )
+            report.add("price lists")
+        price_lists[code] = price_list
+
+    for code, name, category, list_code, group_code, priority, start, end in RULES:
+        if not PricingRule.objects.filter(code=code).exists():
+            PricingRule.objects.create(
+                code=code,
+                name=name,
+                billing_category=category,
+                price_list=price_lists[list_code],
+                group=groups[group_code] if group_code else None,
+                priority=priority,
+                valid_from=date.fromisoformat(start),
+                valid_to=date.fromisoformat(end) if end else None,
+            )
+            report.add("rules")
+
+    joined = datetime(2026, 1, 1, tzinfo=UTC)
+    people = list(CUSTOMERS)
+    for n in range(4, 46):
+        name = f"{_FIRST[n % len(_FIRST)]} {_SECOND[n % len(_SECOND)]} {n}"
+        tags = [["standard"], ["vip"], ["standard", "startup-program"], []][n % 4]
+        people.append((name, f"CUST-{n:04d}", f"billing{n}@example.com", tags))
+    for name, external_id, email, codes in people:
+        customer = Customer.objects.filter(external_id=external_id).first()
+        if customer is None:
+            customer = Customer.objects.create(name=name, external_id=external_id, email=email)
+            report.add("customers")
+            for code in codes:
+                group_services.membership_add(group=groups[code], customer=customer, at=joined)
+                report.add("memberships")
+    return report
+
+
+def seed_scale(n_customers: int, *, usage: int = 0, seed: int = 2026) -> SeedReport:
+    """A reproducible large data set in the benchmark's proportions.
+
+    Per 100 customers: 1 group, 5 rules and 1,000 memberships (10 per customer), so 100,000
+    customers give 1,000 groups, 5,000 rules and 1,000,000 memberships. ``usage`` pending
+    records are added for rating benchmarks. Rows are bulk-inserted in chunks.
+    """
+    report = SeedReport()
+    rng = random.Random(seed)
+    n_groups = max(10, n_customers // 100)
+    n_rules = max(20, n_customers // 20)
+    if CustomerGroup.objects.filter(code="scale-00001").exists():
+        return report  # already seeded at this or another scale
+
+    with transaction.atomic():
+        now = timezone.now()
+        groups = [
+            CustomerGroup(
+                name=f"Scale group {g:05d}",
+                code=f"scale-{g:05d}",
+                description="Generated for benchmarks.",
+                created_at=now - timedelta(days=400),
+            )
+            for g in range(1, n_groups + 1)
+        ]
+        CustomerGroup.objects.bulk_create(groups, batch_size=2000)
+        report.add("groups", len(groups))
+        lists = []
+        for p in range(1, 21):
+            lists.append(PriceList(code=f"SCALE-{p:02d}", name=f"Scale list {p}", currency="EUR"))
+        PriceList.objects.bulk_create(lists)
+        PriceListItem.objects.bulk_create(
+            PriceListItem(
+                price_list=pl,
+                item_code=item,
+                unit=item,
+                unit_price=Decimal(rng.randint(1, 500)) / 100,
+            )
+            for pl in lists
+            for item in ("minute", "SMS", "GB", "unit")
+            if rng.random() > 0.1 or item == "minute"
+        )
+        categories = ["retail", "wholesale", "roaming", "iot"]
+        rules = []
+        for r in range(1, n_rules + 1):
+            target = rng.random()
+            rules.append(
+                PricingRule(
+                    code=f"SCALE-R{r:05d}",
+                    name=f"Scale rule {r}",
+                    billing_category=categories[r % len(categories)],
+                    price_list=lists[r % len(lists)],
+                    group=groups[rng.randrange(n_groups)] if target < 0.95 else None,
+                    priority=rng.randint(0, 200),
+                    valid_from=date(2026, 1, 1) - timedelta(days=rng.randint(0, 365)),
+                    valid_to=None if rng.random() < 0.7 else date(2026, 12, 31),
+                    is_active=rng.random() > 0.05,
+                )
+            )
+        PricingRule.objects.bulk_create(rules, batch_size=2000)
+        report.add("rules", len(rules))
+
+    chunk = 5000
+    start_joined = datetime(2025, 1, 1, tzinfo=UTC)
+    for base in range(0, n_customers, chunk):
+        with transaction.atomic():
+            customers = [
+                Customer(
+                    name=f"{_FIRST[i % 10]} {_SECOND[i % 8]} {i + 1}",
+                    external_id=f"S{i + 1:07d}",
+                    email=f"c{i + 1}@scale.example",
+                )
+                for i in range(base, min(base + chunk, n_customers))
+            ]
+            Customer.objects.bulk_create(customers, batch_size=chunk)
+            memberships = []
+            for customer in customers:
+                for g in rng.sample(range(n_groups), min(10, n_groups)):
+                    joined = start_joined + timedelta(minutes=rng.randint(0, 500_000))
+                    left = None
+                    if rng.random() < 0.1:
+                        left = joined + timedelta(days=rng.randint(1, 200))
+                    memberships.append(
+                        Membership(
+                            group=groups[g], customer=customer, joined_at=joined, left_at=left
+                        )
+                    )
+            Membership.objects.bulk_create(memberships, batch_size=chunk)
+            report.add("customers", len(customers))
+            report.add("memberships", len(memberships))
+
+    if usage:
+        seed_usage(usage, seed=seed, report=report)
+    return report
+
+
+def seed_usage(count: int, *, seed: int = 2026, report: SeedReport | None = None) -> SeedReport:
+    """Add ``count`` pending usage records for the scaled customers (chunked bulk insert)."""
+    report = report or SeedReport()
+    rng = random.Random(seed + 1)
+    customer_ids = list(
+        Customer.objects.filter(external_id__startswith="S").values_list("pk", flat=True)
+    )
+    if not customer_ids:
+        return report
+    categories = ["retail", "wholesale", "roaming", "iot"]
+    items = ["minute", "SMS", "GB", "unit"]
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    chunk = 10_000
+    for base in range(0, count, chunk):
+        with transaction.atomic():
+            UsageRecord.objects.bulk_create(
+                (
+                    UsageRecord(
+                        customer_id=rng.choice(customer_ids),
+                        billing_category=rng.choice(categories),
+                        item_code=rng.choice(items),
+                        quantity=Decimal(rng.randint(1, 10_000)) / 100,
+                        occurred_at=start + timedelta(seconds=rng.randint(0, 300 * 86400)),
+                    )
+                    for _ in range(min(chunk, count - base))
+                ),
+                batch_size=chunk,
+            )
+        report.add("usage records", min(chunk, count - base))
+    return report

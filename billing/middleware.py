@@ -1,0 +1,103 @@
+"""Project-wide middleware: sign-in everywhere, flash messages for htmx, clean 503s."""
+
+import logging
+
+from django.contrib.auth.middleware import LoginRequiredMiddleware as BaseLoginRequiredMiddleware
+from django.contrib.messages import get_messages
+from django.db import DatabaseError, InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.loader import render_to_string
+from psycopg_pool import PoolTimeout
+
+logger = logging.getLogger(__name__)
+
+
+class LoginRequiredMiddleware(BaseLoginRequiredMiddleware):
+    """Every page needs a signed-in user, except the API, which answers 401 itself.
+
+    The API authenticates tokens as well as sessions, so redirecting it to the login page would
+    be wrong for integrations; DRF's permission classes refuse anonymous requests there.
+    """
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if request.path_info.startswith("/api/"):
+            return None
+        return super().process_view(request, view_func, view_args, view_kwargs)
+
+
+class HtmxMessagesMiddleware:
+    """Append pending flash messages to htmx responses as an out-of-band swap.
+
+    Full-page responses render messages in the base template; fragments would otherwise leave
+    them queued until the next full page, long after the action they describe.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            not getattr(request, "htmx", False)
+            or getattr(request.htmx, "boosted", False)
+            or response.streaming
+            or 300 <= response.status_code < 400
+            or "HX-Redirect" in response
+            or "HX-Location" in response
+            or not response.get("Content-Type", "").startswith("text/html")
+        ):
+            return response
+        storage = get_messages(request)
+        if not storage:
+            return response
+        response.write(
+            render_to_string("_messages.html", {"messages": storage, "oob": True}, request)
+        )
+        return response
+
+
+class DatabaseUnavailableMiddleware:
+    """Turn a lost database connection into a clean 503 instead of a traceback.
+
+    The pool and ``CONN_HEALTH_CHECKS`` reconnect on their own once the server is back, so the
+    next request after an outage succeeds without a restart.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception):
+        if not _is_connection_error(exception):
+            return None
+        logger.error("Database unavailable while serving %s: %s", request.path, exception)
+        if request.path_info.startswith("/api/"):
+            return JsonResponse(
+                {"detail": "The database is unavailable. Try again in a moment."},
+                status=503,
+                headers={"Retry-After": "5"},
+            )
+        body = render_to_string("503.html", request=None)
+        return HttpResponse(body, status=503, headers={"Retry-After": "5"})
+
+
+def _is_connection_error(exception: Exception) -> bool:
+    """True for errors that mean "cannot reach the database", not for bad queries."""
+    if isinstance(exception, PoolTimeout | InterfaceError):
+        return True
+    if isinstance(exception, OperationalError):
+        text = str(exception).lower()
+        return any(
+            marker in text
+            for marker in (
+                "connection",
+                "server closed",
+                "terminating",
+                "could not connect",
+                "the database system is",
+                "timeout",
+            )
+        )
+    return isinstance(exception, DatabaseError) and "connection" in str(exception).lower()

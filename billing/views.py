@@ -1,0 +1,36 @@
+"""Base views: the dashboard, sign-in pages and error pages."""
+
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.decorators import method_decorator
+
+from groups.models import Customer, CustomerGroup, Membership
+from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
+
+
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """Landing page: the size of the configuration and where to go next."""
+    today = timezone.localdate()
+    counts = {
+        "groups": CustomerGroup.objects.count(),
+        "customers": Customer.objects.count(),
+        "memberships": Membership.objects.current().count(),
+        "price_lists": PriceList.objects.count(),
+        "active_rules": PricingRule.objects.active_on(today).count(),
+        "pending_usage": UsageRecord.objects.filter(status=UsageStatus.PENDING).count(),
+    }
+    return render(request, "billing/dashboard.html", {"counts": counts, "today": today})
+
+
+@method_decorator(login_not_required, name="dispatch")
+class LoginView(auth_views.LoginView):
+    template_name = "registration/login.html"
+    redirect_authenticated_user = True
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """A readable page (or fragment) when a form was sent without a valid CSRF token."""
+    return render(request, "403_csrf.html", {"reason": reason}, status=403)

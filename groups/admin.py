@@ -1,0 +1,55 @@
+"""Django admin for superusers: customers, groups and membership history."""
+
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from groups.models import Customer, CustomerGroup, Membership
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    autocomplete_fields = ["customer", "group"]
+    readonly_fields = ["joined_by", "left_by"]
+    fields = ["customer", "group", "joined_at", "joined_by", "left_at", "left_by"]
+    show_change_link = True
+
+
+class GroupMembershipInline(MembershipInline):
+    fk_name = "group"
+    fields = ["customer", "joined_at", "joined_by", "left_at", "left_by"]
+    ordering = ["-joined_at"]
+
+
+class CustomerMembershipInline(MembershipInline):
+    fk_name = "customer"
+    fields = ["group", "joined_at", "joined_by", "left_at", "left_by"]
+
+
+@admin.register(Customer)
+class CustomerAdmin(admin.ModelAdmin):
+    list_display = ["name", "external_id", "email", "is_active", "created_at"]
+    list_filter = ["is_active", "created_at"]
+    search_fields = ["name", "external_id", "email"]
+    show_full_result_count = False
+    inlines = [CustomerMembershipInline]
+
+
+@admin.register(CustomerGroup)
+class CustomerGroupAdmin(SimpleHistoryAdmin):
+    list_display = ["name", "code", "expires_on", "reviewed_at", "updated_at"]
+    list_filter = ["expires_on", "reviewed_at"]
+    search_fields = ["name", "code", "description"]
+    readonly_fields = ["reviewed_at", "reviewed_by", "members_changed_at"]
+    inlines = [GroupMembershipInline]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["customer", "group", "joined_at", "joined_by", "left_at", "left_by"]
+    list_filter = ["group", ("left_at", admin.EmptyFieldListFilter)]
+    search_fields = ["customer__name", "customer__external_id", "group__name", "group__code"]
+    autocomplete_fields = ["customer", "group"]
+    list_select_related = ["customer", "group", "joined_by", "left_by"]
+    show_full_result_count = False
+    date_hierarchy = "joined_at"

@@ -1,0 +1,240 @@
+"""Customers, customer groups and memberships with their history built in.
+
+A membership row is one period: ``joined_at`` until ``left_at`` (open while ``left_at`` is
+null). Removing a customer closes the row; adding it again opens a new one, so membership "as of"
+any instant is a plain query. This app knows nothing of pricing: rules point at groups and
+customers, never the other way round.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce, Lower
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+
+class TimeStampedModel(models.Model):
+    created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+
+
+class CustomerQuerySet(models.QuerySet):
+    def search(self, term: str) -> "CustomerQuerySet":
+        """Customers whose name, external ID or email contains ``term`` (any case)."""
+        term = (term or "").strip()
+        if not term:
+            return self
+        return self.filter(
+            Q(name__icontains=term) | Q(external_id__icontains=term) | Q(email__icontains=term)
+        )
+
+    def active(self) -> "CustomerQuerySet":
+        return self.filter(is_active=True)
+
+
+class Customer(TimeStampedModel):
+    """Somebody the operator bills. ``external_id`` is the operator's own identifier."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    external_id = models.CharField(
+        "external ID",
+        max_length=100,
+        null=True,
+        blank=True,
+        help_text="The operator's own identifier, used by integrations and imports.",
+    )
+    email = models.EmailField(blank=True)
+    is_active = models.BooleanField("active", default=True)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=Q(external_id__isnull=False),
+                name="groups_customer_external_id_unique",
+                violation_error_message="Another customer already has this external ID.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(external_id=""),
+                name="groups_customer_external_id_not_blank",
+                violation_error_message="An external ID cannot be blank; leave it empty instead.",
+            ),
+        ]
+        indexes = [models.Index(fields=["name"], name="groups_customer_name_idx")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def current_groups(self) -> models.QuerySet["CustomerGroup"]:
+        return CustomerGroup.objects.filter(
+            memberships__customer=self, memberships__left_at__isnull=True
+        )
+
+
+class CustomerGroupQuerySet(models.QuerySet):
+    def with_member_count(self) -> "CustomerGroupQuerySet":
+        """Annotate ``member_count`` (current members) with one correlated count per row.
+
+        A subquery rather than a join + GROUP BY keeps the outer query free to sort, filter and
+        paginate without aggregating every membership of every group first.
+        """
+        counts = (
+            Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
+            .order_by()
+            .values("group")
+            .annotate(n=Count("pk"))
+            .values("n")
+        )
+        return self.annotate(member_count=Coalesce(Subquery(counts), 0))
+
+    def search(self, term: str) -> "CustomerGroupQuerySet":
+        term = (term or "").strip()
+        if not term:
+            return self
+        return self.filter(
+            Q(name__icontains=term) | Q(description__icontains=term) | Q(code__icontains=term)
+        )
+
+    def empty(self) -> "CustomerGroupQuerySet":
+        return self.exclude(
+            pk__in=Membership.objects.current().values("group_id"),
+        )
+
+    def non_empty(self) -> "CustomerGroupQuerySet":
+        return self.filter(pk__in=Membership.objects.current().values("group_id"))
+
+
+class CustomerGroup(TimeStampedModel):
+    """A named set of customers that pricing rules can target."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    code = models.SlugField(
+        max_length=100,
+        help_text="Short machine name that integrations tag customers with, e.g. vip.",
+    )
+    description = models.TextField(blank=True)
+    expires_on = models.DateField(
+        "planned expiry", null=True, blank=True, help_text="When a promotion group should end."
+    )
+    reviewed_at = models.DateTimeField("last review", null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # Kept by the membership services so "last membership change" needs no scan of history.
+    members_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = CustomerGroupQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["members_changed_at", "updated_at"])
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "customer group"
+        constraints = [
+            models.UniqueConstraint(
+                Lower("name"),
+                name="groups_customergroup_name_ci_unique",
+                violation_error_message="A group with this name already exists.",
+            ),
+            models.UniqueConstraint(
+                Lower("code"),
+                name="groups_customergroup_code_ci_unique",
+                violation_error_message="A group with this code already exists.",
+            ),
+        ]
+        permissions = [("review_customergroup", "Can mark a group's membership as reviewed")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def last_activity_at(self) -> datetime:
+        """Last membership change, or creation for a group that never had one."""
+        return self.members_changed_at or self.created_at
+
+
+class MembershipQuerySet(models.QuerySet):
+    def current(self) -> "MembershipQuerySet":
+        return self.filter(left_at__isnull=True)
+
+    def as_of(self, instant: datetime) -> "MembershipQuerySet":
+        """Memberships in force at ``instant``: joined at or before it, not yet left."""
+        return self.filter(joined_at__lte=instant).filter(
+            Q(left_at__isnull=True) | Q(left_at__gt=instant)
+        )
+
+    def last_change_by_group(self) -> "MembershipQuerySet":
+        return (
+            self.order_by()
+            .values("group")
+            .annotate(last=Max(Coalesce("left_at", "joined_at")))
+            .values("group", "last")
+        )
+
+
+class Membership(models.Model):
+    """One period of a customer's membership of a group (open while ``left_at`` is null)."""
+
+    group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="memberships")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
+    joined_at = models.DateTimeField(default=timezone.now)
+    joined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    left_at = models.DateTimeField(null=True, blank=True)
+    left_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-joined_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["group", "customer"],
+                condition=Q(left_at__isnull=True),
+                name="groups_membership_one_open_per_group_customer",
+                violation_error_message="This customer is already a member of this group.",
+            ),
+            models.CheckConstraint(
+                condition=Q(left_at__isnull=True) | Q(left_at__gte=F("joined_at")),
+                name="groups_membership_left_after_joined",
+                violation_error_message="A membership cannot end before it starts.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "joined_at"], name="groups_membership_cust_idx"),
+            models.Index(fields=["group", "joined_at"], name="groups_membership_group_idx"),
+        ]
+
+    def __str__(self) -> str:
+        end = f" until {self.left_at:%Y-%m-%d %H:%M}" if self.left_at else ""
+        return f"{self.customer} in {self.group} from {self.joined_at:%Y-%m-%d %H:%M}{end}"
+
+    @property
+    def is_current(self) -> bool:
+        return self.left_at is None

@@ -1,0 +1,468 @@
+"""Every write to customers, groups and memberships.
+
+Services are keyword-only, atomic, validate with ``full_clean()`` before saving and raise
+``ValidationError`` with the messages below (tests reuse them). Membership history is kept by
+closing rows (``left_at``), never by deleting them.
+"""
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.utils import timezone
+from django.utils.text import slugify
+
+from groups.models import Customer, CustomerGroup, Membership
+
+GROUP_NAME_TAKEN = "A group named “{name}” already exists (as “{existing}”)."
+GROUP_CODE_TAKEN = "The code “{code}” is already used by the group “{existing}”."
+GROUP_IN_USE = "“{group}” cannot be deleted while pricing rules use it: {rules}."
+CUSTOMER_IN_USE = "“{customer}” cannot be deleted while {things} refer to it: {names}."
+EXTERNAL_ID_TAKEN = "The external ID “{external_id}” already belongs to “{existing}”."
+NOT_A_MEMBER = "“{customer}” is not a current member of “{group}”."
+UNKNOWN_GROUP_CODES = "Unknown group codes: {codes}."
+BULK_TOO_MANY = "At most {limit} external IDs at a time; this list has {count}."
+CSV_NO_COLUMN = "The CSV has no “{column}” column (columns found: {found})."
+CSV_NOT_TEXT = "The file is not UTF-8 text. Save it as CSV (UTF-8) and upload it again."
+
+BULK_LIMIT = 100_000
+User = AbstractBaseUser
+
+
+# --- Groups -----------------------------------------------------------------------------------
+
+
+def _existing_group_with(*, name: str | None = None, code: str | None = None, exclude=None):
+    queryset = CustomerGroup.objects.all()
+    if exclude is not None:
+        queryset = queryset.exclude(pk=exclude)
+    if name is not None:
+        return queryset.filter(name__iexact=name.strip()).first()
+    return queryset.filter(code__iexact=code).first()
+
+
+def unique_group_code(name: str, *, exclude=None) -> str:
+    """A code derived from ``name`` (``Summer Promo 2026`` → ``summer-promo-2026``), made unique."""
+    base = slugify(name)[:90] or "group"
+    code, n = base, 2
+    queryset = CustomerGroup.objects.exclude(pk=exclude) if exclude else CustomerGroup.objects
+    while queryset.filter(code__iexact=code).exists():
+        code, n = f"{base}-{n}", n + 1
+    return code
+
+
+def _validate_group_identity(group: CustomerGroup) -> None:
+    """Friendly messages for the case-insensitive unique constraints on name and code."""
+    errors: dict[str, list[str]] = {}
+    existing = _existing_group_with(
+        name=group.name, exclude=group.pk if not group._state.adding else None
+    )
+    if existing is not None:
+        errors["name"] = [GROUP_NAME_TAKEN.format(name=group.name.strip(), existing=existing.name)]
+    existing = _existing_group_with(
+        code=group.code, exclude=group.pk if not group._state.adding else None
+    )
+    if existing is not None:
+        errors["code"] = [GROUP_CODE_TAKEN.format(code=group.code, existing=existing.name)]
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_group(group: CustomerGroup) -> CustomerGroup:
+    group.name = (group.name or "").strip()
+    group.code = (group.code or "").strip().lower()
+    _validate_group_identity(group)
+    group.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            group.save()
+    except IntegrityError as exc:
+        # A concurrent request took the name or code between our check and the insert.
+        _validate_group_identity(group)
+        raise ValidationError(str(exc)) from exc
+    return group
+
+
+@transaction.atomic
+def group_create(
+    *,
+    name: str,
+    code: str = "",
+    description: str = "",
+    expires_on=None,
+    by: User | None = None,
+) -> CustomerGroup:
+    """Create a group; its code is derived from the name when not given."""
+    name = (name or "").strip()
+    group = CustomerGroup(
+        name=name,
+        code=(code or "").strip().lower() or unique_group_code(name),
+        description=description or "",
+        expires_on=expires_on,
+    )
+    group._history_user = by
+    return _save_group(group)
+
+
+@transaction.atomic
+def group_update(*, group: CustomerGroup, by: User | None = None, **fields) -> CustomerGroup:
+    """Change a group's definition (name, code, description, planned expiry)."""
+    allowed = {"name", "code", "description", "expires_on"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"group_update() got unexpected fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(group, name, value if value is not None or name == "expires_on" else "")
+    if "code" in fields and not (group.code or "").strip():
+        group.code = unique_group_code(group.name, exclude=group.pk)
+    group._history_user = by
+    return _save_group(group)
+
+
+def group_delete(*, group: CustomerGroup, by: User | None = None) -> None:
+    """Delete a group and its membership history; refused while pricing rules use it."""
+    group._history_user = by
+    try:
+        with transaction.atomic():
+            group.delete()
+    except ProtectedError as exc:
+        rules = sorted(str(obj) for obj in exc.protected_objects)
+        raise ProtectedError(
+            GROUP_IN_USE.format(group=group.name, rules=", ".join(rules)), exc.protected_objects
+        ) from exc
+
+
+@transaction.atomic
+def group_mark_reviewed(*, group: CustomerGroup, by: User | None) -> CustomerGroup:
+    """Record that somebody reviewed the group's members now."""
+    CustomerGroup.objects.filter(pk=group.pk).update(reviewed_at=timezone.now(), reviewed_by=by)
+    group.refresh_from_db(fields=["reviewed_at", "reviewed_by"])
+    return group
+
+
+# --- Customers --------------------------------------------------------------------------------
+
+
+def _clean_external_id(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _save_customer(customer: Customer) -> Customer:
+    customer.name = (customer.name or "").strip()
+    customer.external_id = _clean_external_id(customer.external_id)
+    customer.email = (customer.email or "").strip()
+    if customer.external_id:
+        existing = (
+            Customer.objects.filter(external_id=customer.external_id)
+            .exclude(pk=customer.pk)
+            .first()
+        )
+        if existing is not None:
+            raise ValidationError(
+                {
+                    "external_id": [
+                        EXTERNAL_ID_TAKEN.format(
+                            external_id=customer.external_id, existing=existing.name
+                        )
+                    ]
+                }
+            )
+    customer.full_clean(validate_constraints=False)
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError as exc:
+        raise ValidationError(
+            {
+                "external_id": [
+                    EXTERNAL_ID_TAKEN.format(
+                        external_id=customer.external_id, existing="another customer"
+                    )
+                ]
+            }
+        ) from exc
+    return customer
+
+
+@transaction.atomic
+def customer_create(
+    *,
+    name: str,
+    external_id: str | None = None,
+    email: str = "",
+    is_active: bool = True,
+    group_codes: Sequence[str] | None = None,
+    by: User | None = None,
+) -> Customer:
+    """Create a customer, optionally placing it in the groups with these codes."""
+    customer = _save_customer(
+        Customer(name=name, external_id=external_id, email=email or "", is_active=is_active)
+    )
+    if group_codes is not None:
+        customer_set_groups(customer=customer, group_codes=group_codes, by=by)
+    return customer
+
+
+@transaction.atomic
+def customer_update(
+    *,
+    customer: Customer,
+    group_codes: Sequence[str] | None = None,
+    by: User | None = None,
+    **fields,
+) -> Customer:
+    """Change a customer's details and, when ``group_codes`` is given, its memberships."""
+    allowed = {"name", "external_id", "email", "is_active"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise TypeError(f"customer_update() got unexpected fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(customer, name, value)
+    _save_customer(customer)
+    if group_codes is not None:
+        customer_set_groups(customer=customer, group_codes=group_codes, by=by)
+    return customer
+
+
+def customer_delete(*, customer: Customer) -> None:
+    """Delete a customer; refused while rules or usage records refer to it."""
+    try:
+        with transaction.atomic():
+            customer.delete()
+    except ProtectedError as exc:
+        names = sorted({str(obj) for obj in exc.protected_objects})
+        kinds = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
+        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+        raise ProtectedError(
+            CUSTOMER_IN_USE.format(customer=customer.name, things=" and ".join(kinds), names=shown),
+            exc.protected_objects,
+        ) from exc
+
+
+@transaction.atomic
+def customer_set_groups(
+    *, customer: Customer, group_codes: Sequence[str], by: User | None = None
+) -> list[CustomerGroup]:
+    """Make the customer's current groups exactly those with ``group_codes`` (any case)."""
+    wanted_codes = {code.strip().lower() for code in group_codes if code and code.strip()}
+    groups = list(CustomerGroup.objects.filter(code__in=wanted_codes)) if wanted_codes else []
+    # Codes are stored lower-case, so a case-insensitive match is an exact one on lower().
+    missing = wanted_codes - {g.code.lower() for g in groups}
+    if missing:
+        raise ValidationError(
+            {"group_codes": [UNKNOWN_GROUP_CODES.format(codes=", ".join(sorted(missing)))]}
+        )
+    wanted = {g.pk: g for g in groups}
+    current = {m.group_id: m for m in Membership.objects.current().filter(customer=customer)}
+    now = timezone.now()
+    for group_id in set(current) - set(wanted):
+        _close(current[group_id], by=by, at=now)
+    for group_id in set(wanted) - set(current):
+        membership_add(group=wanted[group_id], customer=customer, by=by, at=now)
+    _touch_groups(set(current) ^ set(wanted), now)
+    return groups
+
+
+# --- Memberships ------------------------------------------------------------------------------
+
+
+def _touch_groups(group_ids: Iterable, at: datetime) -> None:
+    ids = list(group_ids)
+    if ids:
+        CustomerGroup.objects.filter(pk__in=ids).update(members_changed_at=at)
+
+
+def _close(membership: Membership, *, by: User | None, at: datetime) -> None:
+    membership.left_at = max(at, membership.joined_at)
+    membership.left_by = by
+    membership.save(update_fields=["left_at", "left_by"])
+
+
+def membership_add(
+    *,
+    group: CustomerGroup,
+    customer: Customer,
+    by: User | None = None,
+    at: datetime | None = None,
+) -> tuple[Membership, bool]:
+    """Make ``customer`` a current member of ``group``; idempotent.
+
+    Returns ``(membership, created)``. Concurrent calls for the same pair leave exactly one open
+    membership: the database's partial unique constraint decides, and the loser returns the
+    winner's row instead of failing.
+    """
+    existing = Membership.objects.current().filter(group=group, customer=customer).first()
+    if existing is not None:
+        return existing, False
+    at = at or timezone.now()
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(
+                group=group, customer=customer, joined_at=at, joined_by=by
+            )
+            _touch_groups([group.pk], at)
+    except IntegrityError:
+        existing = Membership.objects.current().filter(group=group, customer=customer).first()
+        if existing is None:
+            raise
+        return existing, False
+    return membership, True
+
+
+@transaction.atomic
+def membership_remove(
+    *, group: CustomerGroup, customer: Customer, by: User | None = None
+) -> Membership:
+    """End the customer's current membership of the group (history keeps the period)."""
+    membership = (
+        Membership.objects.current()
+        .select_for_update()
+        .filter(group=group, customer=customer)
+        .first()
+    )
+    if membership is None:
+        raise ValidationError(NOT_A_MEMBER.format(customer=customer.name, group=group.name))
+    now = timezone.now()
+    _close(membership, by=by, at=now)
+    _touch_groups([group.pk], now)
+    return membership
+
+
+@transaction.atomic
+def group_end_promotion(*, group: CustomerGroup, by: User | None = None) -> int:
+    """Remove every current member of the group at once; returns how many left."""
+    now = timezone.now()
+    count = Membership.objects.current().filter(group=group).update(left_at=now, left_by=by)
+    if count:
+        _touch_groups([group.pk], now)
+    return count
+
+
+# --- Bulk membership --------------------------------------------------------------------------
+
+_SPLIT = re.compile(r"[\s,;]+")
+
+
+class BulkMode:
+    ADD = "add"
+    REMOVE = "remove"
+    SYNC = "sync"
+    CHOICES = [
+        (ADD, "Add"),
+        (REMOVE, "Remove"),
+        (SYNC, "Sync (make the members exactly this list)"),
+    ]
+
+
+@dataclass
+class BulkPlan:
+    """What a bulk membership change would do (dry run) or did (applied)."""
+
+    mode: str
+    to_add: list[Customer] = field(default_factory=list)
+    to_remove: list[Customer] = field(default_factory=list)
+    already: int = 0
+    not_members: int = 0
+    unknown: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    applied: bool = False
+
+    @property
+    def change_count(self) -> int:
+        return len(self.to_add) + len(self.to_remove)
+
+
+def parse_external_ids(text: str) -> list[str]:
+    """External IDs pasted one per line, or separated by commas, semicolons or spaces."""
+    return [token for token in _SPLIT.split(text or "") if token]
+
+
+def read_csv_column(raw: bytes, *, column: str = "external_id") -> list[str]:
+    """Read one column of an uploaded CSV (UTF-8, with or without BOM).
+
+    A file with a single unnamed column is read as a list of IDs.
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(CSV_NOT_TEXT) from exc
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        return []
+    header = [cell.strip().lower() for cell in rows[0]]
+    if column in header:
+        index = header.index(column)
+        return [row[index].strip() for row in rows[1:] if len(row) > index and row[index].strip()]
+    if len(header) == 1:
+        return [row[0].strip() for row in rows if row and row[0].strip()]
+    raise ValidationError(CSV_NO_COLUMN.format(column=column, found=", ".join(header) or "none"))
+
+
+def membership_bulk_plan(
+    *, group: CustomerGroup, external_ids: Sequence[str], mode: str
+) -> BulkPlan:
+    """Work out a bulk change without writing anything (the dry-run preview).
+
+    Queries are set-based: one for the customers named, one for the current members' ids.
+    """
+    if len(external_ids) > BULK_LIMIT:
+        raise ValidationError(BULK_TOO_MANY.format(limit=BULK_LIMIT, count=len(external_ids)))
+    unique_ids = list(dict.fromkeys(external_ids))
+    plan = BulkPlan(mode=mode, duplicates=len(external_ids) - len(unique_ids))
+    found: dict[str, Customer] = {}
+    for start in range(0, len(unique_ids), 5000):
+        chunk = unique_ids[start : start + 5000]
+        found.update({c.external_id: c for c in Customer.objects.filter(external_id__in=chunk)})
+    plan.unknown = [x for x in unique_ids if x not in found]
+    member_ids = set(
+        Membership.objects.current().filter(group=group).values_list("customer_id", flat=True)
+    )
+    listed = list(found.values())
+    if mode in (BulkMode.ADD, BulkMode.SYNC):
+        plan.to_add = [c for c in listed if c.pk not in member_ids]
+        plan.already = len(listed) - len(plan.to_add)
+    if mode == BulkMode.REMOVE:
+        plan.to_remove = [c for c in listed if c.pk in member_ids]
+        plan.not_members = len(listed) - len(plan.to_remove)
+    elif mode == BulkMode.SYNC:
+        listed_ids = {c.pk for c in listed}
+        gone = member_ids - listed_ids
+        plan.to_remove = list(Customer.objects.filter(pk__in=gone)) if gone else []
+    return plan
+
+
+@transaction.atomic
+def membership_bulk_apply(
+    *, group: CustomerGroup, external_ids: Sequence[str], mode: str, by: User | None = None
+) -> BulkPlan:
+    """Apply a bulk add / remove / sync in one transaction, recorded in the history.
+
+    The plan is recomputed inside the transaction (with the group row locked) so that what is
+    applied matches the database now, not the preview the user saw a minute ago.
+    """
+    CustomerGroup.objects.select_for_update().filter(pk=group.pk).first()
+    plan = membership_bulk_plan(group=group, external_ids=external_ids, mode=mode)
+    now = timezone.now()
+    if plan.to_add:
+        Membership.objects.bulk_create(
+            [Membership(group=group, customer=c, joined_at=now, joined_by=by) for c in plan.to_add],
+            batch_size=2000,
+        )
+    if plan.to_remove:
+        ids = [c.pk for c in plan.to_remove]
+        for start in range(0, len(ids), 5000):
+            Membership.objects.current().filter(
+                group=group, customer_id__in=ids[start : start + 5000]
+            ).update(left_at=now, left_by=by)
+    if plan.change_count:
+        _touch_groups([group.pk], now)
+    plan.applied = True
+    return plan

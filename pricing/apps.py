@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class PricingConfig(AppConfig):
+    """Price lists, pricing rules, the rating engine, rating, simulation and audit."""
+
+    name = "pricing"
+    verbose_name = "Pricing"

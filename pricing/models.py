@@ -1,0 +1,334 @@
+"""Price lists, pricing rules and usage records with the price they were rated at.
+
+Rules point at groups and customers (``groups`` app) with ``PROTECT``: nothing that a rule uses
+can disappear underneath it. A rated usage record copies the codes, unit price and currency of
+what priced it, so later changes to rules, lists or memberships never change a stored price.
+"""
+
+import uuid
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from simple_history.models import HistoricalRecords
+
+from groups.models import Customer, CustomerGroup, TimeStampedModel
+from pricing.currencies import ISO_4217_CODES
+
+CATEGORY_VALIDATOR = RegexValidator(
+    r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$",
+    "Use a lower-case slug such as retail or wholesale-eu (letters, digits, - and _).",
+)
+ITEM_CODE_VALIDATOR = RegexValidator(
+    r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
+    "Item codes are letters, digits and . _ : / - (no spaces), e.g. minute or SMS.",
+)
+
+
+def validate_currency(value: str) -> None:
+    if value not in ISO_4217_CODES:
+        raise ValidationError(
+            "%(value)s is not an ISO 4217 currency code (e.g. EUR, USD, CZK).",
+            params={"value": value},
+            code="invalid_currency",
+        )
+
+
+class PriceListQuerySet(models.QuerySet):
+    def search(self, term: str) -> "PriceListQuerySet":
+        term = (term or "").strip()
+        if not term:
+            return self
+        return self.filter(Q(name__icontains=term) | Q(code__icontains=term))
+
+
+class PriceList(TimeStampedModel):
+    """A named set of unit prices in one currency."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    code = models.SlugField(max_length=100)
+    currency = models.CharField(max_length=3, validators=[validate_currency])
+    description = models.TextField(blank=True)
+
+    objects = PriceListQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("code"),
+                name="pricing_pricelist_code_ci_unique",
+                violation_error_message="A price list with this code already exists.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.currency})"
+
+
+class PriceListItem(models.Model):
+    """The unit price of one item (minute, GB, unit ...) on one price list."""
+
+    price_list = models.ForeignKey(PriceList, on_delete=models.CASCADE, related_name="items")
+    item_code = models.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
+    unit = models.CharField(max_length=32, help_text="e.g. minute, GB, message, unit")
+    unit_price = models.DecimalField(
+        max_digits=18, decimal_places=6, validators=[MinValueValidator(0)]
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["item_code"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["price_list", "item_code"],
+                name="pricing_pricelistitem_unique_item",
+                violation_error_message="This price list already prices that item.",
+            ),
+            models.CheckConstraint(
+                condition=Q(unit_price__gte=0),
+                name="pricing_pricelistitem_unit_price_non_negative",
+                violation_error_message="A unit price cannot be negative.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_code}: {self.unit_price} per {self.unit}"
+
+
+class RuleStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SCHEDULED = "scheduled", "Scheduled"
+    EXPIRED = "expired", "Expired"
+    DISABLED = "disabled", "Disabled"
+
+
+class TargetKind(models.TextChoices):
+    CUSTOMER = "customer", "Customer"
+    GROUP = "group", "Group"
+    EVERYONE = "everyone", "Everyone"
+
+
+class PricingRuleQuerySet(models.QuerySet):
+    def with_targets(self) -> "PricingRuleQuerySet":
+        return self.select_related("price_list", "group", "customer")
+
+    def valid_on(self, day: date) -> "PricingRuleQuerySet":
+        """Rules whose validity window contains ``day`` (``valid_to`` is inclusive)."""
+        return self.filter(valid_from__lte=day).filter(
+            Q(valid_to__isnull=True) | Q(valid_to__gte=day)
+        )
+
+    def active_on(self, day: date) -> "PricingRuleQuerySet":
+        return self.filter(is_active=True).valid_on(day)
+
+    def with_status(self, status: str, today: date) -> "PricingRuleQuerySet":
+        if status == RuleStatus.DISABLED:
+            return self.filter(is_active=False)
+        active = self.filter(is_active=True)
+        if status == RuleStatus.SCHEDULED:
+            return active.filter(valid_from__gt=today)
+        if status == RuleStatus.EXPIRED:
+            return active.filter(valid_to__lt=today)
+        if status == RuleStatus.ACTIVE:
+            return active.valid_on(today)
+        return self
+
+    def in_evaluation_order(self) -> "PricingRuleQuerySet":
+        """Priority first, then customer > group > everyone, later ``valid_from``, code.
+
+        The engine sorts the same way; ordering in SQL too keeps lists and the engine's trace
+        reading alike.
+        """
+        return self.order_by(
+            "-priority",
+            F("customer_id").asc(nulls_last=True),
+            F("group_id").asc(nulls_last=True),
+            "-valid_from",
+            "code",
+        )
+
+
+class PricingRule(TimeStampedModel):
+    """Which price list prices a billing category, for whom, when, and how strongly."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    code = models.CharField(
+        max_length=100,
+        validators=[
+            RegexValidator(
+                r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+                "Codes are letters, digits, . _ and - (no spaces), e.g. VIP-RETAIL-2026.",
+            )
+        ],
+    )
+    billing_category = models.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
+    price_list = models.ForeignKey(PriceList, on_delete=models.PROTECT, related_name="rules")
+    group = models.ForeignKey(
+        CustomerGroup,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pricing_rules",
+    )
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pricing_rules",
+    )
+    priority = models.PositiveIntegerField(default=0, help_text="Higher number wins.")
+    valid_from = models.DateField(default=timezone.localdate)
+    valid_to = models.DateField(null=True, blank=True, help_text="Inclusive; empty = open-ended.")
+    is_active = models.BooleanField("active", default=True)
+    description = models.TextField(blank=True)
+
+    objects = PricingRuleQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
+
+    class Meta:
+        ordering = ["-priority", "code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(group__isnull=True) | Q(customer__isnull=True),
+                name="pricing_rule_targets_group_or_customer",
+                violation_error_message="A rule targets a group or one customer, not both.",
+            ),
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=F("valid_from")),
+                name="pricing_rule_valid_to_after_valid_from",
+                violation_error_message="Valid to must be on or after valid from.",
+            ),
+            models.CheckConstraint(
+                condition=Q(priority__gte=0),
+                name="pricing_rule_priority_non_negative",
+                violation_error_message="Priority cannot be negative.",
+            ),
+            models.UniqueConstraint(
+                Lower("code"),
+                name="pricing_rule_code_ci_unique",
+                violation_error_message="A rule with this code already exists.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["billing_category", "is_active"], name="pricing_rule_cat_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name})"
+
+    def clean(self) -> None:
+        """Field-level messages mirroring the check constraints, for forms and the API."""
+        errors: dict[str, str] = {}
+        if self.group_id and self.customer_id:
+            errors["customer"] = "A rule targets a group or one customer, not both."
+        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
+            errors["valid_to"] = "Valid to must be on or after valid from."
+        if self.billing_category:
+            self.billing_category = self.billing_category.strip()
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def target_kind(self) -> str:
+        if self.customer_id:
+            return TargetKind.CUSTOMER
+        if self.group_id:
+            return TargetKind.GROUP
+        return TargetKind.EVERYONE
+
+    @property
+    def target_label(self) -> str:
+        if self.customer_id:
+            return f"customer {self.customer}"
+        if self.group_id:
+            return f"group {self.group}"
+        return "everyone"
+
+    def status_on(self, day: date) -> str:
+        if not self.is_active:
+            return RuleStatus.DISABLED
+        if day < self.valid_from:
+            return RuleStatus.SCHEDULED
+        if self.valid_to is not None and day > self.valid_to:
+            return RuleStatus.EXPIRED
+        return RuleStatus.ACTIVE
+
+    @property
+    def status(self) -> str:
+        return self.status_on(timezone.localdate())
+
+
+class UsageStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RATED = "rated", "Rated"
+    UNRATED = "unrated", "Unrated"
+
+
+class UsageRecord(models.Model):
+    """A usage record and, once rated, the price embedded in it."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="usage_records")
+    billing_category = models.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
+    item_code = models.CharField(max_length=64)
+    quantity = models.DecimalField(max_digits=18, decimal_places=6)
+    occurred_at = models.DateTimeField()
+    status = models.CharField(
+        max_length=10, choices=UsageStatus.choices, default=UsageStatus.PENDING
+    )
+    rule = models.ForeignKey(
+        PricingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rule_code = models.CharField(max_length=100, blank=True)
+    price_list = models.ForeignKey(
+        PriceList, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    price_list_code = models.CharField(max_length=100, blank=True)
+    unit_price = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    amount = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    currency = models.CharField(max_length=3, blank=True)
+    rated_at = models.DateTimeField(null=True, blank=True)
+    unrated_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-occurred_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(quantity__gt=0),
+                name="pricing_usagerecord_quantity_positive",
+                violation_error_message="Quantity must be greater than zero.",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="rated")
+                | (Q(amount__isnull=False) & Q(unit_price__isnull=False)),
+                name="pricing_usagerecord_rated_has_price",
+                violation_error_message="A rated record carries its unit price and amount.",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "occurred_at"], name="pricing_usage_cust_idx"),
+            models.Index(fields=["occurred_at"], name="pricing_usage_occurred_idx"),
+            models.Index(
+                fields=["status"],
+                condition=Q(status="pending"),
+                name="pricing_usage_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} {self.item_code} ({self.billing_category}) for {self.customer_id}"
