@@ -1,0 +1,13 @@
+"""Pricing pages: price lists and rules under /pricing/, then /audit/, /simulate/, /usage/."""
+
+from pricing.views import audit, price_lists, rules, simulate, usage
+
+app_name = "pricing"
+
+urlpatterns = [
+    *price_lists.urlpatterns,
+    *rules.urlpatterns,
+    *audit.urlpatterns,
+    *simulate.urlpatterns,
+    *usage.urlpatterns,
+]

@@ -1,0 +1,3 @@
+"""Pages for audit."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""Pages for price lists."""
+
+urlpatterns: list = []

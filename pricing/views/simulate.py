@@ -1,0 +1,3 @@
+"""Pages for simulate."""
+
+urlpatterns: list = []

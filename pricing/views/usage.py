@@ -1,0 +1,3 @@
+"""Pages for usage."""
+
+urlpatterns: list = []
