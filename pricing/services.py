@@ -1,5 +1,6 @@
 """Every write to price lists, rules and usage records, including rating that stores prices."""
 
+import copy
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pricing.selectors import billing_tz, engine_rules
 PRICE_LIST_CODE_TAKEN = "The code “{code}” is already used by the price list “{existing}”."
 PRICE_LIST_IN_USE = "“{price_list}” cannot be deleted while pricing rules use it: {rules}."
 RULE_CODE_TAKEN = "The code “{code}” is already used by the rule “{existing}”."
+RULE_PRIORITY_NEGATIVE = "Priority cannot be negative."
 DUPLICATE_ITEM = "The item “{item_code}” is listed more than once."
 
 User = AbstractBaseUser
@@ -172,16 +174,34 @@ RULE_FIELDS = {
 }
 
 
-def _save_rule(rule: PricingRule, by: User | None) -> PricingRule:
+def _check_rule(rule: PricingRule) -> None:
+    """Every check a rule must pass before it is saved, all errors at once, by field.
+
+    Codes are unique whatever their case; priority mirrors its check constraint with a plain
+    message instead of the validator's "greater than or equal to 0".
+    """
     rule.code = (rule.code or "").strip()
     rule.name = (rule.name or "").strip()
     rule.billing_category = (rule.billing_category or "").strip()
-    existing = PricingRule.objects.filter(code__iexact=rule.code).exclude(pk=rule.pk).first()
-    if existing is not None:
-        raise ValidationError(
-            {"code": [RULE_CODE_TAKEN.format(code=rule.code, existing=existing.name)]}
-        )
-    rule.full_clean(validate_constraints=False)
+    errors: dict[str, list[ValidationError]] = {}
+    if rule.code:
+        existing = PricingRule.objects.filter(code__iexact=rule.code).exclude(pk=rule.pk).first()
+        if existing is not None:
+            message = RULE_CODE_TAKEN.format(code=rule.code, existing=existing.name)
+            errors["code"] = [ValidationError(message, code="code_taken")]
+    if rule.priority is not None and rule.priority < 0:
+        errors["priority"] = [ValidationError(RULE_PRIORITY_NEGATIVE, code="min_value")]
+    try:
+        rule.full_clean(exclude=list(errors), validate_constraints=False)
+    except ValidationError as exc:
+        for field, field_errors in exc.error_dict.items():
+            errors.setdefault(field, []).extend(field_errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+def _save_rule(rule: PricingRule, by: User | None) -> PricingRule:
+    _check_rule(rule)
     rule._history_user = by
     try:
         with transaction.atomic():
@@ -223,6 +243,29 @@ def rule_disable(*, rule: PricingRule, by: User | None = None) -> PricingRule:
     rule._history_user = by
     rule.save(update_fields=["is_active", "updated_at"])
     return rule
+
+
+@transaction.atomic
+def rule_enable(*, rule: PricingRule, by: User | None = None) -> PricingRule:
+    rule.is_active = True
+    rule._history_user = by
+    rule.save(update_fields=["is_active", "updated_at"])
+    return rule
+
+
+def rule_validate(*, rule: PricingRule | None = None, **fields) -> None:
+    """Run rule_create's (or, with ``rule``, rule_update's) checks without saving anything.
+
+    For inline form validation: raises the same ``ValidationError`` the write would. ``rule``
+    itself is left untouched; the checks run on a copy.
+    """
+    unknown = set(fields) - RULE_FIELDS
+    if unknown:
+        raise TypeError(f"rule_validate() got unexpected fields: {sorted(unknown)}")
+    candidate = copy.copy(rule) if rule is not None else PricingRule()
+    for name, value in fields.items():
+        setattr(candidate, name, value)
+    _check_rule(candidate)
 
 
 # --- Rating that stores -----------------------------------------------------------------------
