@@ -1,8 +1,42 @@
-"""Reads for customers, groups and memberships, joined and annotated for their pages."""
+"""Reads for customers, groups and memberships, joined and annotated for their pages.
 
-from django.db.models import QuerySet
+Every list here is meant to be paginated by the caller; none of them loads a whole table. The
+group list counts members and rules with correlated subqueries, so sorting, filtering and
+paginating never aggregate every membership of every group first.
+"""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    Model,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 
 from groups.models import Customer, CustomerGroup, Membership
+
+
+def _rule_model() -> type[Model]:
+    """The model behind ``CustomerGroup.pricing_rules``, reached without importing pricing."""
+    return CustomerGroup._meta.get_field("pricing_rules").related_model
+
+
+def rules_targeting(group_ref) -> QuerySet:
+    """Pricing rules whose target is ``group_ref`` (a group, a pk or an ``OuterRef``)."""
+    return _rule_model().objects.filter(group=group_ref)
+
+
+# --- Customers --------------------------------------------------------------------------------
 
 
 def customer_search(
@@ -22,3 +56,255 @@ def customer_search(
             pk__in=Membership.objects.current().filter(group=exclude_group).values("customer_id")
         )
     return queryset.order_by("name", "id")[:limit]
+
+
+def customer_for_term(term: str, *, exclude_group: CustomerGroup | None = None) -> Customer | None:
+    """The customer that pressing Enter in the "add a member" box means.
+
+    An exact external ID wins (an operator pasting ``CUST-0003`` means that customer); otherwise
+    the first search result, which is the one listed first under the box.
+    """
+    term = (term or "").strip()
+    if not term:
+        return None
+    exact = Customer.objects.filter(external_id=term).first()
+    if exact is not None:
+        return exact
+    return customer_search(term, limit=1, exclude_group=exclude_group).first()
+
+
+def customer_candidates(
+    term: str, *, exclude_group: CustomerGroup | None = None, limit: int = 10
+) -> list[Customer]:
+    """Search results for the "add a member" box: an exact external ID first, then by name."""
+    term = (term or "").strip()
+    if not term:
+        return []
+    results = list(customer_search(term, limit=limit, exclude_group=exclude_group))
+    exact = Customer.objects.filter(external_id=term)
+    if exclude_group is not None:
+        exact = exact.exclude(
+            pk__in=Membership.objects.current().filter(group=exclude_group).values("customer_id")
+        )
+    exact = exact.first()
+    if exact is not None:
+        results = [exact, *[c for c in results if c.pk != exact.pk]][:limit]
+    return results
+
+
+def customer_table() -> QuerySet[Customer]:
+    """Customers for the list page with their current groups prefetched (one extra query)."""
+    current = Membership.objects.current().select_related("group").order_by("group__name")
+    return Customer.objects.prefetch_related(
+        Prefetch("memberships", queryset=current, to_attr="current_memberships")
+    )
+
+
+def customer_current_memberships(customer: Customer) -> QuerySet[Membership]:
+    """The customer's open memberships with their groups, by group name."""
+    return (
+        Membership.objects.current()
+        .filter(customer=customer)
+        .select_related("group", "joined_by")
+        .order_by("group__name", "group_id")
+    )
+
+
+def customer_membership_history(customer: Customer) -> QuerySet[Membership]:
+    """Every membership period of a customer, latest change first."""
+    return (
+        Membership.objects.filter(customer=customer)
+        .select_related("group", "joined_by", "left_by")
+        .order_by(Coalesce("left_at", "joined_at").desc(), "-pk")
+    )
+
+
+def group_search(term: str, *, limit: int = 10, exclude_customer: Customer | None = None):
+    """Groups whose name, code or description contains ``term``, for the customer page.
+
+    ``exclude_customer`` leaves out the groups it already belongs to.
+    """
+    term = (term or "").strip()
+    if not term:
+        return CustomerGroup.objects.none()
+    queryset = CustomerGroup.objects.search(term)
+    if exclude_customer is not None:
+        queryset = queryset.exclude(
+            pk__in=Membership.objects.current().filter(customer=exclude_customer).values("group_id")
+        )
+    return queryset.order_by("name", "id")[:limit]
+
+
+def group_for_term(term: str, *, exclude_customer: Customer | None = None):
+    """The group that pressing Enter in the "add to a group" box means: exact code or name first."""
+    term = (term or "").strip()
+    if not term:
+        return None
+    exact = CustomerGroup.objects.filter(Q(code__iexact=term) | Q(name__iexact=term)).first()
+    if exact is not None:
+        return exact
+    return group_search(term, limit=1, exclude_customer=exclude_customer).first()
+
+
+# --- Groups -----------------------------------------------------------------------------------
+
+
+def group_table() -> QuerySet[CustomerGroup]:
+    """Groups annotated with ``member_count`` and ``rule_count`` for the list page.
+
+    Both counts are correlated subqueries, evaluated only for the rows of the page shown
+    (or for every row when the list is sorted by them, which is still one statement).
+    """
+    rule_counts = (
+        rules_targeting(OuterRef("pk"))
+        .order_by()
+        .values("group")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return (
+        CustomerGroup.objects.with_member_count()
+        .annotate(rule_count=Coalesce(Subquery(rule_counts, output_field=IntegerField()), Value(0)))
+        .select_related("reviewed_by")
+    )
+
+
+def groups_without_rules(queryset: QuerySet[CustomerGroup]) -> QuerySet[CustomerGroup]:
+    return queryset.filter(~Exists(rules_targeting(OuterRef("pk"))))
+
+
+def group_detail(pk) -> CustomerGroup:
+    """One group with its member count and reviewer (raises ``DoesNotExist``)."""
+    return CustomerGroup.objects.with_member_count().select_related("reviewed_by").get(pk=pk)
+
+
+def group_named(name: str, *, exclude=None) -> CustomerGroup | None:
+    """The group whose name equals ``name`` in any case (the duplicate-name link)."""
+    queryset = CustomerGroup.objects.filter(name__iexact=(name or "").strip())
+    if exclude is not None:
+        queryset = queryset.exclude(pk=exclude)
+    return queryset.first()
+
+
+def group_rules(group: CustomerGroup) -> QuerySet:
+    """Rules that target the group, strongest first, with their price lists (one query)."""
+    return group.pricing_rules.select_related("price_list").order_by("-priority", "code")
+
+
+def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:
+    """Current members, most recently joined first (the ``group, joined_at`` index serves it).
+
+    Recent first means a customer just added shows at the top of the first page.
+    """
+    queryset = (
+        Membership.objects.current()
+        .filter(group=group)
+        .select_related("customer", "joined_by")
+        .order_by("-joined_at", "-pk")
+    )
+    term = (term or "").strip()
+    if term:
+        queryset = queryset.filter(
+            Q(customer__name__icontains=term)
+            | Q(customer__external_id__icontains=term)
+            | Q(customer__email__icontains=term)
+        )
+    return queryset
+
+
+def group_member_count(group: CustomerGroup) -> int:
+    return Membership.objects.current().filter(group=group).count()
+
+
+def group_membership_history(group: CustomerGroup) -> QuerySet[Membership]:
+    """Every membership period of the group, latest change (join or leave) first."""
+    return (
+        Membership.objects.filter(group=group)
+        .select_related("customer", "joined_by", "left_by")
+        .order_by(Coalesce("left_at", "joined_at").desc(), "-pk")
+    )
+
+
+def group_member_rows(group: CustomerGroup) -> Iterator[tuple]:
+    """Current members as plain tuples for the CSV export, streamed from a server-side cursor.
+
+    ``values_list().iterator()`` never builds model instances nor holds every row in memory,
+    so a group of 100,000 members exports in constant memory.
+    """
+    return (
+        Membership.objects.current()
+        .filter(group=group)
+        .order_by("customer__name", "customer_id")
+        .values_list(
+            "customer__external_id",
+            "customer__name",
+            "customer__email",
+            "customer__is_active",
+            "joined_at",
+        )
+        .iterator(chunk_size=2000)
+    )
+
+
+@dataclass
+class AuditEntry:
+    """One change to a group's definition, from django-simple-history."""
+
+    at: datetime
+    user: object
+    kind: str  # "created", "changed", "deleted"
+    changes: list[tuple[str, object, object]]  # (field label, old, new)
+
+
+_AUDIT_KINDS = {"+": "created", "~": "changed", "-": "deleted"}
+
+
+def group_audit_trail(group: CustomerGroup, *, limit: int = 10) -> list[AuditEntry]:
+    """The latest changes to the group's definition with what changed (one query).
+
+    One extra record is fetched so the oldest entry shown can still be diffed against its
+    predecessor without a query per entry.
+    """
+    records = list(
+        group.history.select_related("history_user").order_by("-history_date", "-history_id")[
+            : limit + 1
+        ]
+    )
+    labels = {f.name: f.verbose_name for f in CustomerGroup._meta.fields}
+    entries = []
+    for index, record in enumerate(records[:limit]):
+        previous = records[index + 1] if index + 1 < len(records) else None
+        changes = []
+        if previous is not None and record.history_type == "~":
+            delta = record.diff_against(previous, excluded_fields=["reviewed_by"])
+            changes = [
+                (str(labels.get(c.field, c.field)), c.old, c.new)
+                for c in delta.changes
+                if c.field not in {"reviewed_at", "created_at"}
+            ]
+        entries.append(
+            AuditEntry(
+                at=record.history_date,
+                user=record.history_user,
+                kind=_AUDIT_KINDS.get(record.history_type, record.history_type),
+                changes=changes,
+            )
+        )
+    return entries
+
+
+# --- Filtered lists ---------------------------------------------------------------------------
+
+
+def group_list(params):
+    """``/groups/``: the FilterSet (search, state filters, sorting) over ``group_table()``."""
+    from groups.filters import GroupFilter
+
+    return GroupFilter(params, queryset=group_table())
+
+
+def customer_list(params):
+    """``/customers/``: the FilterSet (search, group, status, sorting) over ``customer_table()``."""
+    from groups.filters import CustomerFilter
+
+    return CustomerFilter(params, queryset=customer_table())

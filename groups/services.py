@@ -466,3 +466,262 @@ def membership_bulk_apply(
         _touch_groups([group.pk], now)
     plan.applied = True
     return plan
+
+
+# --- Customer import --------------------------------------------------------------------------
+
+IMPORT_MISSING_COLUMNS = "The CSV needs the columns {needed}; missing: {missing}."
+IMPORT_EMPTY = "The CSV has no customer rows."
+IMPORT_TOO_MANY = "At most {limit} rows at a time; split the file and import each part."
+IMPORT_NO_NAME = "Line {line}: the name is empty."
+IMPORT_NO_EXTERNAL_ID = "Line {line}: the external ID is empty (imports find customers by it)."
+IMPORT_DUPLICATE = "Line {line}: the external ID “{external_id}” is already on line {first}."
+IMPORT_FIELD = "Line {line}: {field}: {message}"
+IMPORT_UNKNOWN_GROUPS = "Line {line}: unknown group codes: {codes}."
+IMPORT_REJECTED = "The import was not applied: {count} lines have errors. Nothing was stored."
+IMPORT_CONFLICT = (
+    "Another change created one of these customers while the import ran. Nothing was stored; "
+    "preview the file again."
+)
+
+IMPORT_REQUIRED_COLUMNS = ("name", "external_id")
+IMPORT_OPTIONAL_COLUMNS = ("email", "group_codes")
+_IMPORT_ALIASES = {
+    "external id": "external_id",
+    "externalid": "external_id",
+    "group codes": "group_codes",
+    "groups": "group_codes",
+    "group_code": "group_codes",
+}
+_CODES_SPLIT = re.compile(r"[\s,;|]+")
+
+
+@dataclass
+class ImportRow:
+    """One valid line of a customer import and what it will do."""
+
+    line: int
+    name: str
+    external_id: str
+    email: str
+    group_codes: list[str]
+    customer: Customer | None = None  # the existing customer with this external ID
+    changed: bool = False  # an existing customer whose name or email differs
+    new_group_ids: list = field(default_factory=list)
+
+
+@dataclass
+class ImportPlan:
+    """What a customer import would do (dry run) or did (applied)."""
+
+    rows: int = 0
+    to_create: list[ImportRow] = field(default_factory=list)
+    to_update: list[ImportRow] = field(default_factory=list)
+    to_join: list[ImportRow] = field(default_factory=list)  # existing, unchanged, new groups
+    unchanged: int = 0
+    memberships_to_add: int = 0
+    errors: list[str] = field(default_factory=list)
+    unknown_group_codes: list[str] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def change_count(self) -> int:
+        return len(self.to_create) + len(self.to_update) + self.memberships_to_add
+
+
+def _import_header(raw_header: list[str]) -> list[str]:
+    names = []
+    for cell in raw_header:
+        name = cell.strip().lower()
+        names.append(_IMPORT_ALIASES.get(name, name))
+    return names
+
+
+def _validate_import_row(line: int, customer: Customer) -> list[str]:
+    """Field checks without touching the database (uniqueness is checked in bulk)."""
+    try:
+        customer.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as exc:
+        return [
+            IMPORT_FIELD.format(
+                line=line,
+                field=Customer._meta.get_field(name).verbose_name,
+                message=" ".join(str(m) for m in messages),
+            )
+            for name, messages in exc.message_dict.items()
+        ]
+    return []
+
+
+def customer_import_plan(*, raw: bytes) -> ImportPlan:
+    """Read an import CSV (name, external_id, email, group_codes) and work out what it would do.
+
+    Nothing is written. Existing customers are matched by external ID and updated; group codes
+    (separated by spaces, ``;`` or ``|``) add memberships and never remove any. Every problem is
+    reported with its line number; a plan with errors cannot be applied. Queries are set-based:
+    one per 5,000 external IDs, one for the groups, one per 5,000 existing customers for their
+    memberships.
+    """
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValidationError(CSV_NOT_TEXT) from exc
+    reader = csv.reader(io.StringIO(text))
+    header = _import_header(next(reader, []))
+    missing = [c for c in IMPORT_REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise ValidationError(
+            IMPORT_MISSING_COLUMNS.format(
+                needed=", ".join(IMPORT_REQUIRED_COLUMNS + IMPORT_OPTIONAL_COLUMNS),
+                missing=", ".join(missing),
+            )
+        )
+    index = {
+        name: header.index(name)
+        for name in (*IMPORT_REQUIRED_COLUMNS, *IMPORT_OPTIONAL_COLUMNS)
+        if name in header
+    }
+
+    def cell(row: list[str], name: str) -> str:
+        position = index.get(name)
+        return row[position].strip() if position is not None and position < len(row) else ""
+
+    plan = ImportPlan()
+    rows: list[ImportRow] = []
+    first_line: dict[str, int] = {}
+    for row in reader:
+        if not any(c.strip() for c in row):
+            continue
+        plan.rows += 1
+        if plan.rows > BULK_LIMIT:
+            raise ValidationError(IMPORT_TOO_MANY.format(limit=BULK_LIMIT))
+        line = reader.line_num
+        name, external_id, email = cell(row, "name"), cell(row, "external_id"), cell(row, "email")
+        codes = [c.lower() for c in _CODES_SPLIT.split(cell(row, "group_codes")) if c]
+        problems = []
+        if not name:
+            problems.append(IMPORT_NO_NAME.format(line=line))
+        if not external_id:
+            problems.append(IMPORT_NO_EXTERNAL_ID.format(line=line))
+        elif external_id in first_line:
+            problems.append(
+                IMPORT_DUPLICATE.format(
+                    line=line, external_id=external_id, first=first_line[external_id]
+                )
+            )
+        else:
+            first_line[external_id] = line
+        if name and external_id:
+            problems += _validate_import_row(
+                line, Customer(name=name, external_id=external_id, email=email)
+            )
+        if problems:
+            plan.errors += problems
+            continue
+        rows.append(
+            ImportRow(
+                line=line,
+                name=name,
+                external_id=external_id,
+                email=email,
+                group_codes=list(dict.fromkeys(codes)),
+            )
+        )
+    if not plan.rows:
+        raise ValidationError(IMPORT_EMPTY)
+
+    all_codes = {code for row in rows for code in row.group_codes}
+    groups = {g.code.lower(): g for g in CustomerGroup.objects.filter(code__in=all_codes)}
+    unknown_all: set[str] = set()
+    for row in rows:
+        unknown = [c for c in row.group_codes if c not in groups]
+        if unknown:
+            unknown_all.update(unknown)
+            plan.errors.append(
+                IMPORT_UNKNOWN_GROUPS.format(line=row.line, codes=", ".join(unknown))
+            )
+    plan.unknown_group_codes = sorted(unknown_all)
+    if plan.errors:
+        plan.errors.sort(key=_line_of)
+        return plan
+
+    existing: dict[str, Customer] = {}
+    ids = [row.external_id for row in rows]
+    for start in range(0, len(ids), 5000):
+        chunk = ids[start : start + 5000]
+        existing.update({c.external_id: c for c in Customer.objects.filter(external_id__in=chunk)})
+    current: set[tuple] = set()
+    existing_pks = [c.pk for c in existing.values()]
+    group_ids = [g.pk for g in groups.values()]
+    if group_ids:
+        for start in range(0, len(existing_pks), 5000):
+            current.update(
+                Membership.objects.current()
+                .filter(customer_id__in=existing_pks[start : start + 5000], group_id__in=group_ids)
+                .values_list("customer_id", "group_id")
+            )
+    for row in rows:
+        row.customer = existing.get(row.external_id)
+        wanted = [groups[code].pk for code in row.group_codes]
+        if row.customer is None:
+            row.new_group_ids = wanted
+            plan.to_create.append(row)
+        else:
+            row.new_group_ids = [g for g in wanted if (row.customer.pk, g) not in current]
+            row.changed = (row.customer.name, row.customer.email) != (row.name, row.email)
+            if row.changed:
+                plan.to_update.append(row)
+            elif row.new_group_ids:
+                plan.to_join.append(row)
+            else:
+                plan.unchanged += 1
+        plan.memberships_to_add += len(row.new_group_ids)
+    return plan
+
+
+def _line_of(message: str) -> int:
+    match = re.match(r"Line (\d+)", message)
+    return int(match.group(1)) if match else 0
+
+
+@transaction.atomic
+def customer_import_apply(*, raw: bytes, by: User | None = None) -> ImportPlan:
+    """Apply a customer import in one transaction: all of it, or nothing when any line is bad.
+
+    The plan is recomputed here, so what is stored matches the database now. Customers and
+    memberships are inserted in bulk; memberships record ``by`` as who added them.
+    """
+    plan = customer_import_plan(raw=raw)
+    if not plan.ok:
+        raise ValidationError([IMPORT_REJECTED.format(count=len(plan.errors)), *plan.errors])
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            new_customers = [
+                Customer(name=row.name, external_id=row.external_id, email=row.email)
+                for row in plan.to_create
+            ]
+            Customer.objects.bulk_create(new_customers, batch_size=2000)
+            for row, customer in zip(plan.to_create, new_customers, strict=True):
+                row.customer = customer
+            updated = []
+            for row in plan.to_update:
+                row.customer.name, row.customer.email = row.name, row.email
+                row.customer.updated_at = now
+                updated.append(row.customer)
+            Customer.objects.bulk_update(updated, ["name", "email", "updated_at"], batch_size=2000)
+            memberships = [
+                Membership(group_id=group_id, customer=row.customer, joined_at=now, joined_by=by)
+                for row in (*plan.to_create, *plan.to_update, *plan.to_join)
+                for group_id in row.new_group_ids
+            ]
+            Membership.objects.bulk_create(memberships, batch_size=2000)
+    except IntegrityError as exc:
+        raise ValidationError(IMPORT_CONFLICT) from exc
+    _touch_groups({m.group_id for m in memberships}, now)
+    plan.applied = True
+    return plan

@@ -1,0 +1,235 @@
+"""Forms for the group and customer pages. They parse and check input; services write."""
+
+from django import forms
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.template.defaultfilters import filesizeformat
+
+from groups import selectors, services
+from groups.models import Customer, CustomerGroup
+
+FILE_TOO_LARGE = "The file is {size}; files up to {limit} are accepted."
+BULK_NOTHING = "Paste at least one external ID or choose a CSV file."
+NO_CUSTOMER_MATCH = "No customer matches “{term}”. Type part of a name or an external ID."
+NO_GROUP_MATCH = "No group matches “{term}”. Type part of a group's name or code."
+SEARCH_EMPTY = "Type a name or an external ID first."
+
+
+def check_upload_size(upload) -> None:
+    """Refuse uploads above ``RATECARD_MAX_UPLOAD_BYTES`` before reading them."""
+    limit = settings.RATECARD_MAX_UPLOAD_BYTES
+    if upload is not None and upload.size > limit:
+        raise ValidationError(
+            FILE_TOO_LARGE.format(size=filesizeformat(upload.size), limit=filesizeformat(limit))
+        )
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%d")
+
+
+class GroupForm(forms.Form):
+    """A group's definition. The code is derived from the name when left empty."""
+
+    name = forms.CharField(max_length=200)
+    code = forms.SlugField(
+        max_length=100,
+        required=False,
+        help_text="Optional. Derived from the name when empty (e.g. summer-promo-2026).",
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    expires_on = forms.DateField(label="Planned expiry", required=False, widget=DateInput)
+
+    existing_group: CustomerGroup | None = None
+
+    @classmethod
+    def for_group(cls, group: CustomerGroup, **kwargs) -> "GroupForm":
+        initial = {
+            "name": group.name,
+            "code": group.code,
+            "description": group.description,
+            "expires_on": group.expires_on,
+        }
+        return cls(initial=initial, **kwargs)
+
+    def apply_service_error(self, error: ValidationError, *, exclude=None) -> None:
+        """Put a service's ``ValidationError`` next to the fields and find the clashing group."""
+        if hasattr(error, "error_dict"):
+            for field_name, messages in error.message_dict.items():
+                self.add_error(field_name if field_name in self.fields else None, messages)
+        else:
+            self.add_error(None, error.messages)
+        if "name" in self.errors:
+            self.existing_group = selectors.group_named(self.data.get("name", ""), exclude=exclude)
+
+
+class CustomerForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    external_id = forms.CharField(
+        label="External ID",
+        max_length=100,
+        required=False,
+        help_text="Your own identifier, used by integrations and imports.",
+    )
+    email = forms.EmailField(required=False)
+    is_active = forms.BooleanField(label="Active", required=False, initial=True)
+
+    @classmethod
+    def for_customer(cls, customer: Customer, **kwargs) -> "CustomerForm":
+        initial = {
+            "name": customer.name,
+            "external_id": customer.external_id or "",
+            "email": customer.email,
+            "is_active": customer.is_active,
+        }
+        return cls(initial=initial, **kwargs)
+
+    def apply_service_error(self, error: ValidationError) -> None:
+        if hasattr(error, "error_dict"):
+            for field_name, messages in error.message_dict.items():
+                self.add_error(field_name if field_name in self.fields else None, messages)
+        else:
+            self.add_error(None, error.messages)
+
+
+class MemberAddForm(forms.Form):
+    """Add a customer to a group: a picked result (``customer``) or what was typed (``q``)."""
+
+    q = forms.CharField(label="Add a customer", required=False, max_length=200)
+    customer = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, group: CustomerGroup, **kwargs):
+        self.group = group
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("customer"):
+            customer = Customer.objects.filter(pk=data["customer"]).first()
+            if customer is None:
+                raise ValidationError("That customer no longer exists.")
+        else:
+            term = (data.get("q") or "").strip()
+            if not term:
+                self.add_error("q", SEARCH_EMPTY)
+                return data
+            customer = selectors.customer_for_term(term, exclude_group=self.group)
+            if customer is None:
+                self.add_error("q", NO_CUSTOMER_MATCH.format(term=term))
+                return data
+        data["customer_obj"] = customer
+        return data
+
+
+class GroupAddForm(forms.Form):
+    """Add a customer to a group from the customer page: a picked group or what was typed."""
+
+    q = forms.CharField(label="Add to a group", required=False, max_length=200)
+    group = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, customer: Customer, **kwargs):
+        self.customer = customer
+        super().__init__(*args, **kwargs)
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        if data.get("group"):
+            group = CustomerGroup.objects.filter(pk=data["group"]).first()
+            if group is None:
+                raise ValidationError("That group no longer exists.")
+        else:
+            term = (data.get("q") or "").strip()
+            if not term:
+                self.add_error("q", "Type a group's name or code first.")
+                return data
+            group = selectors.group_for_term(term, exclude_customer=self.customer)
+            if group is None:
+                self.add_error("q", NO_GROUP_MATCH.format(term=term))
+                return data
+        data["group_obj"] = group
+        return data
+
+
+class BulkMembershipForm(forms.Form):
+    """Step 1 of a bulk change: pasted external IDs and/or a CSV file, and the mode."""
+
+    external_ids = forms.CharField(
+        label="External IDs",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "placeholder": "CUST-0001\nCUST-0002, CUST-0003"}),
+        help_text="One per line, or separated by commas.",
+    )
+    csv_file = forms.FileField(
+        label="Or upload a CSV",
+        required=False,
+        help_text="An external_id column, or a single column of IDs.",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+    mode = forms.ChoiceField(
+        choices=services.BulkMode.CHOICES, initial=services.BulkMode.ADD, widget=forms.RadioSelect
+    )
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data.get("csv_file")
+        check_upload_size(upload)
+        return upload
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        ids = services.parse_external_ids(data.get("external_ids", ""))
+        upload = data.get("csv_file")
+        if upload:
+            try:
+                ids += services.read_csv_column(upload.read())
+            except ValidationError as exc:
+                self.add_error("csv_file", exc)
+                return data
+        if not ids:
+            raise ValidationError(BULK_NOTHING)
+        if len(ids) > services.BULK_LIMIT:
+            raise ValidationError(
+                services.BULK_TOO_MANY.format(limit=services.BULK_LIMIT, count=len(ids))
+            )
+        data["ids"] = ids
+        return data
+
+
+class BulkConfirmForm(forms.Form):
+    """Step 2 of a bulk change: the IDs the preview showed, one per line, and the mode."""
+
+    ids = forms.CharField(widget=forms.HiddenInput)
+    mode = forms.ChoiceField(choices=services.BulkMode.CHOICES, widget=forms.HiddenInput)
+
+    def clean_ids(self) -> list[str]:
+        ids = [line.strip() for line in self.cleaned_data["ids"].splitlines() if line.strip()]
+        if not ids:
+            raise ValidationError(BULK_NOTHING)
+        return ids
+
+
+class CustomerImportForm(forms.Form):
+    csv_file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: name, external_id, email, group_codes (codes separated by spaces).",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data.get("csv_file")
+        check_upload_size(upload)
+        return upload
+
+
+class CustomerImportConfirmForm(forms.Form):
+    """Step 2 of an import: the file's text, carried by the preview, applied as previewed."""
+
+    csv_text = forms.CharField(widget=forms.HiddenInput, strip=False)

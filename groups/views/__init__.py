@@ -1,0 +1,1 @@
+"""Group and customer pages: one module per area, wired in ``groups/urls.py``."""

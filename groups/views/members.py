@@ -1,0 +1,224 @@
+"""Membership of one group: the member list, add, remove with undo, bulk changes, CSV export."""
+
+import csv
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from groups import selectors, services
+from groups.forms import BulkConfirmForm, BulkMembershipForm, MemberAddForm
+from groups.models import Customer
+from groups.views._common import wants_fragment
+from groups.views.groups import detail_context, get_group, history_context, members_context
+
+PREVIEW_NAMES = 10
+PREVIEW_UNKNOWN = 500
+
+
+@vary_on_headers("HX-Request")
+@permission_required("groups.view_customergroup", raise_exception=True)
+def member_list(request: HttpRequest, pk) -> HttpResponse:
+    """Current members, searchable and paginated: a fragment for htmx, else the group page."""
+    group = get_group(pk)
+    if wants_fragment(request):
+        context = members_context(request, group, from_request=True)
+        return render(request, "groups/group_detail.html#member_table", context)
+    context = detail_context(request, group, members_from_request=True)
+    return render(request, "groups/group_detail.html", context)
+
+
+@require_GET
+@permission_required("groups.add_membership", raise_exception=True)
+def member_search(request: HttpRequest, pk) -> HttpResponse:
+    """Customers matching what is typed in the "add a customer" box, members left out."""
+    group = get_group(pk)
+    term = request.GET.get("q", "")
+    candidates = selectors.customer_candidates(term, exclude_group=group)
+    if wants_fragment(request):
+        context = {"group": group, "candidates": candidates, "term": term.strip()}
+        return render(request, "groups/group_detail.html#add_results", context)
+    add_form = MemberAddForm(initial={"q": term}, group=group)
+    context = detail_context(request, group, add_form=add_form, candidates=candidates)
+    context["term"] = term.strip()
+    return render(request, "groups/group_detail.html", context)
+
+
+def _members_response(request: HttpRequest, group, *, status: int = 200, **kwargs):
+    """The members section with focus back in the add box, and the history out of band."""
+    context = members_context(request, group, **kwargs)
+    context.update(history_context(request, group, from_request=False))
+    context.update(focus_add=True, history_oob=True)
+    return render(request, "groups/group_detail.html#members_update", context, status=status)
+
+
+@require_POST
+@permission_required("groups.add_membership", raise_exception=True)
+def member_add(request: HttpRequest, pk) -> HttpResponse:
+    """Add the picked customer (or the best match for what was typed); the list updates in place."""
+    group = get_group(pk)
+    form = MemberAddForm(request.POST, group=group)
+    if not form.is_valid():
+        if wants_fragment(request):
+            return _members_response(request, group, add_form=form, status=422)
+        context = detail_context(request, group, add_form=form)
+        return render(request, "groups/group_detail.html", context, status=422)
+    customer = form.cleaned_data["customer_obj"]
+    _, created = services.membership_add(group=group, customer=customer, by=request.user)
+    if created:
+        messages.success(request, f"Added “{customer.name}” to “{group.name}”.")
+    else:
+        messages.info(request, f"“{customer.name}” is already a member of “{group.name}”.")
+    if wants_fragment(request):
+        return _members_response(request, group)
+    return redirect(reverse("groups:group_detail", args=[group.pk]) + "#members")
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("groups.change_membership", raise_exception=True)
+def member_remove(request: HttpRequest, pk, customer_pk) -> HttpResponse:
+    """GET asks for confirmation (no-JS path); POST ends the membership and offers an undo."""
+    group = get_group(pk)
+    customer = get_object_or_404(Customer, pk=customer_pk)
+    detail_url = reverse("groups:group_detail", args=[group.pk])
+    if request.method == "GET":
+        context = {
+            "question": f"Remove “{customer.name}” from “{group.name}”?",
+            "explanation": "The membership ends now; the history keeps it. You can undo.",
+            "action_url": request.path,
+            "cancel_url": detail_url,
+        }
+        return render(request, "groups/membership_remove_confirm.html", context)
+    try:
+        services.membership_remove(group=group, customer=customer, by=request.user)
+    except ValidationError as exc:
+        messages.warning(request, " ".join(exc.messages))
+    if wants_fragment(request):
+        return _members_response(request, group, removed=customer)
+    return redirect(f"{detail_url}?removed={customer.pk}#members")
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required(["groups.add_membership", "groups.change_membership"], raise_exception=True)
+def member_bulk(request: HttpRequest, pk) -> HttpResponse:
+    """Bulk add / remove / sync by external IDs: a dry-run preview first, then apply.
+
+    The preview carries the IDs to the confirm step in a hidden field, and the apply recomputes
+    the plan inside its transaction, so what is stored matches the database at that moment.
+    """
+    group = get_group(pk)
+    fragment = wants_fragment(request)
+    template = "groups/group_bulk.html"
+    context: dict = {"group": group, "max_upload": settings.RATECARD_MAX_UPLOAD_BYTES}
+    if request.method == "GET":
+        context["form"] = BulkMembershipForm()
+        return render(request, f"{template}#bulk_form" if fragment else template, context)
+
+    if "confirm" in request.POST:
+        confirm = BulkConfirmForm(request.POST)
+        if confirm.is_valid():
+            plan = services.membership_bulk_apply(
+                group=group,
+                external_ids=confirm.cleaned_data["ids"],
+                mode=confirm.cleaned_data["mode"],
+                by=request.user,
+            )
+            summary = _applied_summary(plan)
+            if not fragment:
+                messages.success(request, summary)
+                return redirect(reverse("groups:group_detail", args=[group.pk]) + "#members")
+            context.update(_plan_context(plan), summary=summary)
+            context.update(members_context(request, group))
+            context.update(history_context(request, group, from_request=False))
+            context.update(members_oob=True, history_oob=True)
+            return render(request, f"{template}#bulk_result", context)
+        form = BulkMembershipForm()
+        form.add_error(None, confirm.errors.get("ids") or "The preview expired; start again.")
+    else:
+        form = BulkMembershipForm(request.POST, request.FILES)
+        if form.is_valid():
+            mode = form.cleaned_data["mode"]
+            try:
+                plan = services.membership_bulk_plan(
+                    group=group, external_ids=form.cleaned_data["ids"], mode=mode
+                )
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                context.update(_plan_context(plan), ids="\n".join(form.cleaned_data["ids"]))
+                return render(
+                    request, f"{template}#bulk_preview" if fragment else template, context
+                )
+    context["form"] = form
+    return render(request, f"{template}#bulk_form" if fragment else template, context, status=422)
+
+
+def _plan_context(plan: services.BulkPlan) -> dict:
+    return {
+        "plan": plan,
+        "sample_add": plan.to_add[:PREVIEW_NAMES],
+        "sample_remove": plan.to_remove[:PREVIEW_NAMES],
+        "unknown_shown": plan.unknown[:PREVIEW_UNKNOWN],
+        "unknown_more": max(0, len(plan.unknown) - PREVIEW_UNKNOWN),
+        "mode_label": dict(services.BulkMode.CHOICES)[plan.mode],
+    }
+
+
+def _applied_summary(plan: services.BulkPlan) -> str:
+    parts = []
+    if plan.to_add:
+        parts.append(f"added {len(plan.to_add)}")
+    if plan.to_remove:
+        parts.append(f"removed {len(plan.to_remove)}")
+    text = ("Done: " + " and ".join(parts) + ".") if parts else "Nothing needed changing."
+    if plan.unknown:
+        text += f" {len(plan.unknown)} unknown external IDs were skipped."
+    return text
+
+
+class _Echo:
+    """A file-like object whose ``write`` returns the line, for ``csv.writer`` streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _safe_cell(value) -> str:
+    """Neutralise spreadsheet formulas (``=``, ``+``, ``-``, ``@``) in exported text."""
+    text = "" if value is None else str(value)
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+@require_GET
+@permission_required(["groups.view_customergroup", "groups.view_membership"], raise_exception=True)
+def member_export(request: HttpRequest, pk) -> StreamingHttpResponse:
+    """The current members as CSV, streamed row by row (constant memory at 100,000 members)."""
+    group = get_group(pk)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(["external_id", "name", "email", "active", "joined_at"])
+        for external_id, name, email, active, joined_at in selectors.group_member_rows(group):
+            yield writer.writerow(
+                [
+                    _safe_cell(external_id),
+                    _safe_cell(name),
+                    _safe_cell(email),
+                    "yes" if active else "no",
+                    joined_at.isoformat(),
+                ]
+            )
+
+    filename = f"{slugify(group.code) or 'group'}-members.csv"
+    return StreamingHttpResponse(
+        rows(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
