@@ -1,3 +1,394 @@
-"""Pages for price lists."""
+"""Price list pages: the list, one list with its items edited in place, create, edit, delete.
 
-urlpatterns: list = []
+Every view answers an htmx request with the fragment it swaps and any other request with a
+full page or a redirect, so each action also works as a plain form post. Reading needs
+``view_pricelist``; every change needs the matching add/change/delete permission, checked here
+whatever the template shows.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db.models import ProtectedError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from pricing import services
+from pricing.filters import PriceListFilter
+from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
+from pricing.models import PriceList, PriceListItem
+from pricing.selectors import billing_tz
+from pricing.views._history import format_value, history_entries
+
+PAGE_SIZE = 25
+HISTORY_LIMIT = 50
+TEMPLATE_LIST = "pricing/price_list_list.html"
+TEMPLATE_DETAIL = "pricing/price_list_detail.html"
+TEMPLATE_FORM = "pricing/price_list_form.html"
+TEMPLATE_CONFIRM = "pricing/confirm.html"
+
+
+def wants_fragment(request: HttpRequest) -> bool:
+    """An htmx swap, not a history restore (which needs the whole page back)."""
+    htmx = request.htmx
+    return bool(htmx) and not htmx.history_restore_request and not htmx.boosted
+
+
+def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
+    """After a successful write: a full navigation, even when htmx sent the form."""
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def filtering(request: HttpRequest) -> bool:
+    return any(value for key, value in request.GET.items() if key != "page")
+
+
+# --- The list ---------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required("pricing.view_pricelist", raise_exception=True)
+def price_list_list(request: HttpRequest) -> HttpResponse:
+    """Price lists with item and rule counts; search and currency filter in the URL."""
+    filterset = PriceListFilter(request.GET)
+    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "filter": filterset,
+        "page": page,
+        "price_lists": list(page.object_list),
+        "filtering": filtering(request),
+    }
+    template = f"{TEMPLATE_LIST}#results" if wants_fragment(request) else TEMPLATE_LIST
+    return render(request, template, context)
+
+
+# --- One list and its items -------------------------------------------------------------------
+
+
+def _decorate(items: list[PriceListItem]) -> list[PriceListItem]:
+    for item in items:
+        item.price_display = format_value(item.unit_price)
+    return items
+
+
+def price_list_history(price_list: PriceList) -> list:
+    """The list's own changes and its items', newest first (two queries)."""
+    own = history_entries(
+        price_list.history.select_related("history_user"),
+        exclude={"created_at"},
+        subject=lambda record: "Price list",
+    )
+    items = history_entries(
+        PriceListItem.history.filter(price_list_id=price_list.pk).select_related("history_user"),
+        exclude={"price_list"},
+        subject=lambda record: f"Item {record.item_code}",
+    )
+    return sorted([*own, *items], key=lambda entry: entry.when, reverse=True)
+
+
+def _item_form(item: PriceListItem | None = None, data=None) -> PriceListItemForm:
+    """A row's form: its own prefix and ``form=`` attribute, so rows never mix their inputs."""
+    if item is None:
+        return PriceListItemForm(data, prefix="new")
+    initial = {"item_code": item.item_code, "unit": item.unit, "unit_price": item.unit_price}
+    form = PriceListItemForm(data, prefix=f"item-{item.pk}", initial=initial)
+    for field in form.fields.values():
+        field.widget.attrs["form"] = f"item-form-{item.pk}"
+    return form
+
+
+def _detail_context(
+    request: HttpRequest,
+    price_list: PriceList,
+    *,
+    add_form: PriceListItemForm | None = None,
+    edit_item: PriceListItem | None = None,
+    edit_form: PriceListItemForm | None = None,
+) -> dict:
+    today = timezone.localdate(timezone=billing_tz())
+    rules = list(price_list.rules.in_evaluation_order().select_related("group", "customer"))
+    for rule in rules:
+        rule.current_status = rule.status_on(today)
+    history = price_list_history(price_list)
+    if edit_item is not None and edit_form is None:
+        edit_form = _item_form(edit_item)
+    return {
+        "price_list": price_list,
+        "items": _decorate(list(price_list.items.all())),
+        "rules": rules,
+        "history": history[:HISTORY_LIMIT],
+        "history_total": len(history),
+        "add_form": add_form or _item_form(),
+        "edit_item": edit_item,
+        "edit_form": edit_form,
+    }
+
+
+def _items_context(price_list: PriceList, **extra) -> dict:
+    return {"price_list": price_list, "items": _decorate(list(price_list.items.all())), **extra}
+
+
+@require_GET
+@permission_required("pricing.view_pricelist", raise_exception=True)
+def price_list_detail(request: HttpRequest, pk) -> HttpResponse:
+    """The list, its items (editable in place by managers), the rules using it, its history.
+
+    ``?edit=<item id>`` opens that row for editing without JavaScript.
+    """
+    price_list = get_object_or_404(PriceList, pk=pk)
+    edit_item = None
+    edit_id = request.GET.get("edit", "")
+    if edit_id.isdigit() and request.user.has_perm("pricing.change_pricelistitem"):
+        edit_item = price_list.items.filter(pk=int(edit_id)).first()
+    return render(
+        request, TEMPLATE_DETAIL, _detail_context(request, price_list, edit_item=edit_item)
+    )
+
+
+@require_POST
+@permission_required("pricing.add_pricelistitem", raise_exception=True)
+def price_list_item_add(request: HttpRequest, pk) -> HttpResponse:
+    """Add one item; htmx gets the items section back with an empty form focused for the next."""
+    price_list = get_object_or_404(PriceList, pk=pk)
+    form = _item_form(data=request.POST)
+    if form.is_valid():
+        try:
+            item = services.price_list_item_save(price_list=price_list, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+        else:
+            messages.success(request, f"Item “{item.item_code}” added.")
+            if not wants_fragment(request):
+                return redirect(reverse("pricing:price_list_detail", args=[price_list.pk]))
+            fresh = _item_form()
+            fresh.fields["item_code"].widget.attrs["autofocus"] = True
+            context = _items_context(price_list, add_form=fresh, added=item.pk)
+            return render(request, f"{TEMPLATE_DETAIL}#items", context)
+    mark_invalid(form)
+    form.fields[form.first_error_field() or "item_code"].widget.attrs["autofocus"] = True
+    if wants_fragment(request):
+        context = _items_context(price_list, add_form=form)
+        return render(request, f"{TEMPLATE_DETAIL}#items", context, status=422)
+    context = _detail_context(request, price_list, add_form=form)
+    return render(request, TEMPLATE_DETAIL, context, status=422)
+
+
+@require_GET
+@permission_required("pricing.view_pricelist", raise_exception=True)
+def price_list_item_row(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
+    """One item row as displayed (what "Cancel" swaps back in)."""
+    price_list, item = _get_item_or_404(pk, item_pk)
+    if not wants_fragment(request):
+        return redirect(reverse("pricing:price_list_detail", args=[price_list.pk]))
+    _decorate([item])
+    context = {"price_list": price_list, "item": item, "focus_edit": True}
+    return render(request, f"{TEMPLATE_DETAIL}#item_row", context)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("pricing.change_pricelistitem", raise_exception=True)
+def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
+    """GET: the row as a form (in place). POST: save it and show the row again."""
+    price_list, item = _get_item_or_404(pk, item_pk)
+    detail_url = reverse("pricing:price_list_detail", args=[price_list.pk])
+    if request.method == "GET":
+        if not wants_fragment(request):
+            return redirect(f"{detail_url}?edit={item.pk}#item-{item.pk}")
+        form = _item_form(item)
+        form.fields["item_code"].widget.attrs["autofocus"] = True
+        context = {"price_list": price_list, "item": item, "edit_form": form}
+        return render(request, f"{TEMPLATE_DETAIL}#item_edit_row", context)
+    form = _item_form(item, data=request.POST)
+    if form.is_valid():
+        try:
+            services.price_list_item_save(price_list=price_list, item=item, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+            item.refresh_from_db()
+        else:
+            if not wants_fragment(request):
+                messages.success(request, f"Item “{item.item_code}” saved.")
+                return redirect(f"{detail_url}#item-{item.pk}")
+            _decorate([item])
+            context = {"price_list": price_list, "item": item, "focus_edit": True, "saved": True}
+            return render(request, f"{TEMPLATE_DETAIL}#item_row", context)
+    mark_invalid(form)
+    form.fields[form.first_error_field() or "item_code"].widget.attrs["autofocus"] = True
+    if wants_fragment(request):
+        context = {"price_list": price_list, "item": item, "edit_form": form}
+        return render(request, f"{TEMPLATE_DETAIL}#item_edit_row", context, status=422)
+    context = _detail_context(request, price_list, edit_item=item, edit_form=form)
+    return render(request, TEMPLATE_DETAIL, context, status=422)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("pricing.delete_pricelistitem", raise_exception=True)
+def price_list_item_delete(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
+    """GET: a confirmation page (no JavaScript). POST: delete, then the items section."""
+    price_list, item = _get_item_or_404(pk, item_pk)
+    detail_url = reverse("pricing:price_list_detail", args=[price_list.pk])
+    if request.method == "GET":
+        return render(
+            request,
+            TEMPLATE_CONFIRM,
+            {
+                "title": f"Delete the item “{item.item_code}”?",
+                "text": f"It will no longer be priced by “{price_list.name}”. Usage already "
+                "rated keeps its price.",
+                "action": request.path,
+                "button": "Delete item",
+                "danger": True,
+                "cancel_url": detail_url,
+                "breadcrumbs": [("Price lists", reverse("pricing:price_list_list"))],
+                "parent": (price_list.name, detail_url),
+            },
+        )
+    code = item.item_code
+    services.price_list_item_delete(item=item)
+    messages.success(request, f"Item “{code}” deleted.")
+    if not wants_fragment(request):
+        return redirect(detail_url)
+    context = _items_context(price_list, focus_heading=True)
+    return render(request, f"{TEMPLATE_DETAIL}#items", context)
+
+
+def _get_item_or_404(pk, item_pk) -> tuple[PriceList, PriceListItem]:
+    item = get_object_or_404(
+        PriceListItem.objects.select_related("price_list"), pk=item_pk, price_list_id=pk
+    )
+    return item.price_list, item
+
+
+# --- Create, edit, delete ---------------------------------------------------------------------
+
+
+def _form_page(
+    request: HttpRequest, form: PriceListForm, price_list: PriceList | None, status: int = 200
+) -> HttpResponse:
+    if price_list is None:
+        action = reverse("pricing:price_list_create")
+        cancel_url = reverse("pricing:price_list_list")
+    else:
+        action = reverse("pricing:price_list_update", args=[price_list.pk])
+        cancel_url = reverse("pricing:price_list_detail", args=[price_list.pk])
+    context = {"form": form, "price_list": price_list, "action": action, "cancel_url": cancel_url}
+    template = f"{TEMPLATE_FORM}#form" if wants_fragment(request) else TEMPLATE_FORM
+    return render(request, template, context, status=status)
+
+
+def _save_price_list(request: HttpRequest, price_list: PriceList | None) -> HttpResponse:
+    form = PriceListForm(request.POST)
+    if form.is_valid():
+        try:
+            if price_list is None:
+                saved = services.price_list_create(by=request.user, **form.cleaned_data)
+                messages.success(request, f"Price list “{saved.name}” created. Add its items.")
+            else:
+                saved = services.price_list_update(
+                    price_list=price_list, by=request.user, **form.cleaned_data
+                )
+                messages.success(request, f"Price list “{saved.name}” saved.")
+        except ValidationError as exc:
+            form.add_service_errors(exc)
+            if price_list is not None:
+                price_list.refresh_from_db()
+        else:
+            return redirect_to(request, reverse("pricing:price_list_detail", args=[saved.pk]))
+    mark_invalid(form)
+    form.fields[form.first_error_field() or "name"].widget.attrs["autofocus"] = True
+    return _form_page(request, form, price_list, status=422)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("pricing.add_pricelist", raise_exception=True)
+def price_list_create(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        return _save_price_list(request, None)
+    form = PriceListForm()
+    form.fields["name"].widget.attrs["autofocus"] = True
+    return _form_page(request, form, None)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("pricing.change_pricelist", raise_exception=True)
+def price_list_update(request: HttpRequest, pk) -> HttpResponse:
+    price_list = get_object_or_404(PriceList, pk=pk)
+    if request.method == "POST":
+        return _save_price_list(request, price_list)
+    form = PriceListForm(initial=PriceListForm.initial_for(price_list))
+    form.fields["name"].widget.attrs["autofocus"] = True
+    return _form_page(request, form, price_list)
+
+
+@require_http_methods(["GET", "POST"])
+@permission_required("pricing.delete_pricelist", raise_exception=True)
+def price_list_delete(request: HttpRequest, pk) -> HttpResponse:
+    """GET: confirm (naming the rules that would block it). POST: delete, or say why not."""
+    price_list = get_object_or_404(PriceList, pk=pk)
+    detail_url = reverse("pricing:price_list_detail", args=[price_list.pk])
+    if request.method == "GET":
+        blocking = list(price_list.rules.order_by("code"))
+        return render(
+            request,
+            TEMPLATE_CONFIRM,
+            {
+                "title": f"Delete the price list “{price_list.name}”?",
+                "text": "Its items go with it. Usage already rated keeps its price.",
+                "blocking": blocking,
+                "blocking_text": "It cannot be deleted while these rules use it; point them at "
+                "another price list or delete them first:",
+                "action": request.path,
+                "button": "Delete price list",
+                "danger": True,
+                "cancel_url": detail_url,
+                "breadcrumbs": [("Price lists", reverse("pricing:price_list_list"))],
+                "parent": (price_list.name, detail_url),
+            },
+        )
+    name = price_list.name
+    try:
+        services.price_list_delete(price_list=price_list, by=request.user)
+    except ProtectedError as exc:
+        messages.error(request, exc.args[0])
+        if request.htmx:
+            # Nothing to swap: the message arrives out of band (HtmxMessagesMiddleware).
+            return HttpResponse(status=409)
+        return redirect(detail_url)
+    messages.success(request, f"Price list “{name}” deleted.")
+    return redirect_to(request, reverse("pricing:price_list_list"))
+
+
+urlpatterns = [
+    path("pricing/price-lists/", price_list_list, name="price_list_list"),
+    path("pricing/price-lists/new/", price_list_create, name="price_list_create"),
+    path("pricing/price-lists/<uuid:pk>/", price_list_detail, name="price_list_detail"),
+    path("pricing/price-lists/<uuid:pk>/edit/", price_list_update, name="price_list_update"),
+    path("pricing/price-lists/<uuid:pk>/delete/", price_list_delete, name="price_list_delete"),
+    path(
+        "pricing/price-lists/<uuid:pk>/items/add/",
+        price_list_item_add,
+        name="price_list_item_add",
+    ),
+    path(
+        "pricing/price-lists/<uuid:pk>/items/<int:item_pk>/",
+        price_list_item_row,
+        name="price_list_item_row",
+    ),
+    path(
+        "pricing/price-lists/<uuid:pk>/items/<int:item_pk>/edit/",
+        price_list_item_edit,
+        name="price_list_item_edit",
+    ),
+    path(
+        "pricing/price-lists/<uuid:pk>/items/<int:item_pk>/delete/",
+        price_list_item_delete,
+        name="price_list_item_delete",
+    ),
+]
