@@ -1,3 +1,91 @@
-"""The JSON REST API under /api/v1/ (paths work with and without a trailing slash)."""
+"""The JSON REST API under /api/v1/ (paths work with and without a trailing slash).
 
-urlpatterns: list = []
+Also the JSON answers for unknown URLs and server errors under /api/ (``billing.urls`` points its
+``handler404``/``handler500`` here), so integrations never receive an HTML error page.
+"""
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import re_path
+from django.views import defaults
+from drf_spectacular.renderers import (
+    OpenApiJsonRenderer,
+    OpenApiJsonRenderer2,
+    OpenApiYamlRenderer,
+    OpenApiYamlRenderer2,
+)
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from rest_framework import permissions
+from rest_framework.routers import APIRootView, DefaultRouter
+
+from groups.api import CustomerViewSet, GroupViewSet
+from pricing.api import PriceListViewSet, PricingRuleViewSet, RateView, UsageRecordViewSet
+
+OPTIONAL_SLASH = "/?"
+
+
+class ApiRootView(APIRootView):
+    """Links to every collection, for any signed-in user."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+
+class Router(DefaultRouter):
+    """DRF's router with the trailing slash optional (``/groups`` and ``/groups/`` both work)."""
+
+    include_format_suffixes = False
+    APIRootView = ApiRootView
+
+    def __init__(self) -> None:
+        super().__init__()
+        # DRF's constructor only knows "/" or "", so the optional slash is set afterwards.
+        self.trailing_slash = OPTIONAL_SLASH
+
+
+class SchemaView(SpectacularAPIView):
+    """The OpenAPI 3 schema, JSON unless the client asks for YAML (``Accept``)."""
+
+    renderer_classes = [
+        OpenApiJsonRenderer2,
+        OpenApiJsonRenderer,
+        OpenApiYamlRenderer,
+        OpenApiYamlRenderer2,
+    ]
+
+
+class DocsView(SpectacularSwaggerSplitView):
+    """Swagger UI from the vendored sidecar files; its script is a separate static-like URL."""
+
+    template_name = "api/swagger_ui.html"
+
+
+router = Router()
+router.register("groups", GroupViewSet, basename="group")
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("price-lists", PriceListViewSet, basename="price-list")
+router.register("pricing-rules", PricingRuleViewSet, basename="pricing-rule")
+router.register("usage-records", UsageRecordViewSet, basename="usage-record")
+
+urlpatterns = [
+    re_path(r"^rate/?$", RateView.as_view(), name="api-rate"),
+    re_path(r"^schema/?$", SchemaView.as_view(), name="api-schema"),
+    re_path(r"^docs/?$", DocsView.as_view(url_name="api-schema"), name="api-docs"),
+    *router.urls,
+]
+
+
+def _is_api(request: HttpRequest) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+def not_found(request: HttpRequest, exception=None):
+    """404: JSON under /api/, the usual page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest):
+    """500: JSON under /api/, the usual page elsewhere."""
+    if _is_api(request):
+        return JsonResponse({"detail": "Server error."}, status=500)
+    return defaults.server_error(request)

@@ -15,3 +15,7 @@ urlpatterns = [
     path("", include("groups.urls")),
     path("", include("pricing.urls")),
 ]
+
+# JSON under /api/, the usual pages elsewhere.
+handler404 = "billing.api_urls.not_found"
+handler500 = "billing.api_urls.server_error"

@@ -1,0 +1,556 @@
+"""JSON API for price lists, pricing rules, rating and usage records.
+
+Thin handlers over ``pricing.services`` (writes, atomic) and the engine through
+``pricing.selectors.evaluate`` (``/rate`` stores nothing). Lists are joined or prefetched so a page
+costs the same queries whatever its length.
+"""
+
+import decimal
+
+import django_filters
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError, transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from groups.api import (
+    CUSTOMER_MISMATCH,
+    CUSTOMER_REQUIRED,
+    UNKNOWN_CUSTOMER,
+    UNKNOWN_EXTERNAL_ID,
+    CustomerRefSerializer,
+    GroupRefSerializer,
+    api_validation_error,
+    parse_uuid,
+    update_fields,
+)
+from groups.models import Customer, CustomerGroup
+from pricing import engine, services
+from pricing.models import (
+    CATEGORY_VALIDATOR,
+    ITEM_CODE_VALIDATOR,
+    PriceList,
+    PriceListItem,
+    PricingRule,
+    UsageRecord,
+    UsageStatus,
+)
+from pricing.selectors import evaluate
+
+MAX_USAGE_RECORDS = 10_000
+QUANTITY_NOT_POSITIVE = "Quantity must be greater than zero."
+TOO_MANY_RECORDS = "At most {limit} records at a time; this list has {count}."
+NO_RECORDS = "Send one record or a non-empty list of records."
+AMOUNT_TOO_LARGE = "The amount (unit price times quantity) is too large to store."
+
+# Prices and quantities up to 999,999,999.999999: 15 significant digits round-trip exactly through
+# the embedded SQLite database too (it stores decimals as doubles), and every amount they make
+# below AMOUNT_LIMIT fits the 20-digit amount column on both databases.
+MAX_DIGITS = 15
+AMOUNT_LIMIT = decimal.Decimal(10) ** 16
+
+RULE_CLEARABLE = {"group": None, "customer": None, "valid_to": None, "description": ""}
+RULE_RENAMES = {"price_list": "price_list_id", "group": "group_id", "customer": "customer_id"}
+
+
+def _uuid_ref(queryset: QuerySet, **kwargs) -> serializers.PrimaryKeyRelatedField:
+    return serializers.PrimaryKeyRelatedField(
+        queryset=queryset, pk_field=serializers.UUIDField(), **kwargs
+    )
+
+
+# --- Price lists ------------------------------------------------------------------------------
+
+
+class PriceListItemSerializer(serializers.Serializer):
+    item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
+    unit = serializers.CharField(max_length=32)
+    unit_price = serializers.DecimalField(
+        max_digits=MAX_DIGITS, decimal_places=6, min_value=decimal.Decimal(0)
+    )
+
+
+class PriceListSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    code = serializers.SlugField(max_length=100)
+    currency = serializers.CharField(
+        max_length=3, min_length=3, help_text="ISO 4217 code, e.g. CZK."
+    )
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    items = PriceListItemSerializer(
+        many=True,
+        required=False,
+        max_length=10_000,
+        help_text="On PUT and PATCH, the list replaces all of the price list's items.",
+    )
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class PriceListFilter(django_filters.FilterSet):
+    search = django_filters.CharFilter(method="filter_search", help_text="Part of name or code.")
+    code = django_filters.CharFilter(field_name="code", lookup_expr="iexact")
+    currency = django_filters.CharFilter(field_name="currency", lookup_expr="iexact")
+
+    class Meta:
+        model = PriceList
+        fields = ["search", "code", "currency"]
+
+    def filter_search(self, queryset, name, value):
+        return queryset.search(value)
+
+
+def price_lists_queryset() -> QuerySet[PriceList]:
+    """Price lists with their items prefetched (one extra query per page)."""
+    items = PriceListItem.objects.order_by("item_code")
+    return PriceList.objects.prefetch_related(Prefetch("items", queryset=items)).order_by(
+        "name", "id"
+    )
+
+
+@extend_schema(tags=["price lists"])
+class PriceListViewSet(viewsets.ModelViewSet):
+    """Price lists with nested items; only pricing managers change them."""
+
+    serializer_class = PriceListSerializer
+    filterset_class = PriceListFilter
+    queryset = PriceList.objects.all()
+
+    def get_queryset(self):
+        return price_lists_queryset()
+
+    def perform_create(self, serializer):
+        price_list = services.price_list_create(**serializer.validated_data, by=self.request.user)
+        serializer.instance = price_lists_queryset().get(pk=price_list.pk)
+
+    def perform_update(self, serializer):
+        # Items are replaced only when sent, on PUT as on PATCH: leaving them out keeps them.
+        fields = update_fields(serializer, {"description": ""})
+        price_list = services.price_list_update(
+            price_list=serializer.instance, by=self.request.user, **fields
+        )
+        serializer.instance = price_lists_queryset().get(pk=price_list.pk)
+
+    def perform_destroy(self, instance):
+        services.price_list_delete(price_list=instance, by=self.request.user)
+
+
+# --- Rules ------------------------------------------------------------------------------------
+
+
+class PricingRuleSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    name = serializers.CharField(max_length=200)
+    code = serializers.CharField(max_length=100)
+    billing_category = serializers.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
+    price_list_id = _uuid_ref(PriceList.objects.all(), source="price_list")
+    group_id = _uuid_ref(
+        CustomerGroup.objects.all(), source="group", allow_null=True, required=False
+    )
+    customer_id = _uuid_ref(
+        Customer.objects.all(), source="customer", allow_null=True, required=False
+    )
+    priority = serializers.IntegerField(
+        min_value=0, max_value=2_147_483_647, required=False, help_text="Higher number wins."
+    )
+    valid_from = serializers.DateField(required=False, help_text="Defaults to today.")
+    valid_to = serializers.DateField(
+        required=False, allow_null=True, help_text="Inclusive; null = open-ended."
+    )
+    is_active = serializers.BooleanField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    status = serializers.CharField(read_only=True, help_text="active, scheduled, expired, disabled")
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
+
+
+class PricingRuleFilter(django_filters.FilterSet):
+    group_id = django_filters.UUIDFilter(field_name="group_id")
+    customer_id = django_filters.UUIDFilter(field_name="customer_id")
+    price_list_id = django_filters.UUIDFilter(field_name="price_list_id")
+    billing_category = django_filters.CharFilter(field_name="billing_category")
+    is_active = django_filters.BooleanFilter(field_name="is_active")
+    active_on = django_filters.DateFilter(
+        method="filter_active_on", help_text="Rules active and valid on this date."
+    )
+
+    class Meta:
+        model = PricingRule
+        fields = [
+            "group_id",
+            "customer_id",
+            "price_list_id",
+            "billing_category",
+            "is_active",
+            "active_on",
+        ]
+
+    def filter_active_on(self, queryset, name, value):
+        return queryset.active_on(value)
+
+
+@extend_schema(tags=["pricing rules"])
+class PricingRuleViewSet(viewsets.ModelViewSet):
+    """Pricing rules; only pricing managers change them."""
+
+    serializer_class = PricingRuleSerializer
+    filterset_class = PricingRuleFilter
+    queryset = PricingRule.objects.all()
+
+    def get_queryset(self):
+        return PricingRule.objects.order_by("-priority", "code")
+
+    def perform_create(self, serializer):
+        try:
+            rule = services.rule_create(**serializer.validated_data, by=self.request.user)
+        except DjangoValidationError as exc:
+            raise api_validation_error(exc, RULE_RENAMES) from exc
+        serializer.instance = rule
+
+    def perform_update(self, serializer):
+        try:
+            fields = update_fields(serializer, RULE_CLEARABLE)
+            rule = services.rule_update(rule=serializer.instance, by=self.request.user, **fields)
+        except DjangoValidationError as exc:
+            raise api_validation_error(exc, RULE_RENAMES) from exc
+        serializer.instance = rule
+
+    def perform_destroy(self, instance):
+        services.rule_delete(rule=instance, by=self.request.user)
+
+
+# --- Rating -----------------------------------------------------------------------------------
+
+
+class UsageInputSerializer(serializers.Serializer):
+    """One usage record to rate (``/rate``) or store (``/usage-records``); no queries."""
+
+    customer_id = serializers.UUIDField(required=False, help_text="Or give external_id.")
+    external_id = serializers.CharField(required=False, max_length=100)
+    billing_category = serializers.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
+    item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
+    quantity = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=6)
+    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+
+    def validate_quantity(self, value: decimal.Decimal) -> decimal.Decimal:
+        if value <= 0:
+            raise serializers.ValidationError(QUANTITY_NOT_POSITIVE)
+        return value
+
+    def validate(self, attrs):
+        if attrs.get("customer_id") is None and not attrs.get("external_id"):
+            raise serializers.ValidationError({"customer_id": [CUSTOMER_REQUIRED]})
+        return attrs
+
+
+def resolve_customer(attrs, by_id: dict, by_external_id: dict) -> Customer:
+    """The customer a validated record names, or a field error when there is none."""
+    customer_id, external_id = attrs.get("customer_id"), attrs.get("external_id")
+    customer = by_id.get(customer_id) if customer_id is not None else None
+    if customer_id is not None and customer is None:
+        raise serializers.ValidationError({"customer_id": [UNKNOWN_CUSTOMER]})
+    if external_id:
+        named = by_external_id.get(external_id)
+        if named is None:
+            raise serializers.ValidationError({"external_id": [UNKNOWN_EXTERNAL_ID]})
+        if customer is not None and named.pk != customer.pk:
+            raise serializers.ValidationError({"external_id": [CUSTOMER_MISMATCH]})
+        customer = named
+    return customer
+
+
+class TraceEntrySerializer(serializers.Serializer):
+    rule_id = serializers.UUIDField()
+    rule_code = serializers.CharField()
+    priority = serializers.IntegerField()
+    outcome = serializers.ChoiceField(choices=[o.value for o in engine.Outcome])
+    reason = serializers.CharField()
+
+
+class RateResultSerializer(serializers.Serializer):
+    rated = serializers.BooleanField()
+    rule_id = serializers.UUIDField(allow_null=True)
+    rule_code = serializers.CharField(allow_null=True)
+    price_list_id = serializers.UUIDField(allow_null=True)
+    currency = serializers.CharField(allow_null=True)
+    unit_price = serializers.DecimalField(max_digits=None, decimal_places=6, allow_null=True)
+    amount = serializers.DecimalField(max_digits=None, decimal_places=2, allow_null=True)
+    reason = serializers.CharField()
+    customer = CustomerRefSerializer()
+    billing_category = serializers.CharField()
+    item_code = serializers.CharField()
+    quantity = serializers.DecimalField(max_digits=None, decimal_places=6)
+    occurred_at = serializers.DateTimeField()
+    billing_day = serializers.DateField(help_text="The record's day in the billing time zone.")
+    groups = GroupRefSerializer(many=True, help_text="The customer's groups at that instant.")
+    trace = TraceEntrySerializer(many=True, help_text="Every candidate rule in evaluation order.")
+
+
+def rate_result(evaluation) -> dict:
+    """The engine's answer (with the context the caller sent) as the API shows it."""
+    result, usage = evaluation.result, evaluation.usage
+    rule = result.rule
+    return {
+        "rated": result.rated,
+        "rule_id": rule.id if rule else None,
+        "rule_code": rule.code if rule else None,
+        "price_list_id": rule.price_list_id if rule else None,
+        "currency": result.currency,
+        "unit_price": result.unit_price,
+        "amount": result.amount,
+        "reason": result.reason,
+        "customer": evaluation.customer,
+        "billing_category": usage.billing_category,
+        "item_code": usage.item_code,
+        "quantity": usage.quantity,
+        "occurred_at": usage.occurred_at,
+        "billing_day": result.day,
+        "groups": evaluation.groups,
+        "trace": [
+            {
+                "rule_id": entry.rule.id,
+                "rule_code": entry.rule.code,
+                "priority": entry.rule.priority,
+                "outcome": entry.outcome.value,
+                "reason": entry.reason,
+            }
+            for entry in result.trace
+        ],
+    }
+
+
+@extend_schema(tags=["rating"])
+class RateView(generics.GenericAPIView):
+    """Rate one usage record with the engine and explain the outcome; nothing is stored.
+
+    Five queries at most for the work itself: the customer, the category's rules with their
+    price lists, the prices of the item, and the customer's memberships.
+    """
+
+    serializer_class = UsageInputSerializer
+    required_permissions = {"POST": ["groups.view_customer", "pricing.view_pricingrule"]}
+    pagination_class = None
+    filter_backends = []
+
+    @extend_schema(
+        summary="Rate one record (nothing stored)",
+        request=UsageInputSerializer,
+        responses={200: RateResultSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = UsageInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        attrs = serializer.validated_data
+        customer = _lookup_customer(attrs)
+        evaluation = evaluate(
+            customer=customer,
+            billing_category=attrs["billing_category"],
+            item_code=attrs["item_code"],
+            quantity=attrs["quantity"],
+            occurred_at=attrs.get("occurred_at") or timezone.now(),
+        )
+        return Response(RateResultSerializer(rate_result(evaluation)).data)
+
+
+def _lookup_customer(attrs) -> Customer:
+    """The customer of one record, in one query."""
+    customer_id, external_id = attrs.get("customer_id"), attrs.get("external_id")
+    queryset = Customer.objects.all()
+    if customer_id is not None:
+        found = list(queryset.filter(pk=customer_id))
+        by_id = {c.pk: c for c in found}
+        by_external_id = {c.external_id: c for c in found if c.external_id}
+        if external_id and external_id not in by_external_id:
+            by_external_id.update(
+                {c.external_id: c for c in queryset.filter(external_id=external_id)}
+            )
+    else:
+        by_id = {}
+        by_external_id = {c.external_id: c for c in queryset.filter(external_id=external_id)}
+    return resolve_customer(attrs, by_id, by_external_id)
+
+
+# --- Usage records ----------------------------------------------------------------------------
+
+
+class UsageRecordSerializer(serializers.Serializer):
+    id = serializers.UUIDField(read_only=True)
+    customer_id = serializers.UUIDField(read_only=True)
+    external_id = serializers.CharField(
+        source="customer.external_id", read_only=True, allow_null=True
+    )
+    billing_category = serializers.CharField(read_only=True)
+    item_code = serializers.CharField(read_only=True)
+    quantity = serializers.DecimalField(max_digits=None, decimal_places=6, read_only=True)
+    occurred_at = serializers.DateTimeField(read_only=True)
+    status = serializers.ChoiceField(choices=UsageStatus.choices, read_only=True)
+    rule_id = serializers.UUIDField(read_only=True, allow_null=True)
+    rule_code = serializers.CharField(read_only=True)
+    price_list_id = serializers.UUIDField(read_only=True, allow_null=True)
+    price_list_code = serializers.CharField(read_only=True)
+    currency = serializers.CharField(read_only=True)
+    unit_price = serializers.DecimalField(
+        max_digits=None, decimal_places=6, read_only=True, allow_null=True
+    )
+    amount = serializers.DecimalField(
+        max_digits=None, decimal_places=2, read_only=True, allow_null=True
+    )
+    rated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    unrated_reason = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+
+
+class UsageRecordFilter(django_filters.FilterSet):
+    customer = django_filters.CharFilter(
+        method="filter_customer", help_text="The customer's id or external ID."
+    )
+    status = django_filters.ChoiceFilter(choices=UsageStatus.choices)
+    category = django_filters.CharFilter(field_name="billing_category")
+    item_code = django_filters.CharFilter(field_name="item_code")
+    occurred_at = django_filters.IsoDateTimeFromToRangeFilter(
+        field_name="occurred_at",
+        help_text="occurred_at_after (inclusive) and occurred_at_before (exclusive).",
+    )
+
+    class Meta:
+        model = UsageRecord
+        fields = ["customer", "status", "category", "item_code", "occurred_at"]
+
+    def filter_customer(self, queryset, name, value):
+        customer_id = parse_uuid(value)
+        if customer_id is not None:
+            return queryset.filter(customer_id=customer_id)
+        return queryset.filter(customer__external_id=value.strip())
+
+
+class AmountTooLarge(Exception):
+    """Some rated amounts would not fit the amount column (args: their indexes)."""
+
+
+class UsageBatchErrorSerializer(serializers.Serializer):
+    records = serializers.DictField(
+        child=serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+        required=False,
+        help_text='Errors by record index, e.g. {"3": {"quantity": ["..."]}}.',
+    )
+    non_field_errors = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Stored usage records, newest first"),
+    retrieve=extend_schema(summary="One stored usage record"),
+)
+@extend_schema(tags=["usage records"])
+class UsageRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Usage records with the price embedded when they were stored and rated."""
+
+    serializer_class = UsageRecordSerializer
+    filterset_class = UsageRecordFilter
+    queryset = UsageRecord.objects.all()
+
+    def get_queryset(self):
+        return UsageRecord.objects.select_related("customer").order_by("-occurred_at", "id")
+
+    @extend_schema(
+        summary="Store and rate one record or a list of up to 10,000 (all or nothing)",
+        request=PolymorphicProxySerializer(
+            component_name="UsageRecordInputOneOrMany",
+            serializers=[UsageInputSerializer, UsageInputSerializer(many=True)],
+            resource_type_field_name=None,
+            many=False,
+        ),
+        responses={
+            201: PolymorphicProxySerializer(
+                component_name="UsageRecordOneOrMany",
+                serializers=[UsageRecordSerializer, UsageRecordSerializer(many=True)],
+                resource_type_field_name=None,
+                many=False,
+            ),
+            400: OpenApiResponse(UsageBatchErrorSerializer, description="Nothing was stored."),
+        },
+        filters=False,
+        parameters=[],
+    )
+    def create(self, request: Request) -> Response:
+        many = isinstance(request.data, list)
+        rows = request.data if many else [request.data]
+        if not rows:
+            raise serializers.ValidationError({"non_field_errors": [NO_RECORDS]})
+        if len(rows) > MAX_USAGE_RECORDS:
+            raise serializers.ValidationError(
+                {
+                    "non_field_errors": [
+                        TOO_MANY_RECORDS.format(limit=MAX_USAGE_RECORDS, count=len(rows))
+                    ]
+                }
+            )
+        records = self._validated_records(rows, many=many)
+        try:
+            with transaction.atomic():
+                stored = services.usage_records_create(records=records, by=request.user)
+                too_large = [
+                    str(index)
+                    for index, record in enumerate(stored)
+                    if record.amount is not None and abs(record.amount) >= AMOUNT_LIMIT
+                ]
+                if too_large:
+                    # Raised inside the block, so the records just stored are rolled back.
+                    raise AmountTooLarge(too_large)
+        except (AmountTooLarge, DataError, decimal.InvalidOperation) as exc:
+            indexes = exc.args[0] if isinstance(exc, AmountTooLarge) else ["0"]
+            error = {"quantity": [AMOUNT_TOO_LARGE]}
+            raise serializers.ValidationError(
+                {"records": dict.fromkeys(indexes, error)} if many else error
+            ) from exc
+        data = UsageRecordSerializer(stored, many=True).data
+        return Response(data if many else data[0], status=status.HTTP_201_CREATED)
+
+    @staticmethod
+    def _validated_records(rows: list, *, many: bool) -> list[dict]:
+        """Validate every row, resolve customers in two queries, and report errors by index."""
+        errors: dict[str, dict] = {}
+        valid: list[tuple[int, dict]] = []
+        # One serializer validates every row, as ListSerializer does: its fields are built once
+        # rather than deep-copied 10,000 times.
+        validator = UsageInputSerializer()
+        for index, row in enumerate(rows):
+            try:
+                valid.append((index, validator.run_validation(row)))
+            except serializers.ValidationError as exc:
+                errors[str(index)] = serializers.as_serializer_error(exc)
+        by_id, by_external_id = services.resolve_customers(
+            ids=[a["customer_id"] for _, a in valid if a.get("customer_id") is not None],
+            external_ids=[a["external_id"] for _, a in valid if a.get("external_id")],
+        )
+        now = timezone.now()
+        records = []
+        for index, attrs in valid:
+            try:
+                customer = resolve_customer(attrs, by_id, by_external_id)
+            except serializers.ValidationError as exc:
+                errors[str(index)] = exc.detail
+                continue
+            records.append(
+                {
+                    "customer": customer,
+                    "billing_category": attrs["billing_category"],
+                    "item_code": attrs["item_code"],
+                    "quantity": attrs["quantity"],
+                    "occurred_at": attrs.get("occurred_at") or now,
+                }
+            )
+        if errors:
+            if not many:
+                raise serializers.ValidationError(errors["0"])
+            raise serializers.ValidationError({"records": errors})
+        return records
