@@ -49,15 +49,17 @@ def history_entries(
     *,
     subject: Callable[[object], str] | None = None,
     names: Mapping[str, Mapping] | None = None,
+    labels: Mapping[str, str] | None = None,
     exclude: Iterable[str] = (),
 ) -> list[HistoryEntry]:
     """Turn historical records (one or several objects, any order) into entries, newest first.
 
     ``names`` maps a foreign-key field to ``{pk: label}`` so changes read "VIP Customers"
-    rather than a UUID; ``subject`` labels records of several objects (items of a list).
-    Records saved without any change are left out.
+    rather than a UUID; ``labels`` renames fields as the pages call them; ``subject`` labels
+    records of several objects (items of a list). Records saved without any change are left out.
     """
     names = names or {}
+    labels = labels or {}
     excluded = set(exclude)
     ordered = sorted(records, key=lambda r: (r.history_date, r.history_id))
     last_by_object: dict = {}
@@ -70,21 +72,20 @@ def history_entries(
         previous = last_by_object.get(object_pk)
         last_by_object[object_pk] = record
         changes: list[FieldChange] = []
-        if record.history_type == "+":
+        if record.history_type == "+" or (record.history_type == "~" and previous is None):
+            # A creation, or a change to a row created without history (bulk loads): show the
+            # values it now holds, since there is nothing to compare them with.
             for f in fields:
                 value = _display(f, getattr(record, f.attname), names)
                 if value != "—":
-                    changes.append(FieldChange(_label(f), "", value))
-        elif record.history_type == "~" and previous is not None:
+                    changes.append(FieldChange(_label(f, labels), "", value))
+        elif record.history_type == "~":
             by_name = {f.name: f for f in fields}
             delta = record.diff_against(previous, included_fields=list(by_name))
             for change in delta.changes:
                 f = by_name[change.field]
-                changes.append(
-                    FieldChange(
-                        _label(f), _display(f, change.old, names), _display(f, change.new, names)
-                    )
-                )
+                old, new = _display(f, change.old, names), _display(f, change.new, names)
+                changes.append(FieldChange(_label(f, labels), old, new))
             if not changes:
                 continue
         user = record.history_user
@@ -112,7 +113,9 @@ def foreign_key_ids(records: Iterable, field_names: Iterable[str]) -> dict[str, 
     return ids
 
 
-def _label(f) -> str:
+def _label(f, labels: Mapping[str, str]) -> str:
+    if f.name in labels:
+        return labels[f.name]
     text = str(f.verbose_name)
     return text[:1].upper() + text[1:]
 

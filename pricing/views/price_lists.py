@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import ProtectedError
+from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -72,6 +73,11 @@ def price_list_list(request: HttpRequest) -> HttpResponse:
 # --- One list and its items -------------------------------------------------------------------
 
 
+def _items(price_list: PriceList) -> list[PriceListItem]:
+    """The list's items by code, whatever its case (SMS between GB and minute)."""
+    return _decorate(list(price_list.items.order_by(Lower("item_code"), "pk")))
+
+
 def _decorate(items: list[PriceListItem]) -> list[PriceListItem]:
     for item in items:
         item.price_display = format_value(item.unit_price)
@@ -121,7 +127,7 @@ def _detail_context(
         edit_form = _item_form(edit_item)
     return {
         "price_list": price_list,
-        "items": _decorate(list(price_list.items.all())),
+        "items": _items(price_list),
         "rules": rules,
         "history": history[:HISTORY_LIMIT],
         "history_total": len(history),
@@ -132,7 +138,7 @@ def _detail_context(
 
 
 def _items_context(price_list: PriceList, **extra) -> dict:
-    return {"price_list": price_list, "items": _decorate(list(price_list.items.all())), **extra}
+    return {"price_list": price_list, "items": _items(price_list), **extra}
 
 
 @require_GET

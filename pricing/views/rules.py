@@ -85,7 +85,8 @@ def rule_history(rule: PricingRule) -> list:
     if ids["customer"]:
         customers = Customer.objects.filter(pk__in=ids["customer"]).only("name")
         names["customer"] = {c.pk: c.name for c in customers}
-    return history_entries(records, names=names, exclude={"created_at"})
+    labels = {"is_active": "Enabled"}
+    return history_entries(records, names=names, labels=labels, exclude={"created_at"})
 
 
 def _detail_context(rule: PricingRule) -> dict:

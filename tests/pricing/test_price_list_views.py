@@ -244,6 +244,28 @@ def test_item_changes_appear_in_the_audit_trail(manager_client, manager):
     assert body.count(f"<td>{manager.username}</td>") == 2
 
 
+def test_audit_trail_shows_changes_to_items_loaded_without_history(manager_client):
+    """Items bulk-loaded (no history row) still show their values once they are changed."""
+    pl = factories.price_list(items={})
+    PriceListItem.objects.bulk_create(
+        [PriceListItem(price_list=pl, item_code="SMS", unit="message", unit_price=1)]
+    )
+    item = pl.items.get()
+    services.price_list_item_save(
+        price_list=pl, item=item, item_code="SMS", unit="message", unit_price=Decimal("0.5")
+    )
+    body = manager_client.get(detail_url(pl)).content.decode()
+    assert "Item SMS: changed" in body
+    assert "Unit price: 0.50" in body
+
+
+def test_items_are_sorted_by_code_whatever_the_case(manager_client):
+    pl = factories.price_list(items={"minute": "1", "SMS": "1", "GB": "1"})
+    body = manager_client.get(detail_url(pl)).content.decode()
+    assert body.index("<code>GB</code>") < body.index("<code>minute</code>")
+    assert body.index("<code>minute</code>") < body.index("<code>SMS</code>")
+
+
 def test_detail_empty_items_state(manager_client, support_client):
     pl = factories.price_list(items={})
     assert (

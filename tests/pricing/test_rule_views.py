@@ -332,6 +332,7 @@ def test_manager_disables_and_enables_a_rule(manager_client, manager):
     rule.refresh_from_db()
     assert not rule.is_active
     assert rule.history.first().history_user == manager
+    assert "Enabled: <del>yes</del> → no" in manager_client.get(detail_url(rule)).content.decode()
 
     response = manager_client.post(reverse("pricing:rule_enable", args=[rule.pk]))
     assert response.status_code == 302
