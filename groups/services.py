@@ -239,7 +239,7 @@ def customer_delete(*, customer: Customer) -> None:
             customer.delete()
     except ProtectedError as exc:
         names = sorted({str(obj) for obj in exc.protected_objects})
-        kinds = sorted({obj._meta.verbose_name_plural for obj in exc.protected_objects})
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
         shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
         raise ProtectedError(
             CUSTOMER_IN_USE.format(customer=customer.name, things=" and ".join(kinds), names=shown),
