@@ -54,6 +54,8 @@ def simulate_page(request: HttpRequest) -> HttpResponse:
         data["at"] = simulation.billing_now().strftime("%Y-%m-%dT%H:%M")
     if not data.get("quantity"):
         data["quantity"] = "1"
+    if not data.get("category") and len(categories) == 1:
+        data["category"] = categories[0]
     form = SimulationForm(data, categories=categories)
     valid = form.is_valid()
     cleaned = form.cleaned_data

@@ -294,7 +294,8 @@ def test_empty_page_defaults_to_now_and_quantity_one(manager_client, worked_exam
     assert re.search(
         r'name="at" id="id_at" class="form-control"\s+value="\d{4}-\d\d-\d\dT\d\d:\d\d"', html
     )
-    assert '<option value="retail">retail</option>' in html
+    # The only category in use is preselected.
+    assert '<option value="retail" selected>retail</option>' in html
     assert "Pick a customer" in html
 
 
