@@ -258,7 +258,7 @@ def customer_import(request: HttpRequest) -> HttpResponse:
             try:
                 plan = services.customer_import_apply(raw=raw, by=request.user)
             except ValidationError as exc:
-                form.add_error(None, exc)
+                context["import_errors"] = exc.messages
                 status = 422
             else:
                 summary = _import_summary(plan)
@@ -266,7 +266,7 @@ def customer_import(request: HttpRequest) -> HttpResponse:
                 url = reverse("groups:customer_list")
                 return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
         else:
-            form.add_error(None, "The preview expired; upload the file again.")
+            context["import_errors"] = ["The preview was incomplete; upload the file again."]
             status = 422
     elif request.method == "POST":
         form = CustomerImportForm(request.POST, request.FILES)

@@ -140,7 +140,7 @@ def member_bulk(request: HttpRequest, pk) -> HttpResponse:
             context.update(members_oob=True, history_oob=True)
             return render(request, f"{template}#bulk_result", context)
         form = BulkMembershipForm()
-        form.add_error(None, confirm.errors.get("ids") or "The preview expired; start again.")
+        context["bulk_errors"] = ["The preview was incomplete; paste the IDs again."]
     else:
         form = BulkMembershipForm(request.POST, request.FILES)
         if form.is_valid():
