@@ -421,3 +421,21 @@ def test_support_cannot_delete_groups(support_client):
     group = factories.group()
     assert support_client.post(f"/groups/{group.pk}/delete/").status_code == 403
     assert CustomerGroup.objects.filter(pk=group.pk).exists()
+
+
+# --- Django admin -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rows", [1, 50])
+def test_admin_group_changelist_counts_without_a_query_per_row(
+    superuser_client, django_assert_max_num_queries, rows
+):
+    """Superusers see member and rule counts in the admin list, in a fixed number of queries."""
+    for _ in range(rows):
+        group = factories.group()
+        factories.membership(group, factories.customer())
+        factories.rule(group=group)
+    with django_assert_max_num_queries(8):
+        response = superuser_client.get("/admin/groups/customergroup/?o=3")
+    assert response.status_code == 200
+    assert b'class="field-member_count">1<' in response.content
