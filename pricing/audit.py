@@ -1,0 +1,786 @@
+"""The audit: empty and stale groups, and the rules they leave dead or in conflict.
+
+Selectors only: every finding is one set-based query (``Exists`` / ``Subquery`` annotations, or a
+SQL self-join for the pairwise rule checks), so the number of queries a page makes does not grow
+with the number of groups, rules, customers or memberships. Nothing here loops over rows in
+Python except the rows of one page.
+
+Words used below, all judged at one instant ``now`` and its calendar day ``today`` in the billing
+time zone (``BILLING_TIME_ZONE``, the zone that decides rule validity):
+
+- A rule is **in force** when it is enabled (``is_active``) and ``valid_from <= today <=
+  valid_to`` (an empty ``valid_to`` is open-ended). It is **live** when it is enabled and its
+  validity has not ended (``valid_to`` empty or ``>= today``): in force or scheduled. It is
+  **dead** when it is disabled or its validity has ended.
+- A **current member** of a group is a customer with an open membership (``left_at`` empty).
+- Two rules **share an item** when their price lists price at least one common item code (the
+  same list counts). Rules that share no item never compete: the engine passes over a rule whose
+  list lacks the item being rated.
+
+Groups
+  ``empty``            no current member.
+  ``unused``           no rule, in any state, targets the group.
+  ``dead_rules_only``  at least one rule targets the group and none of them is live.
+  ``past_expiry``      ``expires_on`` is before today, yet the group still has a current member
+                       or a live rule (a promotion nobody switched off).
+  ``review_overdue``   the last review (``reviewed_at``, or ``created_at`` for a group never
+                       reviewed) is more than ``RATECARD_REVIEW_OVERDUE_DAYS`` days (default 90)
+                       before ``now``.
+  ``stale_membership`` the last membership change (``members_changed_at``, kept by the
+                       membership services, or ``created_at`` for a group whose members never
+                       changed) is more than ``RATECARD_STALE_MEMBERSHIP_DAYS`` days before
+                       ``now``, while at least one rule targeting the group is in force.
+
+Customers
+  ``no_group``         an active customer with no current membership, while some billing
+                       category has a group rule in force and no direct rule of this customer in
+                       force: in that category the customer only gets everyone-rules.
+
+Rules
+  ``never_applies``    an enabled rule whose validity has ended, or that targets a group with no
+                       current member, or that targets an inactive customer.
+  ``shadowed``         a live rule R for which another rule S exists with: the same category;
+                       S targets everyone; S is enabled; ``S.priority > R.priority``; S's list
+                       prices every item R's list prices; and S's validity covers what is left of
+                       R's (``S.valid_from <= max(R.valid_from, today)`` and S open-ended or, R
+                       having an end, ``S.valid_to >= R.valid_to``). Wherever R is eligible S is
+                       too, ranks higher and has a price, so R can never win.
+  ``tie``              two different rules in force, same category, same priority, sharing an
+                       item, that can both apply to one customer: one targets everyone (and the
+                       other can apply to somebody), both target the same customer, one targets
+                       customer X and the other a group X is a current member of, or both target
+                       groups with a common current member (or the same group with members). A
+                       rule targeting an empty group or an inactive customer applies to nobody,
+                       so it ties with nothing. The engine then orders them by target (customer,
+                       group, everyone), later ``valid_from``, code: a tie-break nobody chose.
+  ``hidden``           a direct customer rule C in force for an active customer X, and a group
+                       rule G in force, same category, ``C.priority > G.priority``, X a current
+                       member of G's group, sharing an item: for those items X never gets the
+                       price its group would give (often a forgotten individual deal). Listed by
+                       the customer rule, which is what to review.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import (
+    Count,
+    Exists,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.expressions import RawSQL
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from groups.models import Customer, CustomerGroup, Membership
+from pricing.models import PriceListItem, PricingRule
+from pricing.selectors import billing_tz
+
+GROUP, CUSTOMER, RULE = "group", "customer", "rule"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One kind of problem the audit reports, with the words the page and the CSV use."""
+
+    key: str
+    subject: str  # GROUP, CUSTOMER or RULE: what a row of its list is
+    title: str
+    explanation: str
+    fix: str
+
+
+FINDINGS: tuple[Finding, ...] = (
+    Finding(
+        "empty",
+        GROUP,
+        "Empty groups",
+        "These groups have no current members, so no rule targeting them prices anybody.",
+        "Delete the group if it is no longer needed (groups still used by rules are kept), or "
+        "open it and add its members.",
+    ),
+    Finding(
+        "unused",
+        GROUP,
+        "Unused groups",
+        "No pricing rule targets these groups: membership changes nothing about prices.",
+        "Create a rule for the group, or delete it if it was only a container nobody needs.",
+    ),
+    Finding(
+        "dead_rules_only",
+        GROUP,
+        "Groups with dead rules only",
+        "Every rule targeting these groups has expired or is disabled, so the groups no longer "
+        "change any price.",
+        "Renew or re-enable a rule if the group should still get its prices; otherwise delete "
+        "the dead rules and the group.",
+    ),
+    Finding(
+        "past_expiry",
+        GROUP,
+        "Past planned expiry",
+        "The planned expiry date of these groups has passed, but they still have members or "
+        "rules that have not ended: a promotion nobody switched off.",
+        "End the promotion (removes every member, kept in the membership history) and end or "
+        "disable its rules, or move the planned expiry if it should run longer.",
+    ),
+    Finding(
+        "review_overdue",
+        GROUP,
+        "Review overdue",
+        "Nobody has reviewed who belongs to these groups for more than {review_days} days "
+        "(groups never reviewed count from their creation).",
+        "Check the members, fix them if needed, then mark the group reviewed.",
+    ),
+    Finding(
+        "stale_membership",
+        GROUP,
+        "Stale membership",
+        "No member joined or left these groups for more than {stale_days} days, while rules "
+        "targeting them are in force: customers who should have left may still get their "
+        "prices.",
+        "Check the members are still right; remove those who no longer qualify.",
+    ),
+    Finding(
+        "no_group",
+        CUSTOMER,
+        "Customers in no group",
+        "These active customers belong to no group although group rules are in force for "
+        "categories where they have no rule of their own: there they only get everyone-rules.",
+        "Add the customer to the groups they belong in, or give them their own rule.",
+    ),
+    Finding(
+        "never_applies",
+        RULE,
+        "Rules that never apply",
+        "These enabled rules cannot price anything: their validity has ended, their group has "
+        "no members, or their customer is inactive.",
+        "Disable the rule, or fix what it depends on (renew it, add members, reactivate the "
+        "customer).",
+    ),
+    Finding(
+        "shadowed",
+        RULE,
+        "Shadowed rules",
+        "An everyone-rule of the same category with a higher priority prices every item these "
+        "rules price and is valid whenever they are: these rules can never win.",
+        "Raise the rule's priority above the everyone-rule, or disable it.",
+    ),
+    Finding(
+        "tie",
+        RULE,
+        "Ties",
+        "Two rules in force with the same category and priority can apply to the same customer "
+        "and price the same items: which one wins rests on a tie-break (customer before group "
+        "before everyone, then the later start, then the code) nobody chose.",
+        "Give one of the two rules a higher priority.",
+    ),
+    Finding(
+        "hidden",
+        RULE,
+        "Hidden group rules",
+        "A customer's own rule has a higher priority than a rule of one of the customer's "
+        "groups, so the customer never gets the group's price for the items both price: often "
+        "a forgotten individual deal.",
+        "Check the individual deal is still wanted; end or disable it otherwise.",
+    ),
+)
+FINDINGS_BY_KEY = {finding.key: finding for finding in FINDINGS}
+
+
+@dataclass(frozen=True)
+class AuditClock:
+    """The instant the audit is judged at, and the cut-offs derived from the settings."""
+
+    now: datetime
+    today: date
+    review_days: int
+    stale_days: int
+
+    @property
+    def review_cutoff(self) -> datetime:
+        return self.now - timedelta(days=self.review_days)
+
+    @property
+    def stale_cutoff(self) -> datetime:
+        return self.now - timedelta(days=self.stale_days)
+
+
+def audit_clock(now: datetime | None = None) -> AuditClock:
+    now = now or timezone.now()
+    return AuditClock(
+        now=now,
+        today=now.astimezone(billing_tz()).date(),
+        review_days=getattr(settings, "RATECARD_REVIEW_OVERDUE_DAYS", 90),
+        stale_days=getattr(settings, "RATECARD_STALE_MEMBERSHIP_DAYS", 180),
+    )
+
+
+def explanation(finding: Finding, clock: AuditClock) -> str:
+    return finding.explanation.format(review_days=clock.review_days, stale_days=clock.stale_days)
+
+
+# --- Rule states as Q objects -----------------------------------------------------------------
+
+
+def _live_q(today: date, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}is_active": True}) & (
+        Q(**{f"{prefix}valid_to__isnull": True}) | Q(**{f"{prefix}valid_to__gte": today})
+    )
+
+
+def _in_force_q(today: date, prefix: str = "") -> Q:
+    return _live_q(today, prefix) & Q(**{f"{prefix}valid_from__lte": today})
+
+
+def _current_members(group_ref: str = "pk") -> QuerySet[Membership]:
+    return Membership.objects.filter(group=OuterRef(group_ref), left_at__isnull=True)
+
+
+# --- Groups -----------------------------------------------------------------------------------
+
+
+def groups_with_flags(clock: AuditClock) -> QuerySet[CustomerGroup]:
+    """Groups annotated with what the group findings need, one correlated EXISTS each.
+
+    EXISTS stops at the first matching row (the partial unique index on open memberships and
+    the rule's group index answer them), so flagging 10,000 groups reads a few rows per group
+    rather than counting a million memberships.
+    """
+    rules = PricingRule.objects.filter(group=OuterRef("pk"))
+    return CustomerGroup.objects.annotate(
+        has_members=Exists(_current_members()),
+        has_rules=Exists(rules),
+        has_live_rules=Exists(rules.filter(_live_q(clock.today))),
+        has_rules_in_force=Exists(rules.filter(_in_force_q(clock.today))),
+        last_change=Coalesce("members_changed_at", "created_at"),
+        last_review=Coalesce("reviewed_at", "created_at"),
+    )
+
+
+def group_finding_q(key: str, clock: AuditClock) -> Q:
+    """The condition, over ``groups_with_flags``, that puts a group in finding ``key``."""
+    match key:
+        case "empty":
+            return Q(has_members=False)
+        case "unused":
+            return Q(has_rules=False)
+        case "dead_rules_only":
+            return Q(has_rules=True, has_live_rules=False)
+        case "past_expiry":
+            return Q(expires_on__lt=clock.today) & (Q(has_members=True) | Q(has_live_rules=True))
+        case "review_overdue":
+            return Q(last_review__lt=clock.review_cutoff)
+        case "stale_membership":
+            return Q(last_change__lt=clock.stale_cutoff, has_rules_in_force=True)
+    raise KeyError(key)
+
+
+GROUP_KEYS = tuple(f.key for f in FINDINGS if f.subject == GROUP)
+RULE_KEYS = tuple(f.key for f in FINDINGS if f.subject == RULE)
+
+
+def group_rows(ids: Sequence, clock: AuditClock) -> list[CustomerGroup]:
+    """One page of groups with member counts, rule counts and the rules themselves.
+
+    Two queries whatever the page size: the groups annotated (correlated counts, only for these
+    ids), and their rules.
+    """
+    if not ids:
+        return []
+    rules = PricingRule.objects.filter(group=OuterRef("pk")).order_by().values("group")
+    groups = {
+        group.pk: group
+        for group in CustomerGroup.objects.filter(pk__in=ids)
+        .with_member_count()
+        .select_related("reviewed_by")
+        .annotate(
+            rule_count=Coalesce(Subquery(rules.annotate(n=Count("pk")).values("n")), 0),
+            live_rule_count=Coalesce(
+                Subquery(rules.filter(_live_q(clock.today)).annotate(n=Count("pk")).values("n")),
+                0,
+            ),
+            last_change=Coalesce("members_changed_at", "created_at"),
+        )
+    }
+    by_group: dict = defaultdict(list)
+    for rule in (
+        PricingRule.objects.filter(group_id__in=ids)
+        .only("pk", "code", "name", "group_id", "is_active", "valid_from", "valid_to")
+        .order_by("-priority", "code")
+    ):
+        by_group[rule.group_id].append(rule)
+    rows = []
+    for pk in ids:
+        group = groups.get(pk)
+        if group is None:
+            continue
+        group.rules_involved = by_group.get(pk, [])
+        for rule in group.rules_involved:
+            rule.audit_status = rule.status_on(clock.today)
+        rows.append(group)
+    return rows
+
+
+# --- Customers --------------------------------------------------------------------------------
+
+
+def customers_in_no_group(clock: AuditClock) -> QuerySet[Customer]:
+    """Active customers with no current membership who miss a group-priced category.
+
+    Ordered for the database's sake: the anti-join on open memberships first (what discards
+    nearly every customer), then "some group rule is in force" (uncorrelated, evaluated once),
+    then the per-customer category test, which only customers with direct rules need.
+    """
+    in_force = PricingRule.objects.filter(_in_force_q(clock.today))
+    group_rules = in_force.filter(group__isnull=False)
+    direct = in_force.filter(customer=OuterRef("pk"))
+    missed = group_rules.exclude(
+        billing_category__in=in_force.filter(customer=OuterRef(OuterRef("pk"))).values(
+            "billing_category"
+        )
+    )
+    return (
+        Customer.objects.filter(is_active=True)
+        .filter(~Exists(Membership.objects.filter(customer=OuterRef("pk"), left_at__isnull=True)))
+        .filter(Exists(group_rules))
+        .filter(~Exists(direct) | Exists(missed))
+    )
+
+
+def customer_rows(ids: Sequence, clock: AuditClock) -> list[Customer]:
+    """One page of customers, each with the categories where it only gets everyone-rules.
+
+    Three queries: the customers, the categories with group rules in force, and the page's
+    direct rules in force.
+    """
+    if not ids:
+        return []
+    customers = {c.pk: c for c in Customer.objects.filter(pk__in=ids)}
+    group_categories = sorted(
+        set(
+            PricingRule.objects.filter(_in_force_q(clock.today), group__isnull=False)
+            .order_by()
+            .values_list("billing_category", flat=True)
+            .distinct()
+        )
+    )
+    direct: dict = defaultdict(set)
+    for customer_id, category in (
+        PricingRule.objects.filter(_in_force_q(clock.today), customer_id__in=ids)
+        .order_by()
+        .values_list("customer_id", "billing_category")
+    ):
+        direct[customer_id].add(category)
+    rows = []
+    for pk in ids:
+        customer = customers.get(pk)
+        if customer is None:
+            continue
+        customer.missed_categories = [c for c in group_categories if c not in direct[pk]]
+        rows.append(customer)
+    return rows
+
+
+# --- Rules: never applies ---------------------------------------------------------------------
+
+
+def never_applies_q(clock: AuditClock) -> Q:
+    empty_group = ~Exists(_current_members("group_id"))
+    return Q(is_active=True) & (
+        Q(valid_to__lt=clock.today)
+        | (Q(group__isnull=False) & empty_group)
+        | Q(customer__is_active=False)
+    )
+
+
+# --- Rules: pairwise findings in SQL ----------------------------------------------------------
+#
+# Tie, shadowed and hidden compare rules with rules. The ORM cannot join a table to itself on
+# arbitrary columns, so each is one SQL statement over small CTEs of the rules that matter,
+# joined on category (and priority), and checked against memberships through the partial unique
+# index on open memberships (group_id, customer_id). Each builder returns either the ids of the
+# rules in the finding or, for one page of rules, their (rule_id, partner_id) pairs. Callers use
+# the ids inside a larger ORM query (``pk__in``), so they cost no round trip of their own. The
+# SQL is plain enough for SQLite and PostgreSQL alike (CTEs, ``AS MATERIALIZED``).
+
+
+@dataclass
+class _Sql:
+    sql: str
+    params: list = field(default_factory=list)
+
+
+def _t(model) -> str:
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def _day(value: date):
+    return connection.ops.adapt_datefield_value(value)
+
+
+def _in_ids(column: str, ids: Sequence, params: list) -> str:
+    if not ids:
+        return "1 = 0"
+    pk = PricingRule._meta.pk
+    params.extend(pk.get_db_prep_value(i, connection) for i in ids)
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})"
+
+
+def _shares_item(a_list: str, b_list: str) -> str:
+    item = _t(PriceListItem)
+    return (
+        f"({a_list} = {b_list} OR EXISTS (SELECT 1 FROM {item} ai JOIN {item} bi "
+        f"ON bi.item_code = ai.item_code AND bi.price_list_id = {b_list} "
+        f"WHERE ai.price_list_id = {a_list}))"
+    )
+
+
+def _current_membership(group: str, customer: str) -> str:
+    return (
+        f"EXISTS (SELECT 1 FROM {_t(Membership)} m WHERE m.group_id = {group} "
+        f"AND m.customer_id = {customer} AND m.left_at IS NULL)"
+    )
+
+
+def _applicable_cte(today: date, params: list) -> str:
+    """``applicable``: rules in force that can apply to somebody (everyone, an active customer,
+    or a group with at least one current member)."""
+    rule, customer, membership = _t(PricingRule), _t(Customer), _t(Membership)
+    params.extend([_day(today), _day(today)])
+    return (
+        f"applicable AS MATERIALIZED (SELECT r.id, r.billing_category AS cat, r.priority AS prio, "
+        # A small integer per (category, priority): grouping and joining on it is much cheaper
+        # than on the text category (no collation), which matters for ``shared`` below.
+        f"DENSE_RANK() OVER (ORDER BY r.billing_category, r.priority) AS bucket, "
+        f"r.group_id AS gid, r.customer_id AS cid, r.price_list_id AS plid FROM {rule} r "
+        f"WHERE r.is_active AND r.valid_from <= %s AND (r.valid_to IS NULL OR r.valid_to >= %s) "
+        f"AND (r.customer_id IS NULL OR EXISTS (SELECT 1 FROM {customer} c "
+        f"WHERE c.id = r.customer_id AND c.is_active)) "
+        f"AND (r.group_id IS NULL OR EXISTS (SELECT 1 FROM {membership} gm "
+        f"WHERE gm.group_id = r.group_id AND gm.left_at IS NULL)))"
+    )
+
+
+def _group_overlap_sql() -> tuple[str, str]:
+    """(extra CTE, pair condition) telling whether group rules a and b reach a common customer.
+
+    Two strategies, measured at 10,000 groups and 1,000,000 memberships (bench_pages):
+
+    - SQLite: ``shared`` lists each (bucket, customer) reached by two or more group rules of
+      the bucket, one pass over the targeted groups' open memberships; a pair then needs two
+      index probes per shared customer of its bucket. Intersecting member lists pair by pair
+      costs SQLite a table read per member (``left_at`` is not in the partial index) and is
+      2-3 times slower.
+    - PostgreSQL: the pair-by-pair intersection is a merge of two index-only scans of the
+      partial index, and avoids ``shared``'s large aggregate, which spills to disk with the
+      default ``work_mem``.
+    """
+    m = _t(Membership)
+    if connection.vendor == "postgresql":
+        return "", (
+            f"EXISTS (SELECT 1 FROM {m} m1 WHERE m1.group_id = a.gid AND m1.left_at IS NULL "
+            f"AND EXISTS (SELECT 1 FROM {m} m2 WHERE m2.group_id = b.gid "
+            "AND m2.customer_id = m1.customer_id AND m2.left_at IS NULL))"
+        )
+    cte = (
+        "shared AS MATERIALIZED (SELECT r.bucket, sm.customer_id AS cust "
+        f"FROM bucket_rules r JOIN {m} sm ON sm.group_id = r.gid AND sm.left_at IS NULL "
+        "WHERE r.gid IS NOT NULL GROUP BY r.bucket, sm.customer_id HAVING COUNT(*) > 1), "
+    )
+    condition = (
+        "EXISTS (SELECT 1 FROM shared s WHERE s.bucket = a.bucket "
+        f"AND {_current_membership('a.gid', 's.cust')} "
+        f"AND {_current_membership('b.gid', 's.cust')})"
+    )
+    return cte, condition
+
+
+def _tie_sql(clock: AuditClock, subject_ids: Sequence | None, select: str) -> _Sql:
+    """Tied pairs (a_id < b_id) in a ``pairs`` CTE, then ``select`` over it.
+
+    Rules that share (category, priority) form a bucket. Whether two group rules of a bucket
+    reach a common customer is answered for the whole bucket at once: ``shared`` lists each
+    (bucket, customer) that two or more of the bucket's group rules reach, one pass over those
+    groups' open memberships, instead of intersecting member lists pair by pair. With
+    ``subject_ids`` only the buckets of those rules are looked at (one page's partners).
+    """
+    params: list = []
+    applicable = _applicable_cte(clock.today, params)
+    if subject_ids is None:
+        # Every rule in force; a rule alone in its bucket simply pairs with nothing. (Filtering
+        # buckets here would only blur PostgreSQL's row estimates for the joins below.)
+        bucket_rules = "SELECT id, bucket, gid, cid, plid FROM applicable"
+    else:
+        bucket_rules = (
+            "SELECT a.id, a.bucket, a.gid, a.cid, a.plid FROM applicable a "
+            "WHERE EXISTS (SELECT 1 FROM applicable k WHERE k.bucket = a.bucket "
+            f"AND {_in_ids('k.id', subject_ids, params)})"
+        )
+    everyone_a = "(a.gid IS NULL AND a.cid IS NULL)"
+    everyone_b = "(b.gid IS NULL AND b.cid IS NULL)"
+    overlap_cte, overlap = _group_overlap_sql()
+    sql = (
+        f"WITH {applicable}, "
+        f"bucket_rules AS MATERIALIZED ({bucket_rules}), "
+        f"{overlap_cte}"
+        "pairs AS MATERIALIZED (SELECT a.id AS a_id, b.id AS b_id FROM bucket_rules a "
+        "JOIN bucket_rules b ON b.bucket = a.bucket AND a.id < b.id "
+        f"WHERE {_shares_item('a.plid', 'b.plid')} AND ({everyone_a} OR {everyone_b} "
+        "OR (a.cid IS NOT NULL AND a.cid = b.cid) "
+        f"OR (a.cid IS NOT NULL AND b.gid IS NOT NULL AND {_current_membership('b.gid', 'a.cid')}) "
+        f"OR (b.cid IS NOT NULL AND a.gid IS NOT NULL AND {_current_membership('a.gid', 'b.cid')}) "
+        f"OR (a.gid IS NOT NULL AND b.gid IS NOT NULL AND (a.gid = b.gid OR {overlap})))) "
+        f"{select}"
+    )
+    return _Sql(sql, params)
+
+
+def tie_ids_sql(clock: AuditClock) -> _Sql:
+    return _tie_sql(clock, None, "SELECT a_id AS rule_id FROM pairs UNION SELECT b_id FROM pairs")
+
+
+def tie_pairs_sql(clock: AuditClock, subject_ids: Sequence) -> _Sql:
+    params: list = []
+    a_in = _in_ids("a_id", subject_ids, params)
+    b_in = _in_ids("b_id", subject_ids, [])  # same ids, bound again below
+    select = (
+        f"SELECT a_id AS rule_id, b_id AS partner_id FROM pairs WHERE {a_in} "
+        f"UNION ALL SELECT b_id, a_id FROM pairs WHERE {b_in}"
+    )
+    built = _tie_sql(clock, subject_ids, select)
+    built.params.extend(params)
+    built.params.extend(params)
+    return built
+
+
+def _shadow_sql(clock: AuditClock, subject_ids: Sequence | None, pairs: bool) -> _Sql:
+    """Live rules shadowed by an everyone-rule.
+
+    The everyone-rules are few: a CTE of them lets SQLite index them by category on the fly
+    instead of walking a quarter of all rules per rule through the (category, active) index.
+    Price-list coverage ("S's list prices every item R's list prices") is a double NOT EXISTS.
+    """
+    rule, item = _t(PricingRule), _t(PriceListItem)
+    today = _day(clock.today)
+    params: list = [today, today]
+    subject = "" if subject_ids is None else " AND " + _in_ids("r.id", subject_ids, params)
+    params.append(today)
+    shadows = (
+        "s.cat = r.cat AND s.prio > r.prio AND s.id <> r.id "
+        "AND (s.vf <= r.vf OR s.vf <= %s) AND (s.vt IS NULL OR s.vt >= r.vt) "
+        f"AND (s.plid = r.plid OR NOT EXISTS (SELECT 1 FROM {item} ri "
+        f"WHERE ri.price_list_id = r.plid AND NOT EXISTS (SELECT 1 FROM {item} si "
+        f"WHERE si.price_list_id = s.plid AND si.item_code = ri.item_code)))"
+    )
+    ctes = (
+        f"WITH everyone AS MATERIALIZED (SELECT id, billing_category AS cat, priority AS prio, "
+        f"valid_from AS vf, valid_to AS vt, price_list_id AS plid FROM {rule} "
+        f"WHERE is_active AND group_id IS NULL AND customer_id IS NULL "
+        f"AND (valid_to IS NULL OR valid_to >= %s)), "
+        f"candidates AS MATERIALIZED (SELECT r.id, r.billing_category AS cat, r.priority AS prio, "
+        f"r.valid_from AS vf, r.valid_to AS vt, r.price_list_id AS plid FROM {rule} r "
+        f"WHERE r.is_active AND (r.valid_to IS NULL OR r.valid_to >= %s){subject}) "
+    )
+    if pairs:
+        select = "SELECT r.id AS rule_id, s.id AS partner_id FROM candidates r JOIN everyone s ON "
+        sql = f"{ctes}{select}{shadows}"
+    else:
+        select = "SELECT r.id AS rule_id FROM candidates r WHERE EXISTS (SELECT 1 FROM everyone s "
+        sql = f"{ctes}{select}WHERE {shadows})"
+    return _Sql(sql, params)
+
+
+def shadow_ids_sql(clock: AuditClock) -> _Sql:
+    return _shadow_sql(clock, None, pairs=False)
+
+
+def shadow_pairs_sql(clock: AuditClock, subject_ids: Sequence) -> _Sql:
+    return _shadow_sql(clock, subject_ids, pairs=True)
+
+
+def _hidden_sql(clock: AuditClock, subject_ids: Sequence | None) -> _Sql:
+    """Customer rules in force outranking a group rule of one of the customer's groups.
+
+    Driven by the (few) customer rules; each is checked against the group rules of its
+    category through one probe of the open-membership index.
+    """
+    params: list = []
+    applicable = _applicable_cte(clock.today, params)
+    subject = "" if subject_ids is None else " AND " + _in_ids("c.id", subject_ids, params)
+    sql = (
+        f"WITH {applicable} SELECT c.id AS rule_id, g.id AS partner_id FROM applicable c "
+        f"JOIN applicable g ON g.cat = c.cat AND g.prio < c.prio AND g.gid IS NOT NULL "
+        f"WHERE c.cid IS NOT NULL{subject} AND {_current_membership('g.gid', 'c.cid')} "
+        f"AND {_shares_item('c.plid', 'g.plid')}"
+    )
+    return _Sql(sql, params)
+
+
+def hidden_ids_sql(clock: AuditClock) -> _Sql:
+    return _hidden_sql(clock, None)
+
+
+def hidden_pairs_sql(clock: AuditClock, subject_ids: Sequence) -> _Sql:
+    return _hidden_sql(clock, subject_ids)
+
+
+IDS_SQL = {"tie": tie_ids_sql, "shadowed": shadow_ids_sql, "hidden": hidden_ids_sql}
+PAIRS_SQL = {"tie": tie_pairs_sql, "shadowed": shadow_pairs_sql, "hidden": hidden_pairs_sql}
+
+
+def rule_finding_q(key: str, clock: AuditClock) -> Q:
+    """The condition, over ``PricingRule``, that puts a rule in finding ``key``."""
+    if key == "never_applies":
+        return never_applies_q(clock)
+    if key in IDS_SQL:
+        ids = IDS_SQL[key](clock)
+        return Q(pk__in=RawSQL(f"SELECT rule_id FROM ({ids.sql}) audit_ids", ids.params))
+    raise KeyError(key)
+
+
+def rule_partners(key: str, ids: Sequence, clock: AuditClock) -> dict:
+    """``{rule_id: [partner_id, ...]}`` for one page of rules of finding ``key`` (one query)."""
+    partners: dict = defaultdict(list)
+    if key not in PAIRS_SQL or not ids:
+        return partners
+    pairs = PAIRS_SQL[key](clock, list(ids))
+    to_python = PricingRule._meta.pk.to_python
+    with connection.cursor() as cursor:
+        cursor.execute(pairs.sql, pairs.params)
+        for rule_id, partner_id in cursor.fetchall():
+            partners[to_python(rule_id)].append(to_python(partner_id))
+    return partners
+
+
+def rule_rows(ids: Sequence, key: str, clock: AuditClock) -> list[PricingRule]:
+    """One page of rules with why they are listed and the rules involved.
+
+    Three queries whatever the page size: the rules (with targets and the never-applies
+    reasons), their partner pairs (restricted to these ids, at most a few per rule shown), and
+    the partner rules.
+    """
+    if not ids:
+        return []
+    rules = {
+        rule.pk: rule
+        for rule in PricingRule.objects.filter(pk__in=ids)
+        .select_related("price_list", "group", "customer")
+        .annotate(
+            group_is_empty=Q(group__isnull=False) & ~Exists(_current_members("group_id")),
+        )
+    }
+    partners = rule_partners(key, ids, clock)
+    wanted = {pid for pids in partners.values() for pid in pids}
+    by_id = (
+        {
+            p.pk: p
+            for p in PricingRule.objects.filter(pk__in=wanted).select_related("group", "customer")
+        }
+        if wanted
+        else {}
+    )
+    rows = []
+    for pk in ids:
+        rule = rules.get(pk)
+        if rule is None:
+            continue
+        rule.audit_status = rule.status_on(clock.today)
+        rule.reasons = _never_applies_reasons(rule, clock)
+        involved = sorted((by_id[p] for p in partners.get(pk, ()) if p in by_id), key=_rank_key)
+        rule.partners = involved[:3]
+        rule.partner_count = len(involved)
+        if key == "tie" and rule.partners:
+            rule.tie_winner, rule.tie_reason = tie_break(rule, rule.partners[0])
+        rows.append(rule)
+    return rows
+
+
+def _rank_key(rule: PricingRule) -> tuple:
+    """The engine's evaluation order: priority, customer > group > everyone, later start, code."""
+    kind = 0 if rule.customer_id else 1 if rule.group_id else 2
+    return (-rule.priority, kind, -rule.valid_from.toordinal(), rule.code)
+
+
+def tie_break(a: PricingRule, b: PricingRule) -> tuple[PricingRule, str]:
+    """Which of two equal-priority rules the engine tries first, and on what ground."""
+    winner = min(a, b, key=_rank_key)
+    ka, kb = _rank_key(a), _rank_key(b)
+    if ka[1] != kb[1]:
+        reason = f"{winner.code} wins because it targets {winner.target_label.split(' ')[0]}"
+        reason += " (customer before group before everyone)"
+    elif ka[2] != kb[2]:
+        reason = f"{winner.code} wins because it starts later"
+    else:
+        reason = f"{winner.code} wins on alphabetical order of the codes"
+    return winner, reason
+
+
+def _never_applies_reasons(rule: PricingRule, clock: AuditClock) -> list[str]:
+    reasons = []
+    if rule.valid_to is not None and rule.valid_to < clock.today:
+        reasons.append(f"validity ended on {rule.valid_to.isoformat()}")
+    if getattr(rule, "group_is_empty", False):
+        reasons.append(f"group {rule.group.name} has no members")
+    if rule.customer_id and not rule.customer.is_active:
+        reasons.append(f"customer {rule.customer.name} is inactive")
+    return reasons
+
+
+# --- Summary ----------------------------------------------------------------------------------
+
+
+def audit_summary(clock: AuditClock) -> dict[str, int]:
+    """The count of every finding, in three queries (groups, customers, rules)."""
+    counts = (
+        groups_with_flags(clock)
+        .order_by()
+        .aggregate(**{key: Count("pk", filter=group_finding_q(key, clock)) for key in GROUP_KEYS})
+    )
+    counts["no_group"] = customers_in_no_group(clock).order_by().count()
+    counts.update(
+        PricingRule.objects.order_by().aggregate(
+            **{key: Count("pk", filter=rule_finding_q(key, clock)) for key in RULE_KEYS}
+        )
+    )
+    return {f.key: counts[f.key] for f in FINDINGS}
+
+
+def finding_queryset(key: str, clock: AuditClock) -> QuerySet:
+    """Every row of finding ``key`` (groups, customers or rules), not yet filtered or ordered."""
+    finding = FINDINGS_BY_KEY[key]
+    if finding.subject == GROUP:
+        return groups_with_flags(clock).filter(group_finding_q(key, clock))
+    if finding.subject == CUSTOMER:
+        return customers_in_no_group(clock)
+    return PricingRule.objects.filter(rule_finding_q(key, clock))
+
+
+def finding_rows(key: str, ids: Sequence, clock: AuditClock) -> list:
+    subject = FINDINGS_BY_KEY[key].subject
+    if subject == GROUP:
+        return group_rows(ids, clock)
+    if subject == CUSTOMER:
+        return customer_rows(ids, clock)
+    return rule_rows(ids, key, clock)
+
+
+__all__ = [
+    "FINDINGS",
+    "FINDINGS_BY_KEY",
+    "AuditClock",
+    "Finding",
+    "audit_clock",
+    "audit_summary",
+    "finding_queryset",
+    "finding_rows",
+]

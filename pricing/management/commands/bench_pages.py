@@ -1,0 +1,262 @@
+"""``python manage.py bench_pages [--scale N] [--groups G] [--runs R]``: page render benchmark.
+
+Seeds the scaled data set when it is not there yet (``billing.demo.seed_scale(N)``: N customers,
+N/100 groups, N/20 rules, 10 memberships per customer; ``--groups`` spreads the same memberships
+over G groups instead), then renders the main list pages through ``django.test.Client`` as a
+superuser and prints the median render time and the query count of each. Pages that do not exist
+yet print "n/a".
+
+Figures are wall-clock times of the whole request (middleware, view, template) in this process;
+run it on an otherwise idle machine, with ``DJANGO_DEBUG=1`` and a file database, e.g.::
+
+    DJANGO_DEBUG=1 DATABASE_URL=sqlite:////tmp/bench.sqlite3 python manage.py migrate
+    DJANGO_DEBUG=1 DATABASE_URL=sqlite:////tmp/bench.sqlite3 \\
+        python manage.py bench_pages --scale 100000 --groups 10000
+"""
+
+import random
+import statistics
+import time
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection, transaction
+from django.db.models import Count
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from django.urls import Resolver404, resolve
+from django.utils import timezone
+
+from billing.demo import seed_scale
+from groups.models import Customer, CustomerGroup, Membership
+from pricing.models import PriceList, PriceListItem, PricingRule
+
+BENCH_USER = "bench-admin"
+MARKER_CODE = "scale-00001"  # the first group seed_scale creates; its presence means "seeded"
+_FIRST = ("Acme", "Blue", "Nova", "Orbit", "Pixel", "Quantum", "River", "Summit", "Terra", "Vector")
+_SECOND = ("Telecom", "Systems", "Labs", "Networks", "Media", "Logistics", "Foods", "Cloud")
+
+
+def seed_scale_with_groups(n_customers: int, n_groups: int, *, seed: int = 2026) -> dict:
+    """``seed_scale``'s data set with the group count chosen freely.
+
+    Same proportions and generator as ``billing.demo.seed_scale`` (N/20 rules, 20 price lists,
+    10 memberships per customer, 10 % of them closed), but the memberships are spread over
+    ``n_groups`` groups: 100,000 customers over 10,000 groups gives 100 members a group.
+    """
+    created: dict[str, int] = {}
+    rng = random.Random(seed)
+    n_rules = max(20, n_customers // 20)
+    per_customer = min(10, n_groups)
+    with transaction.atomic():
+        now = timezone.now()
+        groups = [
+            CustomerGroup(
+                name=f"Scale group {g:05d}",
+                code=f"scale-{g:05d}",
+                description="Generated for benchmarks.",
+                created_at=now - timedelta(days=400),
+            )
+            for g in range(1, n_groups + 1)
+        ]
+        CustomerGroup.objects.bulk_create(groups, batch_size=2000)
+        lists = [
+            PriceList(code=f"SCALE-{p:02d}", name=f"Scale list {p}", currency="EUR")
+            for p in range(1, 21)
+        ]
+        PriceList.objects.bulk_create(lists)
+        PriceListItem.objects.bulk_create(
+            PriceListItem(
+                price_list=pl,
+                item_code=item,
+                unit=item,
+                unit_price=Decimal(rng.randint(1, 500)) / 100,
+            )
+            for pl in lists
+            for item in ("minute", "SMS", "GB", "unit")
+            if rng.random() > 0.1 or item == "minute"
+        )
+        categories = ["retail", "wholesale", "roaming", "iot"]
+        rules = []
+        for r in range(1, n_rules + 1):
+            target = rng.random()
+            rules.append(
+                PricingRule(
+                    code=f"SCALE-R{r:05d}",
+                    name=f"Scale rule {r}",
+                    billing_category=categories[r % len(categories)],
+                    price_list=lists[r % len(lists)],
+                    group=groups[rng.randrange(n_groups)] if target < 0.95 else None,
+                    priority=rng.randint(0, 200),
+                    valid_from=date(2026, 1, 1) - timedelta(days=rng.randint(0, 365)),
+                    valid_to=None if rng.random() < 0.7 else date(2026, 12, 31),
+                    is_active=rng.random() > 0.05,
+                )
+            )
+        PricingRule.objects.bulk_create(rules, batch_size=2000)
+        created.update(groups=n_groups, rules=n_rules)
+
+    chunk = 5000
+    start_joined = datetime(2025, 1, 1, tzinfo=UTC)
+    memberships_made = 0
+    for base in range(0, n_customers, chunk):
+        with transaction.atomic():
+            customers = [
+                Customer(
+                    name=f"{_FIRST[i % 10]} {_SECOND[i % 8]} {i + 1}",
+                    external_id=f"S{i + 1:07d}",
+                    email=f"c{i + 1}@scale.example",
+                )
+                for i in range(base, min(base + chunk, n_customers))
+            ]
+            Customer.objects.bulk_create(customers, batch_size=chunk)
+            memberships = []
+            for customer in customers:
+                for g in rng.sample(range(n_groups), per_customer):
+                    joined = start_joined + timedelta(minutes=rng.randint(0, 500_000))
+                    left = None
+                    if rng.random() < 0.1:
+                        left = joined + timedelta(days=rng.randint(1, 200))
+                    memberships.append(
+                        Membership(
+                            group=groups[g], customer=customer, joined_at=joined, left_at=left
+                        )
+                    )
+            Membership.objects.bulk_create(memberships, batch_size=chunk)
+            memberships_made += len(memberships)
+    created.update(customers=n_customers, memberships=memberships_made)
+    return created
+
+
+class Command(BaseCommand):
+    help = (
+        "Seed the scaled data set if missing, then print render time (median) and query count "
+        "of /groups/, /groups/<largest>/, /customers/, /audit/ and /simulate/."
+    )
+
+    pages = (
+        ("/groups/", "groups list"),
+        ("/groups/{largest}/", "largest group"),
+        ("/customers/", "customers list"),
+        ("/audit/", "audit"),
+        ("/simulate/", "simulate"),
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--scale", type=int, default=100_000, metavar="N", help="customers (default 100000)"
+        )
+        parser.add_argument(
+            "--groups",
+            type=int,
+            default=None,
+            metavar="G",
+            help="groups to spread the memberships over (default N/100, as seed_scale)",
+        )
+        parser.add_argument(
+            "--runs", type=int, default=5, metavar="R", help="timed renders per page (median)"
+        )
+        parser.add_argument(
+            "--page",
+            action="append",
+            default=None,
+            metavar="PATH",
+            help="benchmark only this path (repeatable), e.g. --page /audit/?finding=tie",
+        )
+
+    def handle(self, *args, scale: int, groups: int | None, runs: int, page, **options) -> None:
+        if scale < 1 or runs < 1 or (groups is not None and groups < 1):
+            self.stderr.write("--scale, --groups and --runs must be positive.")
+            raise SystemExit(2)
+        self._seed(scale, groups)
+        self._describe_data()
+        client = Client()
+        client.force_login(self._bench_user())
+        largest = self._largest_group_id()
+        paths = page or [path for path, _ in self.pages]
+        self.stdout.write(f"\n{'page':<46} {'median ms':>10} {'min ms':>8} {'queries':>8}")
+        for template in paths:
+            path = template.format(largest=largest)
+            self.stdout.write(self._bench(client, path, runs))
+
+    # --- data ----------------------------------------------------------------------------------
+
+    def _seed(self, scale: int, groups: int | None) -> None:
+        if CustomerGroup.objects.filter(code=MARKER_CODE).exists():
+            self.stdout.write("Scaled data already present; not seeding (use a fresh database).")
+            return
+        default_groups = max(10, scale // 100)
+        self.stdout.write(
+            f"Seeding {scale} customers, {groups or default_groups} groups, "
+            f"{max(20, scale // 20)} rules, {10 * scale} memberships ..."
+        )
+        started = time.perf_counter()
+        if groups is None or groups == default_groups:
+            created = seed_scale(scale).created
+        else:
+            created = seed_scale_with_groups(scale, groups)
+        took = time.perf_counter() - started
+        summary = ", ".join(f"{n} {what}" for what, n in created.items())
+        self.stdout.write(f"Seeded {summary} in {took:.0f} s.")
+        # Fresh statistics (and, on PostgreSQL, the visibility map that index-only scans need)
+        # as autovacuum would provide on a live database some minutes later.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
+
+    def _describe_data(self) -> None:
+        counts = {
+            "customers": Customer.objects.count(),
+            "groups": CustomerGroup.objects.count(),
+            "memberships": Membership.objects.count(),
+            "current memberships": Membership.objects.current().count(),
+            "rules": PricingRule.objects.count(),
+        }
+        self.stdout.write(
+            f"Database: {connection.vendor}; "
+            + ", ".join(f"{n:,} {what}" for what, n in counts.items())
+        )
+
+    def _bench_user(self):
+        User = get_user_model()
+        user = User.objects.filter(username=BENCH_USER).first()
+        if user is None:
+            user = User.objects.create_superuser(BENCH_USER, password=None)
+        return user
+
+    def _largest_group_id(self):
+        row = (
+            Membership.objects.current()
+            .order_by()
+            .values("group")
+            .annotate(n=Count("pk"))
+            .order_by("-n")
+            .first()
+        )
+        return row["group"] if row else None
+
+    # --- measuring -----------------------------------------------------------------------------
+
+    def _bench(self, client: Client, path: str, runs: int) -> str:
+        try:
+            resolve(path.split("?", 1)[0])
+        except Resolver404:
+            return f"{path:<46} {'n/a':>10}"
+        # HTTP_HOST: the test client's default "testserver" is not in ALLOWED_HOSTS here.
+        response = client.get(path, HTTP_HOST="localhost", secure=True)  # warm-up
+        if response.status_code == 404:
+            return f"{path:<46} {'n/a':>10}"
+        if response.status_code != 200:
+            return f"{path:<46} {'HTTP ' + str(response.status_code):>10}"
+        timings = []
+        for _ in range(runs):
+            started = time.perf_counter()
+            client.get(path, HTTP_HOST="localhost", secure=True)
+            timings.append((time.perf_counter() - started) * 1000)
+        with CaptureQueriesContext(connection) as captured:
+            client.get(path, HTTP_HOST="localhost", secure=True)
+        return (
+            f"{path:<46} {statistics.median(timings):>10.0f} {min(timings):>8.0f} "
+            f"{len(captured.captured_queries):>8}"
+        )
