@@ -13,10 +13,11 @@ Everything here calls the rating engine exactly as rating does and stores nothin
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from functools import partial
 from urllib.parse import urlencode
 
 from django.db.models import Count, Q, QuerySet
@@ -53,7 +54,6 @@ OUTCOME_BADGE = {
     engine.Outcome.EXPIRED: "text-bg-dark",
     engine.Outcome.INACTIVE: "text-bg-dark",
 }
-_NOT_FOR_THIS_CUSTOMER = {engine.Outcome.NOT_A_MEMBER, engine.Outcome.OTHER_CUSTOMER}
 
 
 def format_price(value: Decimal) -> str:
@@ -241,12 +241,26 @@ def _sentence(evaluation: Evaluation, unit: str, *, hypothetical: bool) -> str:
     )
 
 
-def _trace_rows(result: engine.Result, *, show_all: bool) -> tuple[list[TraceRow], int]:
+def _concerns(rule: engine.Rule, customer_id, group_ids: frozenset) -> bool:
+    """Whether a rule targets everyone, this customer, or one of its groups at the instant."""
+    if rule.customer_id is not None:
+        return rule.customer_id == customer_id
+    return rule.group_id is None or rule.group_id in group_ids
+
+
+def _trace_rows(
+    result: engine.Result, customer_id, *, show_all: bool
+) -> tuple[list[TraceRow], int]:
+    """The trace as rows; a long one keeps only the rules that concern this customer.
+
+    At operator scale a category has a thousand rules for other groups, whatever their
+    outcome (not a member, expired, disabled) beside the point; the page offers them on demand.
+    """
     entries = result.trace
     if show_all or len(entries) <= TRACE_FULL_LIMIT:
         kept = entries
     else:
-        kept = [e for e in entries if e.outcome not in _NOT_FOR_THIS_CUSTOMER]
+        kept = [e for e in entries if _concerns(e.rule, customer_id, result.group_ids)]
     rows = [TraceRow(entry, OUTCOME_BADGE[entry.outcome]) for entry in kept]
     return rows, len(entries) - len(kept)
 
@@ -330,7 +344,7 @@ def simulate(
     def side(evaluation: Evaluation, *, hypothetical: bool) -> Side:
         rule = evaluation.result.rule
         unit = units.get(rule.price_list_id, item_code) if rule is not None else item_code
-        rows, hidden = _trace_rows(evaluation.result, show_all=trace_all)
+        rows, hidden = _trace_rows(evaluation.result, customer.pk, show_all=trace_all)
         return Side(
             evaluation=evaluation,
             unit=unit,
@@ -510,6 +524,27 @@ def _tie_with(result: engine.Result, item_code: str) -> engine.Rule | None:
     return None
 
 
+def _reasons_from_every_rule(
+    pending: list[tuple[engine.Usage, frozenset, Callable[[engine.Result], None]]],
+    rules: QuerySet[PricingRule],
+) -> None:
+    """Re-rate unrated records against every rule of their categories, for the exact reason.
+
+    The first pass loads only the rules that can apply; that decides every winner, but an
+    unrated record's reason names the nearest miss among all rules (an expired rule, a group to
+    join). Two more queries, only when something is unrated.
+    """
+    if not pending:
+        return
+    categories = {usage.billing_category for usage, _, _ in pending}
+    items = {usage.item_code for usage, _, _ in pending}
+    book = engine.RuleBook(
+        engine_rules(rules=rules, categories=categories, item_codes=items), tz=billing_tz()
+    )
+    for usage, group_ids, store in pending:
+        store(book.rate(usage, group_ids=group_ids))
+
+
 def coverage(
     *,
     day: date,
@@ -520,10 +555,11 @@ def coverage(
     """Which rule wins on ``day`` in each category for a customer who is only in each group.
 
     ``groups`` is the page of columns (a "no group" column comes first). ``items`` picks the item
-    per category (default: the category's most common item). Rules are loaded once, without the
-    rules for individual customers (they never apply to a hypothetical customer), and every cell
-    is the engine's answer in memory: three queries (two without ``category_items``) whatever the
-    number of groups.
+    per category (default: the category's most common item). The rules are loaded once: those
+    for everyone and for the groups on the page, the only ones that can apply to such a customer
+    (with 1,000 groups the rest would be "not a member" in every cell). Every cell is then the
+    engine's answer in memory: three queries (two without ``category_items``), two more when a
+    cell is unrated, whatever the number of groups and rules.
     """
     if category_items is None:
         category_items = items_by_category()
@@ -531,14 +567,16 @@ def coverage(
     for category, codes in category_items.items():
         wanted = (items or {}).get(category, "")
         chosen[category] = wanted or (codes[0] if codes else "")
+    hypothetical = PricingRule.objects.filter(customer__isnull=True)
     rules = engine_rules(
-        rules=PricingRule.objects.filter(customer__isnull=True),
+        rules=hypothetical.filter(Q(group__isnull=True) | Q(group__in=[g.pk for g in groups])),
         item_codes={code for code in chosen.values() if code},
     )
     book = engine.RuleBook(rules, tz=billing_tz())
     occurred_at = noon_on(day)
     columns: list[frozenset] = [frozenset()] + [frozenset({g.pk}) for g in groups]
     rows = []
+    unrated = []
     for category in sorted(category_items):
         item = chosen[category]
         cells = []
@@ -554,8 +592,12 @@ def coverage(
                 else "a customer in no group",
             )
             result = book.rate(usage, group_ids=group_ids)
-            cells.append(CoverageCell(result, _tie_with(result, item)))
+            cell = CoverageCell(result, _tie_with(result, item))
+            if not result.rated:
+                unrated.append((usage, group_ids, partial(setattr, cell, "result")))
+            cells.append(cell)
         rows.append(CoverageRow(category, item, category_items[category], cells))
+    _reasons_from_every_rule(unrated, hypothetical)
     return Coverage(day=day, groups=groups, rows=rows)
 
 
@@ -592,24 +634,27 @@ class EffectivePricing:
 def effective_pricing(customer: Customer, *, at: datetime | None = None) -> EffectivePricing:
     """The rule that wins now for each item of each category in use, for one customer.
 
-    One row per (category, item) the category's rules price, most common item first. Four
-    queries whatever the number of categories, rules or memberships: items per category, rules,
-    their prices, the customer's memberships; then the engine in memory.
+    One row per (category, item) the category's rules price, most common item first. Memberships
+    are read first, so only the rules that can apply are loaded: everyone's, the customer's own
+    and those of its groups at ``at``. Five queries whatever the number of categories, rules or
+    groups (items per category, memberships, rules, prices), two more when an item is unrated
+    (for the engine's full reason); then the engine in memory.
     """
     at = at or billing_now()
     category_items = items_by_category()
     all_items = {code for codes in category_items.values() for code in codes}
-    rules = engine_rules(
-        rules=PricingRule.objects.filter(Q(customer__isnull=True) | Q(customer=customer)),
-        item_codes=all_items,
-    )
     periods = memberships_of(customer.pk)
     group_ids = engine.groups_at((p for p, _ in periods), at)
     groups = sorted(
         {g.pk: g for p, g in periods if p.group_id in group_ids}.values(), key=lambda g: g.name
     )
+    applicable = Q(customer=customer) | Q(customer__isnull=True, group__isnull=True)
+    if group_ids:
+        applicable |= Q(group__in=list(group_ids))
+    rules = engine_rules(rules=PricingRule.objects.filter(applicable), item_codes=all_items)
     book = engine.RuleBook(rules, tz=billing_tz())
     rows = []
+    unrated = []
     for category in sorted(category_items):
         for item_code in category_items[category] or [""]:
             usage = engine.Usage(
@@ -620,12 +665,14 @@ def effective_pricing(customer: Customer, *, at: datetime | None = None) -> Effe
                 occurred_at=at,
                 customer_name=customer.name,
             )
-            rows.append(
-                EffectivePrice(
-                    category=category,
-                    item_code=item_code,
-                    result=book.rate(usage, group_ids=group_ids, trace=False),
-                    url=simulate_url(customer=customer, category=category, item=item_code),
-                )
+            row = EffectivePrice(
+                category=category,
+                item_code=item_code,
+                result=book.rate(usage, group_ids=group_ids, trace=False),
+                url=simulate_url(customer=customer, category=category, item=item_code),
             )
+            if not row.result.rated:
+                unrated.append((usage, group_ids, partial(setattr, row, "result")))
+            rows.append(row)
+    _reasons_from_every_rule(unrated, PricingRule.objects.all())
     return EffectivePricing(customer=customer, at=at, groups=groups, rows=rows)

@@ -537,3 +537,19 @@ def test_customer_search_without_htmx_goes_to_the_page(manager_client, worked_ex
     assert response["Location"].startswith("/simulate/?q=Tech")
     page = manager_client.get(response["Location"])
     assert f'value="{worked_example["tech_corp"].pk}"' in page.content.decode()
+
+
+def test_long_trace_keeps_the_rules_that_concern_the_customer(manager_client, worked_example):
+    """With over 100 rules, those for other groups are counted, not listed, until asked for."""
+    for n in range(simulation.TRACE_FULL_LIMIT):
+        factories.rule(f"OTHER-{n:03d}", group=factories.group(), priority=n % 7)
+    response = simulate(manager_client, worked_example["startup"])
+    side = response.context["simulation"].actual
+    codes = [row.entry.rule.code for row in side.trace]
+    assert codes == ["STARTUP-2026", "STD-2026", "BASE-RETAIL"]
+    assert side.hidden == simulation.TRACE_FULL_LIMIT + 2  # + VIP and Summer
+    html = response.content.decode()
+    assert "102 rules for other groups or customers not shown" in html
+    link = re.search(r'href="([^"]*trace=all)"', html).group(1).replace("&amp;", "&")
+    everything = manager_client.get(link)
+    assert len(everything.context["simulation"].actual.trace) == simulation.TRACE_FULL_LIMIT + 5

@@ -141,16 +141,40 @@ def test_bad_date_is_a_message_not_an_error(manager_client, worked_example, valu
 
 
 @pytest.mark.parametrize("n_groups", [2, 10])
+@pytest.mark.parametrize("uncovered", [False, True])
 def test_grid_query_count_does_not_grow_with_groups(
-    manager_client, worked_example, django_assert_num_queries, n_groups
+    manager_client, worked_example, django_assert_num_queries, n_groups, uncovered
 ):
-    """Session, user, two permission reads, group count, group page, items, rules, prices."""
+    """Session, user, two permission reads, group count, group page, items, rules, prices.
+
+    Two more (every rule of the category, for the engine's full reason) when a cell is unrated.
+    """
     for n in range(n_groups):
         group = factories.group(f"Extra {n:02d}")
         factories.rule(billing_category=f"cat-{n % 3}", group=group, priority=n)
-    with django_assert_num_queries(9):
+    if not uncovered:
+        for n in range(3):
+            factories.rule(billing_category=f"cat-{n}", priority=0)
+    with django_assert_num_queries(11 if uncovered else 9):
         response = manager_client.get(COVERAGE, {"date": "2026-03-01", "q": "Extra"})
     assert len(response.context["grid"].groups) == n_groups
+    css = {cell.css for row in response.context["grid"].rows for cell in row.cells}
+    assert ("cell-danger" in css) is uncovered
+
+
+def test_uncovered_cell_reason_names_the_nearest_miss_among_all_rules(
+    manager_client, worked_example
+):
+    """Only the page's groups' rules decide winners, but a reason may name any group's rule."""
+    for n in range(12):
+        factories.group(f"Filler {n:02d}")
+    factories.rule("FAR-AWAY", billing_category="roaming", group=worked_example["vip"])
+    response = manager_client.get(COVERAGE, {"date": "2026-03-01", "q": "Filler"})
+    reasons = {cell.result.reason for row in response.context["grid"].rows for cell in row.cells}
+    assert reasons >= {
+        "No active roaming rule prices item minute for a customer in no group on 2026-03-01; "
+        "nearest: FAR-AWAY needs membership of VIP Customers."
+    }
 
 
 # --- Effective pricing -----------------------------------------------------------------------
@@ -238,3 +262,74 @@ def test_effective_pricing_query_count_does_not_grow(
             effective_url(startup), {"date": "2026-03-01"}, HTTP_HX_REQUEST="true"
         )
     assert len(response.context["pricing"].rows) == 3 + n_categories
+
+
+def _messy_rules(worked_example) -> None:
+    """Rules beyond the demo: another category, customer deals, expired and disabled rules."""
+    vip, standard = worked_example["vip"], worked_example["standard"]
+    factories.rule("ROAM-VIP", billing_category="roaming", group=vip, priority=20)
+    factories.rule(
+        "ROAM-OLD", billing_category="roaming", priority=5, valid_to=datetime(2026, 2, 1).date()
+    )
+    factories.rule("ROAM-OFF", billing_category="roaming", group=standard, is_active=False)
+    factories.rule(
+        "TECH-DEAL",
+        customer=worked_example["tech_corp"],
+        priority=10,
+        price_list=factories.price_list(items={"SMS": "0.10", "minute": "0.90"}),
+    )
+
+
+@pytest.mark.parametrize("who", ["startup", "tech_corp", "end_customer"])
+def test_effective_pricing_matches_evaluate_row_by_row(worked_example, who):
+    """Loading only the rules that can apply changes no winner, price or reason."""
+    from pricing.selectors import evaluate
+
+    _messy_rules(worked_example)
+    customer = worked_example[who]
+    at = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    for row in simulation.effective_pricing(customer, at=at).rows:
+        expected = evaluate(
+            customer=customer,
+            billing_category=row.category,
+            item_code=row.item_code,
+            quantity=Decimal(1),
+            occurred_at=at,
+        ).result
+        got = row.result
+        assert (got.rated, got.rule and got.rule.id, got.unit_price, got.reason) == (
+            expected.rated,
+            expected.rule and expected.rule.id,
+            expected.unit_price,
+            expected.reason,
+        ), (row.category, row.item_code)
+
+
+def test_coverage_cells_match_evaluate_for_a_customer_only_in_that_group(worked_example):
+    """Each cell is what rating answers for a real customer whose only group is the column's."""
+    from pricing.selectors import evaluate
+
+    _messy_rules(worked_example)
+    groups = [worked_example[k] for k in ("standard", "startup_program", "summer", "vip")]
+    day = datetime(2026, 7, 1).date()
+    grid = simulation.coverage(day=day, groups=groups, items={"retail": "SMS"})
+    members = [factories.customer("Nobody in particular")]
+    for group in groups:
+        member = factories.customer(f"Only in {group.name}")
+        factories.membership(group, member)
+        members.append(member)
+    for row in grid.rows:
+        for member, cell in zip(members, row.cells, strict=True):
+            expected = evaluate(
+                customer=member,
+                billing_category=row.category,
+                item_code=row.item,
+                quantity=Decimal(1),
+                occurred_at=simulation.noon_on(day),
+            ).result
+            got = cell.result
+            assert (got.rated, got.rule and got.rule.id, got.unit_price) == (
+                expected.rated,
+                expected.rule and expected.rule.id,
+                expected.unit_price,
+            ), (row.category, member.name)
