@@ -85,14 +85,15 @@ TARGET_CHOICES = [
 class RuleFilter(django_filters.FilterSet):
     """Rules in evaluation order, narrowed by the filters of the rules page.
 
-    ``customer`` accepts any customer (a link from a customer's page), but the page only offers
-    the customers that rules target: a select of 100,000 customers would help nobody.
+    ``group`` and ``customer`` accept any group or customer (links from their pages), but the
+    page only offers those that rules target: a select of 10,000 groups or 100,000 customers
+    would help nobody and weigh a megabyte.
     """
 
     q = django_filters.CharFilter(method="filter_search", label="Search")
     billing_category = django_filters.AllValuesFilter(label="Category", empty_label="Any category")
     group = django_filters.ModelChoiceFilter(
-        queryset=CustomerGroup.objects.order_by("name"), empty_label="Any group"
+        queryset=CustomerGroup.objects.all(), empty_label="Any group"
     )
     customer = django_filters.ModelChoiceFilter(
         queryset=Customer.objects.all(), empty_label="Any customer"
@@ -121,13 +122,19 @@ class RuleFilter(django_filters.FilterSet):
         )
         _style(self)
 
-    def customer_choices(self) -> list[Customer]:
-        """Customers that rules target, plus the one filtered on (one query)."""
-        selected = self.form.data.get("customer") if self.is_bound else None
-        targeted = Customer.objects.filter(pk__in=PricingRule.objects.values("customer_id"))
-        if selected and "customer" not in self.form.errors:
-            targeted = targeted | Customer.objects.filter(pk=selected)
+    def _targeted(self, name: str, model) -> list:
+        """Rows of ``model`` that rules target, plus the one filtered on (one query)."""
+        selected = self.form.data.get(name) if self.is_bound else None
+        targeted = model.objects.filter(pk__in=PricingRule.objects.values(f"{name}_id"))
+        if selected and name not in self.form.errors:
+            targeted = targeted | model.objects.filter(pk=selected)
         return list(targeted.order_by("name", "id"))
+
+    def group_choices(self) -> list[CustomerGroup]:
+        return self._targeted("group", CustomerGroup)
+
+    def customer_choices(self) -> list[Customer]:
+        return self._targeted("customer", Customer)
 
     def filter_search(self, queryset: PricingRuleQuerySet, name: str, value: str):
         value = value.strip()

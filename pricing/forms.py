@@ -16,7 +16,9 @@ from pricing.models import PriceList, PricingRule, TargetKind
 # them until the form is submitted, so the user is not scolded for fields they have not reached.
 NOT_FILLED_CODES = frozenset({"required", "blank", "null"})
 
-CHOOSE_GROUP = "Choose the group this rule targets."
+CHOOSE_GROUP = "Choose the group this rule targets: search by name or code."
+# Search boxes of the pickers: they parse nothing the services see.
+SEARCH_FIELDS = frozenset({"group_q", "customer_q"})
 CHOOSE_CUSTOMER = "Choose the customer this rule targets: search by name or external ID."
 
 
@@ -145,13 +147,10 @@ TARGET_CHOICES = [
 ]
 
 
-class CustomerField(forms.ModelChoiceField):
-    """A customer by id. The page renders it as search results, never as a 100k-row select."""
+class PickedField(forms.ModelChoiceField):
+    """A customer or group by id, picked among search results: never a 100,000-row select."""
 
     widget = forms.HiddenInput
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(queryset=Customer.objects.all(), **kwargs)
 
 
 class RuleForm(ServiceErrorsMixin, forms.Form):
@@ -174,17 +173,19 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         initial=TargetKind.EVERYONE.value,
         widget=forms.RadioSelect,
     )
-    group = forms.ModelChoiceField(
-        queryset=CustomerGroup.objects.order_by("name"),
-        required=False,
-        empty_label="Choose a group…",
-    )
-    customer = CustomerField(required=False)
-    customer_q = forms.CharField(
-        label="Find a customer",
+    group = PickedField(queryset=CustomerGroup.objects.all(), required=False)
+    group_q = forms.CharField(
+        label="Group",
         required=False,
         max_length=200,
-        help_text="Type part of a name, external ID or email.",
+        help_text="Type part of the group's name or code, then choose the group.",
+    )
+    customer = PickedField(queryset=Customer.objects.all(), required=False)
+    customer_q = forms.CharField(
+        label="Customer",
+        required=False,
+        max_length=200,
+        help_text="Type part of a name, external ID or email, then choose the customer.",
     )
     priority = forms.IntegerField(
         initial=0, help_text="Higher number wins among rules that apply to a usage record."
@@ -211,14 +212,12 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _bootstrap(self)
-        search = self.fields["customer_q"].widget.attrs
-        search.update({"type": "search", "autocomplete": "off", "class": "form-control"})
         self.fields["billing_category"].widget.attrs["list"] = "category-options"
         self.fields["billing_category"].widget.attrs["autocomplete"] = "off"
         self.fields["priority"].widget.attrs["inputmode"] = "numeric"
-        # Changes in these inputs trigger live validation; typing a customer search does not.
+        # Changes in these inputs trigger live validation; typing in a search box does not.
         for name, field in self.fields.items():
-            if name != "customer_q":
+            if name not in SEARCH_FIELDS:
                 field.widget.attrs["class"] += " validate"
 
     @classmethod
@@ -281,17 +280,18 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         fields["customer"] = data.get("customer") if kind == TargetKind.CUSTOMER else None
         return fields
 
-    def selected_customer(self) -> Customer | None:
-        """The customer ticked in the form (from the data typed or the rule being edited)."""
+    def picked(self, name: str) -> Customer | CustomerGroup | None:
+        """The customer or group ticked in the form (as typed, or the rule's own)."""
         data = getattr(self, "cleaned_data", None)
-        if data is not None and data.get("customer"):
-            return data["customer"]
-        value = self["customer"].value()
+        if data is not None and data.get(name):
+            return data[name]
+        value = self[name].value()
+        field = self.fields[name]
         if not value:
             return None
-        if isinstance(value, Customer):
+        if isinstance(value, field.queryset.model):
             return value
         try:
-            return Customer.objects.filter(pk=value).first()
+            return field.queryset.filter(pk=value).first()
         except (ValidationError, ValueError):
             return None

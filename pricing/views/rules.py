@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from groups.models import Customer, CustomerGroup
-from groups.selectors import customer_search
+from groups.selectors import customer_search, group_search
 from pricing import services
 from pricing.filters import RuleFilter
 from pricing.forms import RuleForm, mark_invalid
@@ -30,7 +30,7 @@ from pricing.views.price_lists import filtering, redirect_to, wants_fragment
 
 PAGE_SIZE = 50
 HISTORY_LIMIT = 50
-CUSTOMER_RESULTS = 10
+PICKER_RESULTS = 10
 TEMPLATE_LIST = "pricing/rule_list.html"
 TEMPLATE_DETAIL = "pricing/rule_detail.html"
 TEMPLATE_FORM = "pricing/rule_form.html"
@@ -64,6 +64,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     }
     if wants_fragment(request):
         return render(request, f"{TEMPLATE_LIST}#results", context)
+    context["group_choices"] = filterset.group_choices()
     context["customer_choices"] = filterset.customer_choices()
     return render(request, TEMPLATE_LIST, context)
 
@@ -188,8 +189,18 @@ def _can_write_rules(user) -> bool:
     return user.has_perm("pricing.add_pricingrule") or user.has_perm("pricing.change_pricingrule")
 
 
+def _picker(form: RuleForm, name: str) -> dict:
+    """What a target picker shows: the search typed, its matches, the one ticked."""
+    term = (form[f"{name}_q"].value() or "").strip()
+    search = customer_search if name == "customer" else group_search
+    return {
+        "term": term,
+        "results": list(search(term, limit=PICKER_RESULTS)),
+        "selected": form.picked(name),
+    }
+
+
 def _form_context(form: RuleForm, rule: PricingRule | None) -> dict:
-    term = (form["customer_q"].value() or "").strip()
     if rule is None:
         action = reverse("pricing:rule_create")
         cancel_url = reverse("pricing:rule_list")
@@ -202,9 +213,8 @@ def _form_context(form: RuleForm, rule: PricingRule | None) -> dict:
         "action": action,
         "cancel_url": cancel_url,
         "categories": categories_in_use(),
-        "selected_customer": form.selected_customer(),
-        "customer_q": term,
-        "customer_results": list(customer_search(term, limit=CUSTOMER_RESULTS)),
+        "group_picker": _picker(form, "group"),
+        "customer_picker": _picker(form, "customer"),
     }
 
 
@@ -229,8 +239,8 @@ def _check(form: RuleForm, rule: PricingRule | None, *, live: bool) -> bool:
 
 def _focus_first_error(form: RuleForm) -> None:
     name = form.first_error_field()
-    if name == "customer":
-        name = "customer_q"  # the search box stands for the (hidden) customer field
+    if name in ("group", "customer"):
+        name = f"{name}_q"  # the search box stands for the (hidden) picked field
     form.fields[name or "name"].widget.attrs["autofocus"] = True
 
 
@@ -239,11 +249,11 @@ def _post(request: HttpRequest, rule: PricingRule | None) -> HttpResponse:
     if "_validate" in request.POST:
         _check(form, rule, live=True)
         return render(request, f"{TEMPLATE_FORM}#field_errors", {"form": form})
-    if "_search_customer" in request.POST:
-        # The search button of the customer picker, for browsers without JavaScript.
+    if request.POST.get("_search") in ("group", "customer"):
+        # The search button of a picker, for browsers without JavaScript.
         form.is_valid()
         form.errors.clear()
-        form.fields["customer_q"].widget.attrs["autofocus"] = True
+        form.fields[f"{request.POST['_search']}_q"].widget.attrs["autofocus"] = True
         return _form_page(request, form, rule)
     if _check(form, rule, live=False):
         try:
@@ -305,31 +315,31 @@ def rule_update(request: HttpRequest, pk) -> HttpResponse:
     return _form_page(request, form, rule)
 
 
+def _picker_options(request: HttpRequest, name: str) -> HttpResponse:
+    if not _can_write_rules(request.user):
+        raise PermissionDenied
+    form = RuleForm(request.GET)
+    context = {"name": name, **_picker(form, name)}
+    return render(request, "pricing/_picker_options.html", context)
+
+
 @require_GET
 def rule_customer_options(request: HttpRequest) -> HttpResponse:
     """Search-as-you-type for the rule form's customer picker (at most ten matches)."""
-    if not _can_write_rules(request.user):
-        raise PermissionDenied
-    term = request.GET.get("customer_q", "").strip()
-    selected = None
-    selected_id = request.GET.get("customer", "")
-    if selected_id:
-        try:
-            selected = Customer.objects.filter(pk=selected_id).first()
-        except ValidationError:
-            selected = None
-    context = {
-        "customer_q": term,
-        "customer_results": list(customer_search(term, limit=CUSTOMER_RESULTS)),
-        "selected_customer": selected,
-    }
-    return render(request, f"{TEMPLATE_FORM}#customer_options", context)
+    return _picker_options(request, "customer")
+
+
+@require_GET
+def rule_group_options(request: HttpRequest) -> HttpResponse:
+    """Search-as-you-type for the rule form's group picker (at most ten matches)."""
+    return _picker_options(request, "group")
 
 
 urlpatterns = [
     path("pricing/rules/", rule_list, name="rule_list"),
     path("pricing/rules/new/", rule_create, name="rule_create"),
     path("pricing/rules/customer-options/", rule_customer_options, name="rule_customer_options"),
+    path("pricing/rules/group-options/", rule_group_options, name="rule_group_options"),
     path("pricing/rules/<uuid:pk>/", rule_detail, name="rule_detail"),
     path("pricing/rules/<uuid:pk>/edit/", rule_update, name="rule_update"),
     path("pricing/rules/<uuid:pk>/disable/", rule_disable, name="rule_disable"),

@@ -198,6 +198,7 @@ def test_user_without_role_is_refused_everywhere(nobody_client):
         reverse("pricing:rule_enable", args=[rule.pk]),
         reverse("pricing:rule_delete", args=[rule.pk]),
         reverse("pricing:rule_customer_options") + "?customer_q=a",
+        reverse("pricing:rule_group_options") + "?group_q=a",
     ]
     for url in gets:
         assert nobody_client.get(url).status_code == 403, url
@@ -364,6 +365,8 @@ def test_support_cannot_change_rules(support_client, price_list):
         assert support_client.post(reverse(f"pricing:{name}", args=[rule.pk])).status_code == 403
     url = reverse("pricing:rule_customer_options")
     assert support_client.get(url, {"customer_q": "a"}).status_code == 403
+    url = reverse("pricing:rule_group_options")
+    assert support_client.get(url, {"group_q": "a"}).status_code == 403
     rule.refresh_from_db()
     assert (rule.name, rule.is_active) == (rule.name, True)
     assert PricingRule.objects.count() == 1
@@ -377,6 +380,9 @@ def test_create_page_has_labels_focus_and_defaults(manager_client, price_list):
     for field in ("name", "code", "billing_category", "price_list", "priority", "valid_from"):
         assert f'for="id_{field}"' in body, field
     assert 'for="id_customer_q"' in body
+    assert 'for="id_group_q"' in body
+    assert f'hx-get="{reverse("pricing:rule_group_options")}"' in body
+    assert f'hx-get="{reverse("pricing:rule_customer_options")}"' in body
     assert f'value="{TODAY.isoformat()}"' in body
     assert 'value="everyone"' in body
     assert "autofocus" in body
@@ -515,11 +521,41 @@ def test_customer_search_finds_customers_as_you_type(manager_client):
     assert "radio" not in body
 
 
+def test_group_search_finds_groups_as_you_type(manager_client):
+    """Groups are picked like customers: thousands of them would make a select useless."""
+    factories.group("VIP Customers", code="vip")
+    factories.group("Standard", code="standard")
+    url = reverse("pricing:rule_group_options")
+    body = manager_client.get(url, {"group_q": "vip"}, **HX).content.decode()
+    assert body.count('type="radio" name="group"') == 1
+    assert "VIP Customers" in body
+    assert "· vip" in body
+
+
+def test_group_search_without_javascript(manager_client, price_list):
+    factories.group("VIP Customers", code="vip")
+    data = form_data(price_list, target_kind="group", group_q="VIP", _search="group")
+    response = manager_client.post(reverse("pricing:rule_create"), data)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert 'type="radio" name="group"' in body
+    assert not PricingRule.objects.exists()
+
+
+def test_group_filter_offers_only_targeted_groups(manager_client):
+    targeted = factories.group("Targeted group")
+    factories.group("Idle group")
+    factories.rule(group=targeted)
+    body = manager_client.get(list_url()).content.decode()
+    assert "Targeted group" in body
+    assert "Idle group" not in body
+
+
 def test_customer_search_without_javascript(manager_client, price_list):
     """The Search button re-renders the form with matches, without saving or scolding."""
     factories.customer("Startup XYZ", external_id="CUST-0003")
     data = form_data(price_list, target_kind="customer", customer_q="CUST-0003", name="")
-    data["_search_customer"] = "1"
+    data["_search"] = "customer"
     response = manager_client.post(reverse("pricing:rule_create"), data)
     body = response.content.decode()
     assert response.status_code == 200
@@ -535,7 +571,7 @@ def test_create_prefills_from_a_group_link(manager_client, price_list):
     body = body.decode()
     assert 'value="group" class="form-check-input validate"' in body
     assert 'id="id_target_kind_1" required checked>' in body
-    assert f'<option value="{group.pk}" selected>' in body
+    assert f'value="{group.pk}" checked' in body
     assert manager_client.get(url, {"group": "not-a-uuid"}).status_code == 200
 
 
