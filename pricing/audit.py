@@ -63,25 +63,23 @@ Rules
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import (
-    Count,
-    Exists,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-)
+from django.db import connection, transaction
+from django.db.models import Count, Exists, OuterRef, ProtectedError, Q, QuerySet, Subquery, Window
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
+from django_filters import FilterSet
 
 from groups.models import Customer, CustomerGroup, Membership
+from groups.services import group_delete
+from pricing.filters_audit import FILTERSETS
 from pricing.models import PriceListItem, PricingRule
 from pricing.selectors import billing_tz
 
@@ -549,7 +547,13 @@ def tie_ids_sql(clock: AuditClock) -> _Sql:
     return _tie_sql(clock, None, "SELECT a_id AS rule_id FROM pairs UNION SELECT b_id FROM pairs")
 
 
-def tie_pairs_sql(clock: AuditClock, subject_ids: Sequence) -> _Sql:
+def tie_pairs_sql(clock: AuditClock, subject_ids: Sequence | None = None) -> _Sql:
+    if subject_ids is None:
+        select = (
+            "SELECT a_id AS rule_id, b_id AS partner_id FROM pairs "
+            "UNION ALL SELECT b_id, a_id FROM pairs"
+        )
+        return _tie_sql(clock, None, select)
     params: list = []
     a_in = _in_ids("a_id", subject_ids, params)
     b_in = _in_ids("b_id", subject_ids, [])  # same ids, bound again below
@@ -604,7 +608,7 @@ def shadow_ids_sql(clock: AuditClock) -> _Sql:
     return _shadow_sql(clock, None, pairs=False)
 
 
-def shadow_pairs_sql(clock: AuditClock, subject_ids: Sequence) -> _Sql:
+def shadow_pairs_sql(clock: AuditClock, subject_ids: Sequence | None = None) -> _Sql:
     return _shadow_sql(clock, subject_ids, pairs=True)
 
 
@@ -630,12 +634,13 @@ def hidden_ids_sql(clock: AuditClock) -> _Sql:
     return _hidden_sql(clock, None)
 
 
-def hidden_pairs_sql(clock: AuditClock, subject_ids: Sequence) -> _Sql:
+def hidden_pairs_sql(clock: AuditClock, subject_ids: Sequence | None = None) -> _Sql:
     return _hidden_sql(clock, subject_ids)
 
 
 IDS_SQL = {"tie": tie_ids_sql, "shadowed": shadow_ids_sql, "hidden": hidden_ids_sql}
 PAIRS_SQL = {"tie": tie_pairs_sql, "shadowed": shadow_pairs_sql, "hidden": hidden_pairs_sql}
+PARTNERS_SHOWN = 3
 
 
 def rule_finding_q(key: str, clock: AuditClock) -> Q:
@@ -648,26 +653,44 @@ def rule_finding_q(key: str, clock: AuditClock) -> Q:
     raise KeyError(key)
 
 
-def rule_partners(key: str, ids: Sequence, clock: AuditClock) -> dict:
-    """``{rule_id: [partner_id, ...]}`` for one page of rules of finding ``key`` (one query)."""
+def rule_partners(
+    key: str, clock: AuditClock, ids: Sequence | None = None, *, limit: int = PARTNERS_SHOWN
+) -> tuple[dict, dict]:
+    """The rules involved with each rule of finding ``key``, in one query.
+
+    Returns ``({rule_id: [partner_id, ...]}, {rule_id: partner count})``: at most ``limit``
+    partners per rule, strongest first (the engine's order), so a page of 25 rules reads at
+    most 75 partners however many there are. ``ids`` restricts the work to one page's rules.
+    """
     partners: dict = defaultdict(list)
-    if key not in PAIRS_SQL or not ids:
-        return partners
-    pairs = PAIRS_SQL[key](clock, list(ids))
+    counts: dict = {}
+    if key not in PAIRS_SQL or (ids is not None and not ids):
+        return partners, counts
+    pairs = PAIRS_SQL[key](clock, None if ids is None else list(ids))
+    rule = _t(PricingRule)
+    sql = (
+        "SELECT rule_id, partner_id, n FROM (SELECT p.rule_id, p.partner_id, "
+        "COUNT(*) OVER (PARTITION BY p.rule_id) AS n, ROW_NUMBER() OVER (PARTITION BY p.rule_id "
+        "ORDER BY r.priority DESC, CASE WHEN r.customer_id IS NOT NULL THEN 0 "
+        "WHEN r.group_id IS NOT NULL THEN 1 ELSE 2 END, r.valid_from DESC, r.code) AS rn "
+        f"FROM ({pairs.sql}) p JOIN {rule} r ON r.id = p.partner_id) ranked "
+        "WHERE rn <= %s ORDER BY rule_id, rn"
+    )
     to_python = PricingRule._meta.pk.to_python
     with connection.cursor() as cursor:
-        cursor.execute(pairs.sql, pairs.params)
-        for rule_id, partner_id in cursor.fetchall():
-            partners[to_python(rule_id)].append(to_python(partner_id))
-    return partners
+        cursor.execute(sql, [*pairs.params, limit])
+        for rule_id, partner_id, n in cursor.fetchall():
+            rule_id = to_python(rule_id)
+            partners[rule_id].append(to_python(partner_id))
+            counts[rule_id] = n
+    return partners, counts
 
 
 def rule_rows(ids: Sequence, key: str, clock: AuditClock) -> list[PricingRule]:
     """One page of rules with why they are listed and the rules involved.
 
-    Three queries whatever the page size: the rules (with targets and the never-applies
-    reasons), their partner pairs (restricted to these ids, at most a few per rule shown), and
-    the partner rules.
+    At most three queries whatever the page size: the rules (targets joined, the empty-group
+    flag annotated), their strongest partners, and those partner rules.
     """
     if not ids:
         return []
@@ -675,11 +698,9 @@ def rule_rows(ids: Sequence, key: str, clock: AuditClock) -> list[PricingRule]:
         rule.pk: rule
         for rule in PricingRule.objects.filter(pk__in=ids)
         .select_related("price_list", "group", "customer")
-        .annotate(
-            group_is_empty=Q(group__isnull=False) & ~Exists(_current_members("group_id")),
-        )
+        .annotate(group_is_empty=Q(group__isnull=False) & ~Exists(_current_members("group_id")))
     }
-    partners = rule_partners(key, ids, clock)
+    partners, counts = rule_partners(key, clock, ids)
     wanted = {pid for pids in partners.values() for pid in pids}
     by_id = (
         {
@@ -695,10 +716,10 @@ def rule_rows(ids: Sequence, key: str, clock: AuditClock) -> list[PricingRule]:
         if rule is None:
             continue
         rule.audit_status = rule.status_on(clock.today)
-        rule.reasons = _never_applies_reasons(rule, clock)
-        involved = sorted((by_id[p] for p in partners.get(pk, ()) if p in by_id), key=_rank_key)
-        rule.partners = involved[:3]
-        rule.partner_count = len(involved)
+        rule.reasons = never_applies_reasons(rule, clock)
+        rule.partners = [by_id[p] for p in partners.get(pk, ()) if p in by_id]
+        rule.partner_count = counts.get(pk, 0)
+        rule.more_partners = max(0, rule.partner_count - len(rule.partners))
         if key == "tie" and rule.partners:
             rule.tie_winner, rule.tie_reason = tie_break(rule, rule.partners[0])
         rows.append(rule)
@@ -716,27 +737,48 @@ def tie_break(a: PricingRule, b: PricingRule) -> tuple[PricingRule, str]:
     winner = min(a, b, key=_rank_key)
     ka, kb = _rank_key(a), _rank_key(b)
     if ka[1] != kb[1]:
-        reason = f"{winner.code} wins because it targets {winner.target_label.split(' ')[0]}"
-        reason += " (customer before group before everyone)"
+        kind = "a customer" if winner.customer_id else "a group"
+        reason = f"targets {kind} (customer before group before everyone)"
     elif ka[2] != kb[2]:
-        reason = f"{winner.code} wins because it starts later"
+        reason = "starts later"
     else:
-        reason = f"{winner.code} wins on alphabetical order of the codes"
+        reason = "comes first in code order"
     return winner, reason
 
 
-def _never_applies_reasons(rule: PricingRule, clock: AuditClock) -> list[str]:
+def never_applies_reasons(rule: PricingRule, clock: AuditClock) -> list[str]:
+    """Why an enabled rule can price nothing (needs ``group_is_empty`` annotated)."""
+    if not rule.is_active:
+        return []
     reasons = []
     if rule.valid_to is not None and rule.valid_to < clock.today:
-        reasons.append(f"validity ended on {rule.valid_to.isoformat()}")
+        reasons.append(f"its validity ended on {rule.valid_to.isoformat()}")
     if getattr(rule, "group_is_empty", False):
-        reasons.append(f"group {rule.group.name} has no members")
+        reasons.append(f"its group {rule.group.name} has no members")
     if rule.customer_id and not rule.customer.is_active:
-        reasons.append(f"customer {rule.customer.name} is inactive")
+        reasons.append(f"its customer {rule.customer.name} is inactive")
     return reasons
 
 
-# --- Summary ----------------------------------------------------------------------------------
+# --- Summary, lists and pages -----------------------------------------------------------------
+
+
+@contextmanager
+def analytical_session():
+    """Run the audit's queries; on PostgreSQL without JIT compilation.
+
+    The pairwise rule queries and the customer anti-join get large cost estimates, so
+    PostgreSQL JIT-compiles them; at bench scale compiling took one to three seconds while the
+    queries themselves take a fraction of that. ``SET LOCAL`` keeps the change inside this
+    transaction (one extra query, PostgreSQL only).
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        yield
 
 
 def audit_summary(clock: AuditClock) -> dict[str, int]:
@@ -765,7 +807,16 @@ def finding_queryset(key: str, clock: AuditClock) -> QuerySet:
     return PricingRule.objects.filter(rule_finding_q(key, clock))
 
 
+def finding_list(key: str, data, clock: AuditClock) -> tuple[FilterSet, QuerySet]:
+    """Finding ``key`` filtered and ordered by its FilterSet bound to ``data`` (the URL)."""
+    filterset = FILTERSETS[FINDINGS_BY_KEY[key].subject](
+        data=data, queryset=finding_queryset(key, clock)
+    )
+    return filterset, filterset.qs
+
+
 def finding_rows(key: str, ids: Sequence, clock: AuditClock) -> list:
+    """The display rows of one page of finding ``key``, in the order of ``ids``."""
     subject = FINDINGS_BY_KEY[key].subject
     if subject == GROUP:
         return group_rows(ids, clock)
@@ -774,13 +825,192 @@ def finding_rows(key: str, ids: Sequence, clock: AuditClock) -> list:
     return rule_rows(ids, key, clock)
 
 
-__all__ = [
-    "FINDINGS",
-    "FINDINGS_BY_KEY",
-    "AuditClock",
-    "Finding",
-    "audit_clock",
-    "audit_summary",
-    "finding_queryset",
-    "finding_rows",
-]
+@dataclass
+class ListPage:
+    """One page of a finding list: ids in order, the total, and page arithmetic."""
+
+    number: int
+    per_page: int
+    count: int
+    ids: list
+    rows: list = field(default_factory=list)
+
+    @property
+    def num_pages(self) -> int:
+        return max(1, -(-self.count // self.per_page))
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.number < self.num_pages
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.num_pages > 1
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1 if self.count else 0
+
+    @property
+    def end_index(self) -> int:
+        return min(self.count, self.number * self.per_page)
+
+
+def page_of(queryset: QuerySet, number, per_page: int) -> ListPage:
+    """The ids of one page and the total, in one query (``COUNT(*) OVER ()``).
+
+    A separate COUNT would run a finding's query twice; for the pairwise rule findings that is
+    most of the page's time. A page past the end falls back to the last page (two more queries).
+    """
+    try:
+        number = max(1, int(number))
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * per_page
+    rows = list(
+        queryset.annotate(audit_total=Window(Count("pk"))).values_list("pk", "audit_total")[
+            start : start + per_page
+        ]
+    )
+    if rows:
+        return ListPage(number, per_page, rows[0][1], [pk for pk, _ in rows])
+    if number == 1:
+        return ListPage(1, per_page, 0, [])
+    count = queryset.count()
+    last = max(1, -(-count // per_page))
+    ids = list(queryset.values_list("pk", flat=True)[(last - 1) * per_page : last * per_page])
+    return ListPage(last, per_page, count, ids)
+
+
+# --- Actions ----------------------------------------------------------------------------------
+#
+# The audit's own action is deleting a selection of empty groups; the writes are the groups
+# services', this only checks each group is still empty and collects what was refused.
+
+GROUP_NOT_EMPTY = "“{group}” was not deleted: it has members again."
+GROUP_GONE = "{count} of the selected groups no longer exist."
+MAX_SELECTION = 200
+
+
+@dataclass
+class DeleteOutcome:
+    deleted: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+
+def empty_groups_delete(*, ids: Sequence, by=None) -> DeleteOutcome:
+    """Delete the selected groups that are (still) empty; report the others.
+
+    Each group is locked and re-checked in its own transaction, so a member added meanwhile
+    keeps its group; groups that pricing rules use are refused by ``group_delete``.
+    """
+    outcome = DeleteOutcome()
+    wanted = list(dict.fromkeys(ids))[:MAX_SELECTION]
+    groups = list(CustomerGroup.objects.filter(pk__in=wanted).order_by("name"))
+    if len(groups) < len(wanted):
+        outcome.refused.append(GROUP_GONE.format(count=len(wanted) - len(groups)))
+    for group in groups:
+        with transaction.atomic():
+            locked = (
+                CustomerGroup.objects.select_for_update()
+                .filter(pk=group.pk)
+                .annotate(has_members=Exists(_current_members()))
+                .first()
+            )
+            if locked is None:
+                continue
+            if locked.has_members:
+                outcome.refused.append(GROUP_NOT_EMPTY.format(group=group.name))
+                continue
+            try:
+                group_delete(group=group, by=by)
+            except ProtectedError as exc:
+                outcome.refused.append(str(exc.args[0]))
+                continue
+        outcome.deleted.append(group.name)
+    return outcome
+
+
+# --- Export -----------------------------------------------------------------------------------
+
+CSV_HEADER = ("finding", "subject", "id", "code", "name", "details", "link")
+
+
+def export_rows(clock: AuditClock, keys: Iterable[str], data=None) -> Iterator[tuple]:
+    """Rows for the CSV export: every finding in ``keys``, filtered by ``data`` if given.
+
+    One query per finding (two for the pairwise rule findings), streamed in chunks.
+    """
+    for key in keys:
+        finding = FINDINGS_BY_KEY[key]
+        _, queryset = finding_list(key, data or {}, clock)
+        if finding.subject == GROUP:
+            yield from _export_groups(finding, queryset)
+        elif finding.subject == CUSTOMER:
+            yield from _export_customers(finding, queryset)
+        else:
+            yield from _export_rules(finding, queryset, clock)
+
+
+def _export_groups(finding: Finding, queryset: QuerySet) -> Iterator[tuple]:
+    rows = queryset.with_member_count().values(
+        "pk", "code", "name", "member_count", "last_change", "last_review", "expires_on"
+    )
+    for g in rows.iterator(chunk_size=2000):
+        details = (
+            f"members: {g['member_count']}; "
+            f"last membership change: {g['last_change']:%Y-%m-%d}; "
+            f"last review: {g['last_review']:%Y-%m-%d}"
+        )
+        if g["expires_on"]:
+            details += f"; planned expiry: {g['expires_on']:%Y-%m-%d}"
+        link = reverse("groups:group_detail", args=[g["pk"]])
+        yield (finding.key, GROUP, g["pk"], g["code"], g["name"], details, link)
+
+
+def _export_customers(finding: Finding, queryset: QuerySet) -> Iterator[tuple]:
+    rows = queryset.values("pk", "external_id", "name", "email")
+    for c in rows.iterator(chunk_size=2000):
+        link = reverse("groups:customer_detail", args=[c["pk"]])
+        yield (finding.key, CUSTOMER, c["pk"], c["external_id"] or "", c["name"], c["email"], link)
+
+
+def _export_rules(finding: Finding, queryset: QuerySet, clock: AuditClock) -> Iterator[tuple]:
+    partners, counts = rule_partners(finding.key, clock)
+    codes = dict(
+        PricingRule.objects.filter(pk__in={p for ps in partners.values() for p in ps})
+        .values_list("pk", "code")
+        .iterator()
+    )
+    rows = (
+        queryset.select_related("group", "customer")
+        .annotate(group_is_empty=Q(group__isnull=False) & ~Exists(_current_members("group_id")))
+        .iterator(chunk_size=2000)
+    )
+    for rule in rows:
+        details = (
+            f"{rule.billing_category}; priority {rule.priority}; {rule.target_label}; "
+            f"valid {rule.valid_from:%Y-%m-%d} to "
+            f"{rule.valid_to.strftime('%Y-%m-%d') if rule.valid_to else 'open end'}"
+        )
+        reasons = never_applies_reasons(rule, clock) if finding.key == "never_applies" else []
+        if reasons:
+            details += "; " + "; ".join(reasons)
+        involved = [codes[p] for p in partners.get(rule.pk, ()) if p in codes]
+        if involved:
+            more = counts.get(rule.pk, 0) - len(involved)
+            details += "; involved: " + ", ".join(involved) + (f" and {more} more" if more else "")
+        link = reverse("pricing:rule_detail", args=[rule.pk])
+        yield (finding.key, RULE, rule.pk, rule.code, rule.name, details, link)

@@ -1,3 +1,290 @@
-"""Pages for audit."""
+"""The audit page (``/audit/``): findings, their lists, the clean-up actions and the CSV export.
 
-urlpatterns: list = []
+One view serves the page and, for htmx requests, the finding panel (tabs, filters, pages). The
+actions answer htmx with the refreshed body (summary counts and panel) and plain POSTs with a
+redirect back; destructive ones ask for confirmation first (``hx-confirm``, or a confirmation
+page without JavaScript).
+"""
+
+import csv
+from urllib.parse import urlsplit
+
+from django.contrib import messages
+from django.contrib.auth.decorators import permission_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+
+from groups.models import CustomerGroup
+from groups.services import group_end_promotion, group_mark_reviewed
+from pricing import audit
+from pricing.models import PricingRule
+from pricing.services import rule_disable
+
+PAGE_SIZE = 25
+DEFAULT_FINDING = "empty"
+VIEW_PERMS = ("groups.view_customergroup", "pricing.view_pricingrule")
+
+
+def _finding_key(data: QueryDict) -> str:
+    key = data.get("finding") or DEFAULT_FINDING
+    return key if key in audit.FINDINGS_BY_KEY else DEFAULT_FINDING
+
+
+def _panel_context(
+    request: HttpRequest, data: QueryDict, clock: audit.AuditClock, *, next_url: str
+) -> dict:
+    """The active finding's list: its FilterSet (bound to the URL) and one page of rows.
+
+    ``next_url`` is the page address the action forms send back, so an action returns to the
+    same finding, filters and page.
+    """
+    key = _finding_key(data)
+    finding = audit.FINDINGS_BY_KEY[key]
+    filterset, queryset = audit.finding_list(key, data, clock)
+    page = audit.page_of(queryset, data.get("page"), PAGE_SIZE)
+    page.rows = audit.finding_rows(key, page.ids, clock)
+    filtering = any(data.get(name) for name in filterset.form.fields)
+    return {
+        "finding": finding,
+        "explanation": audit.explanation(finding, clock),
+        "filter": filterset,
+        "filtering": filtering,
+        "page": page,
+        "findings": audit.FINDINGS,
+        "clock": clock,
+        "next": next_url,
+        "query": data,
+        # The Empty list becomes a form with a checkbox per group for those who may delete.
+        "deletable": key == "empty" and request.user.has_perm("groups.delete_customergroup"),
+    }
+
+
+def _summary_context(clock: audit.AuditClock) -> dict:
+    counts = audit.audit_summary(clock)
+    sections = []
+    for subject, title in (
+        (audit.GROUP, "Groups"),
+        (audit.CUSTOMER, "Customers"),
+        ("rule", "Rules"),
+    ):
+        items = [(f, counts[f.key]) for f in audit.FINDINGS if f.subject == subject]
+        sections.append((title, items))
+    return {"summary": sections, "total": sum(counts.values())}
+
+
+def _page_state(request: HttpRequest) -> tuple[str, QueryDict]:
+    """The audit URL an action came from (``next``), and its query string, checked."""
+    target = request.POST.get("next") or ""
+    if not target.startswith("/audit/") or not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("pricing:audit")
+    return target, QueryDict(urlsplit(target).query)
+
+
+@require_GET
+@permission_required(VIEW_PERMS, raise_exception=True)
+def audit_page(request: HttpRequest) -> HttpResponse:
+    """The audit: summary counts, then the chosen finding's filterable, paginated list."""
+    clock = audit.audit_clock()
+    with audit.analytical_session():
+        context = _panel_context(request, request.GET, clock, next_url=request.get_full_path())
+        if request.htmx and not request.htmx.boosted:
+            return render(request, "audit/page.html#panel", context)
+        context.update(_summary_context(clock))
+    return render(request, "audit/page.html", context)
+
+
+def _after_action(request: HttpRequest) -> HttpResponse:
+    """htmx: the refreshed body (counts and list); plain POST: back to the page."""
+    target, data = _page_state(request)
+    if not request.htmx:
+        return redirect(target)
+    clock = audit.audit_clock()
+    with audit.analytical_session():
+        context = _panel_context(request, data, clock, next_url=target)
+        context.update(_summary_context(clock))
+    return render(request, "audit/page.html#body", context)
+
+
+def _confirm(request: HttpRequest, *, title: str, question: str, items=(), button: str):
+    """The no-JavaScript confirmation step: the same form again, with ``confirmed``."""
+    target, _ = _page_state(request)
+    hidden = [
+        (name, value)
+        for name in request.POST
+        if name not in ("csrfmiddlewaretoken", "confirmed", "next")
+        for value in request.POST.getlist(name)
+    ]
+    return render(
+        request,
+        "audit/confirm.html",
+        {
+            "title": title,
+            "question": question,
+            "items": items,
+            "button": button,
+            "action": request.path,
+            "hidden": hidden,
+            "next": target,
+        },
+    )
+
+
+def _confirmed(request: HttpRequest) -> bool:
+    # htmx requests come through hx-confirm; plain forms through the confirmation page.
+    return bool(request.htmx) or request.POST.get("confirmed") == "yes"
+
+
+@require_POST
+@permission_required("groups.delete_customergroup", raise_exception=True)
+def delete_groups(request: HttpRequest) -> HttpResponse:
+    """Delete the selected empty groups; those with members or rules are kept and reported."""
+    ids = []
+    for value in request.POST.getlist("ids"):
+        try:
+            ids.append(CustomerGroup._meta.pk.to_python(value))
+        except ValidationError:
+            continue  # a tampered id is simply not selected
+    if not ids:
+        messages.warning(request, "Select at least one group to delete.")
+        return _after_action(request)
+    if not _confirmed(request):
+        names = list(
+            CustomerGroup.objects.filter(pk__in=ids[: audit.MAX_SELECTION])
+            .order_by("name")
+            .values_list("name", flat=True)
+        )
+        return _confirm(
+            request,
+            title="Delete groups",
+            question=f"Delete {len(names)} group{'s' if len(names) != 1 else ''}? Their "
+            "membership history is deleted with them; groups with members or rules are kept.",
+            items=names,
+            button="Delete",
+        )
+    outcome = audit.empty_groups_delete(ids=ids, by=request.user)
+    if outcome.deleted:
+        messages.success(
+            request,
+            f"Deleted {len(outcome.deleted)} group{'s' if len(outcome.deleted) != 1 else ''}: "
+            + ", ".join(outcome.deleted)
+            + ".",
+        )
+    for refusal in outcome.refused:
+        messages.warning(request, refusal)
+    return _after_action(request)
+
+
+@require_POST
+@permission_required("groups.review_customergroup", raise_exception=True)
+def review_group(request: HttpRequest, pk) -> HttpResponse:
+    """Record that the current user reviewed the group's members now."""
+    group = get_object_or_404(CustomerGroup, pk=pk)
+    group_mark_reviewed(group=group, by=request.user)
+    messages.success(request, f"Marked “{group.name}” reviewed.")
+    return _after_action(request)
+
+
+@require_POST
+@permission_required(
+    ("groups.change_customergroup", "groups.delete_membership"), raise_exception=True
+)
+def end_promotion(request: HttpRequest, pk) -> HttpResponse:
+    """Remove every current member of the group (the periods stay in the history)."""
+    group = get_object_or_404(CustomerGroup, pk=pk)
+    if not _confirmed(request):
+        return _confirm(
+            request,
+            title="End promotion",
+            question=f"End the promotion “{group.name}”: remove all its current members? "
+            "Their membership periods are kept in the history.",
+            button="End promotion",
+        )
+    removed = group_end_promotion(group=group, by=request.user)
+    messages.success(
+        request,
+        f"Ended “{group.name}”: removed {removed} member{'s' if removed != 1 else ''} "
+        "(kept in the membership history).",
+    )
+    return _after_action(request)
+
+
+@require_POST
+@permission_required("pricing.change_pricingrule", raise_exception=True)
+def disable_rule(request: HttpRequest, pk) -> HttpResponse:
+    """Disable a rule the audit found dead or shadowed."""
+    rule = get_object_or_404(PricingRule, pk=pk)
+    if not _confirmed(request):
+        return _confirm(
+            request,
+            title="Disable rule",
+            question=f"Disable the rule {rule.code} ({rule.name})? It stops pricing anything; "
+            "you can enable it again from its page.",
+            button="Disable",
+        )
+    if rule.is_active:
+        rule_disable(rule=rule, by=request.user)
+        messages.success(request, f"Disabled {rule.code}.")
+    else:
+        messages.info(request, f"{rule.code} was already disabled.")
+    return _after_action(request)
+
+
+class _Echo:
+    """A file-like object whose ``write`` returns the line, for streaming ``csv.writer``."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value) -> str:
+    text = "" if value is None else str(value)
+    # Spreadsheets run cells that start like a formula; names come from users.
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
+@require_GET
+@permission_required(VIEW_PERMS, raise_exception=True)
+def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """Every finding as CSV, or only ``?finding=`` with the list's filters."""
+    clock = audit.audit_clock()
+    if request.GET.get("finding") in audit.FINDINGS_BY_KEY:
+        keys, data = [request.GET["finding"]], request.GET
+    else:
+        keys, data = [f.key for f in audit.FINDINGS], None
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(audit.CSV_HEADER)
+        with audit.analytical_session():
+            for row in audit.export_rows(clock, keys, data):
+                yield writer.writerow([_cell(v) for v in row])
+
+    stamp = timezone.localtime(clock.now).strftime("%Y%m%d-%H%M")
+    name = f"audit-{keys[0] if len(keys) == 1 else 'all'}-{stamp}.csv"
+    return StreamingHttpResponse(
+        lines(),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+urlpatterns = [
+    path("audit/", audit_page, name="audit"),
+    path("audit/export.csv", export_csv, name="audit_export"),
+    path("audit/actions/delete-groups/", delete_groups, name="audit_delete_groups"),
+    path("audit/actions/groups/<uuid:pk>/review/", review_group, name="audit_review_group"),
+    path(
+        "audit/actions/groups/<uuid:pk>/end-promotion/", end_promotion, name="audit_end_promotion"
+    ),
+    path("audit/actions/rules/<uuid:pk>/disable/", disable_rule, name="audit_disable_rule"),
+]
