@@ -109,7 +109,6 @@ class SimulationForm(forms.Form):
     )
     add = GroupsField(label="Add to")
     remove = GroupsField(label="Take out of")
-    trace = forms.CharField(required=False, max_length=10)
 
     def __init__(self, *args, categories: list[str] = (), **kwargs) -> None:
         super().__init__(*args, **kwargs)

@@ -553,3 +553,9 @@ def test_long_trace_keeps_the_rules_that_concern_the_customer(manager_client, wo
     link = re.search(r'href="([^"]*trace=all)"', html).group(1).replace("&amp;", "&")
     everything = manager_client.get(link)
     assert len(everything.context["simulation"].actual.trace) == simulation.TRACE_FULL_LIMIT + 5
+
+
+def test_unknown_trace_option_is_ignored(manager_client, worked_example):
+    response = simulate(manager_client, worked_example["startup"], trace="x" * 500)
+    assert response.status_code == 200
+    assert response.context["simulation"].trace_all is False
