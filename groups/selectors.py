@@ -149,24 +149,38 @@ def group_for_term(term: str, *, exclude_customer: Customer | None = None):
 # --- Groups -----------------------------------------------------------------------------------
 
 
+def _count_subquery(queryset: QuerySet, group_field: str):
+    """``COUNT(*)`` of ``queryset`` per outer group, as a correlated subquery (0 when none).
+
+    ``COUNT(*)`` rather than ``COUNT(id)``: PostgreSQL can then answer the current-member
+    count with an index-only scan of the partial unique index on open memberships
+    (``group_id, customer_id WHERE left_at IS NULL``) instead of visiting every membership row.
+    """
+    counts = (
+        queryset.filter(**{group_field: OuterRef("pk")})
+        .order_by()
+        .values(group_field)
+        .annotate(n=Count("*"))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
+
+
 def group_table() -> QuerySet[CustomerGroup]:
     """Groups annotated with ``member_count`` and ``rule_count`` for the list page.
 
     Both counts are correlated subqueries, evaluated only for the rows of the page shown
     (or for every row when the list is sorted by them, which is still one statement).
     """
-    rule_counts = (
-        rules_targeting(OuterRef("pk"))
-        .order_by()
-        .values("group")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return (
-        CustomerGroup.objects.with_member_count()
-        .annotate(rule_count=Coalesce(Subquery(rule_counts, output_field=IntegerField()), Value(0)))
-        .select_related("reviewed_by")
-    )
+    return CustomerGroup.objects.annotate(
+        member_count=_count_subquery(Membership.objects.current(), "group"),
+        rule_count=_count_subquery(_rule_model().objects.all(), "group"),
+    ).select_related("reviewed_by")
+
+
+def group_choices() -> list[tuple]:
+    """``(pk, name)`` of every group by name, for filter drop-downs (tuples, no model objects)."""
+    return list(CustomerGroup.objects.order_by("name", "pk").values_list("pk", "name"))
 
 
 def groups_without_rules(queryset: QuerySet[CustomerGroup]) -> QuerySet[CustomerGroup]:
@@ -174,8 +188,8 @@ def groups_without_rules(queryset: QuerySet[CustomerGroup]) -> QuerySet[Customer
 
 
 def group_detail(pk) -> CustomerGroup:
-    """One group with its member count and reviewer (raises ``DoesNotExist``)."""
-    return CustomerGroup.objects.with_member_count().select_related("reviewed_by").get(pk=pk)
+    """One group with its reviewer (raises ``DoesNotExist``); the page counts members itself."""
+    return CustomerGroup.objects.select_related("reviewed_by").get(pk=pk)
 
 
 def group_named(name: str, *, exclude=None) -> CustomerGroup | None:
@@ -196,10 +210,13 @@ def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:
 
     Recent first means a customer just added shows at the top of the first page.
     """
+    # The customers of the page come in a second query (prefetch): joining them in the page
+    # query makes PostgreSQL hash-join the whole customer table before it sorts and limits.
     queryset = (
         Membership.objects.current()
         .filter(group=group)
-        .select_related("customer", "joined_by")
+        .select_related("joined_by")
+        .prefetch_related("customer")
         .order_by("-joined_at", "-pk")
     )
     term = (term or "").strip()
@@ -217,10 +234,14 @@ def group_member_count(group: CustomerGroup) -> int:
 
 
 def group_membership_history(group: CustomerGroup) -> QuerySet[Membership]:
-    """Every membership period of the group, latest change (join or leave) first."""
+    """Every membership period of the group, latest change (join or leave) first.
+
+    Customers are prefetched for the page only (see ``group_members``).
+    """
     return (
         Membership.objects.filter(group=group)
-        .select_related("customer", "joined_by", "left_by")
+        .select_related("joined_by", "left_by")
+        .prefetch_related("customer")
         .order_by(Coalesce("left_at", "joined_at").desc(), "-pk")
     )
 

@@ -49,6 +49,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     }
     if wants_fragment(request):
         return render(request, "groups/customer_list.html#rows", context)
+    context["group_choices"] = selectors.group_choices()
     return render(request, "groups/customer_list.html", context)
 
 

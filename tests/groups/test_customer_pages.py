@@ -72,7 +72,7 @@ def test_list_query_count_does_not_grow(support_client, django_assert_num_querie
         customer = factories.customer()
         for group in groups:
             factories.membership(group, customer)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(8):
         support_client.get(LIST)
     with django_assert_num_queries(7):
         support_client.get(LIST, {"q": "customer"}, HTTP_HX_REQUEST="true")

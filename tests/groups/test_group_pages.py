@@ -280,7 +280,7 @@ def test_group_page_query_count_does_not_grow(support_client, django_assert_num_
         factories.membership(group, customer, joined_by=factories.user())
         factories.rule(group=group)
     services.group_update(group=group, description="changed")
-    with django_assert_num_queries(11):
+    with django_assert_num_queries(13):
         support_client.get(detail(group))
 
 
