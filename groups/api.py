@@ -62,8 +62,11 @@ def api_validation_error(
 
 
 def update_fields(serializer: serializers.Serializer, clearable: Mapping[str, object]) -> dict:
-    """The fields an update sets: PATCH sends what changes; PUT replaces, so the clearable
-    (nullable or blank) fields it leaves out are cleared rather than kept."""
+    """The fields an update sets, from a validated serializer.
+
+    PATCH sends what changes. PUT replaces the resource, so the clearable (nullable or blank)
+    fields it leaves out are cleared rather than kept.
+    """
     if serializer.partial:
         return dict(serializer.validated_data)
     return {**clearable, **serializer.validated_data}

@@ -6,6 +6,7 @@ costs the same queries whatever its length.
 """
 
 import decimal
+from datetime import UTC, datetime
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -410,6 +411,14 @@ class UsageRecordSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
 
 
+def _in_utc(value: datetime) -> datetime:
+    """An instant in UTC: PostgreSQL refuses offsets beyond ±15:59 that ISO 8601 allows."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise serializers.ValidationError({"occurred_at": ["Date out of range."]}) from exc
+
+
 class UsageRecordFilter(django_filters.FilterSet):
     customer = django_filters.CharFilter(
         method="filter_customer", help_text="The customer's id or external ID."
@@ -418,13 +427,20 @@ class UsageRecordFilter(django_filters.FilterSet):
     category = django_filters.CharFilter(field_name="billing_category")
     item_code = django_filters.CharFilter(field_name="item_code")
     occurred_at = django_filters.IsoDateTimeFromToRangeFilter(
-        field_name="occurred_at",
+        method="filter_occurred_at",
         help_text="occurred_at_after (inclusive) and occurred_at_before (exclusive).",
     )
 
     class Meta:
         model = UsageRecord
         fields = ["customer", "status", "category", "item_code", "occurred_at"]
+
+    def filter_occurred_at(self, queryset, name, value: slice):
+        if value.start is not None:
+            queryset = queryset.filter(occurred_at__gte=_in_utc(value.start))
+        if value.stop is not None:
+            queryset = queryset.filter(occurred_at__lt=_in_utc(value.stop))
+        return queryset
 
     def filter_customer(self, queryset, name, value):
         customer_id = parse_uuid(value)

@@ -2,6 +2,8 @@
 
 import pytest
 import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
 from hypothesis import HealthCheck, Phase, given, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
@@ -72,13 +74,28 @@ def _real_ids(example) -> dict[str, dict[str, str]]:
     }
 
 
+@pytest.fixture
+def wsgi_app():
+    """The project's WSGI application, keeping the test's database connection open.
+
+    Django's test client stops ``close_old_connections`` from running around each request; the
+    real handler does not, and on PostgreSQL it would close the connection holding the test's
+    transaction. Disconnected here for the same reason.
+    """
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield application
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
 @pytest.mark.django_db
 def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
-    worked_example, superuser
+    worked_example, superuser, wsgi_app
 ):
     """Generated valid and invalid requests to every operation: documented answers, no 5xx."""
     headers = {"Authorization": f"Token {Token.objects.create(user=superuser).key}"}
-    schema = schemathesis.openapi.from_wsgi("/api/v1/schema", application)
+    schema = schemathesis.openapi.from_wsgi("/api/v1/schema", wsgi_app)
     real_ids = _real_ids(worked_example)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 31

@@ -133,10 +133,24 @@ def test_list_filters_customer_status_category_and_time_range(manager_api):
 
 @pytest.mark.parametrize(
     "params",
-    [{"status": "lost"}, {"occurred_at_after": "last week"}, {"occurred_at_before": "2026-13-01"}],
+    [
+        {"status": "lost"},
+        {"occurred_at_after": "last week"},
+        {"occurred_at_before": "2026-13-01"},
+        {"occurred_at_after": "0001-01-01T00:00:00+05:00"},
+    ],
 )
 def test_bad_usage_filters_are_a_400(manager_api, params):
     assert manager_api.get("/api/v1/usage-records", params).status_code == 400
+
+
+def test_time_filters_accept_any_iso_offset(manager_api):
+    """ISO 8601 allows offsets PostgreSQL refuses (+18:33); they are converted to UTC first."""
+    factories.usage(factories.customer())
+    params = {"occurred_at_after": "2026-02-28T23:00:00+18:33"}
+    response = manager_api.get("/api/v1/usage-records", params)
+    assert response.status_code == 200
+    assert response.json()["count"] == 1
 
 
 def test_usage_records_are_newest_first_and_paginated(manager_api):
