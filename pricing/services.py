@@ -1,21 +1,33 @@
 """Every write to price lists, rules and usage records, including rating that stores prices."""
 
 import copy
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+import csv
+import io
+import itertools
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from groups.models import Customer, Membership
-from pricing import engine
-from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord, UsageStatus
+from groups.models import Customer
+from pricing import batch, engine
+from pricing.models import (
+    CATEGORY_VALIDATOR,
+    ITEM_CODE_VALIDATOR,
+    PriceList,
+    PriceListItem,
+    PricingRule,
+    UsageRecord,
+    UsageStatus,
+)
 from pricing.selectors import billing_tz, engine_rules
 
 PRICE_LIST_CODE_TAKEN = "The code “{code}” is already used by the price list “{existing}”."
@@ -269,38 +281,58 @@ def rule_validate(*, rule: PricingRule | None = None, **fields) -> None:
 
 
 # --- Rating that stores -----------------------------------------------------------------------
+# The batch machinery lives in pricing/batch.py; these are the services every surface calls.
 
 
 @dataclass
 class RatingContext:
-    """What batch rating loads once: a rule book and the memberships of the batch's customers."""
+    """Rules and memberships loaded once for a set of records, rated in memory (batch index)."""
 
-    book: engine.RuleBook
-    periods: Mapping[object, list[engine.MembershipPeriod]]
+    index: batch.RatingIndex
+    members: batch.MembershipCache
 
     @classmethod
-    def load(cls, *, categories: Iterable[str], customer_ids: Iterable) -> "RatingContext":
-        rules = engine_rules(categories=set(categories))
-        periods: dict = defaultdict(list)
-        ids = list(set(customer_ids))
-        for start in range(0, len(ids), 5000):
-            rows = Membership.objects.filter(customer_id__in=ids[start : start + 5000]).values_list(
-                "customer_id", "group_id", "joined_at", "left_at"
-            )
-            for customer_id, group_id, joined_at, left_at in rows:
-                periods[customer_id].append(engine.MembershipPeriod(group_id, joined_at, left_at))
-        return cls(book=engine.RuleBook(rules, tz=billing_tz()), periods=periods)
+    def load(
+        cls,
+        *,
+        categories: Iterable[str],
+        customer_ids: Iterable,
+        item_codes: Iterable[str] | None = None,
+    ) -> "RatingContext":
+        """Two queries for rules and prices, one per 5,000 customers for memberships."""
+        rules = engine_rules(categories=set(categories), item_codes=item_codes)
+        index = batch.RatingIndex(batch.keyed_rules(rules), tz=billing_tz(), key=lambda k: k)
+        members = batch.MembershipCache(index.group_keys)
+        members.ensure(batch.db_key(pk) for pk in set(customer_ids))
+        return cls(index=index, members=members)
 
     def rate(self, record: UsageRecord, *, customer_name: str = "") -> engine.Result:
-        usage = engine.Usage(
-            customer_id=record.customer_id,
-            billing_category=record.billing_category,
-            item_code=record.item_code,
-            quantity=record.quantity,
-            occurred_at=record.occurred_at,
-            customer_name=customer_name,
+        """The engine's answer for one record (rated results carry no reason: none is stored)."""
+        key = batch.db_key(record.customer_id)
+        periods = self.members.periods.get(key, ())
+        found = self.index.winner(
+            key, record.billing_category, record.item_code, record.occurred_at, periods
         )
-        return self.book.rate(usage, self.periods.get(record.customer_id, ()), trace=False)
+        if found is None:
+            return self.index.explain_unrated(
+                customer_id=key,
+                customer_name=customer_name,
+                category=record.billing_category,
+                item=record.item_code,
+                quantity=record.quantity,
+                occurred_at=record.occurred_at,
+                periods=periods,
+            )
+        rule, price = found
+        return engine.Result(
+            rated=True,
+            rule=rule,
+            unit_price=price,
+            amount=engine.round_amount(price, record.quantity),
+            currency=rule.currency,
+            reason="",
+            day=engine.billing_day(record.occurred_at, self.index.tz),
+        )
 
 
 def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) -> None:
@@ -308,9 +340,9 @@ def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) ->
     record.rated_at = at
     if result.rated and result.rule is not None:
         record.status = UsageStatus.RATED
-        record.rule_id = result.rule.id
+        record.rule_id = _uuid(result.rule.id)
         record.rule_code = result.rule.code
-        record.price_list_id = result.rule.price_list_id
+        record.price_list_id = _uuid(result.rule.price_list_id)
         record.price_list_code = result.rule.price_list_code
         record.unit_price = result.unit_price
         record.amount = result.amount
@@ -326,6 +358,10 @@ def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) ->
         record.amount = None
         record.currency = ""
         record.unrated_reason = result.reason
+
+
+def _uuid(value) -> uuid.UUID | None:
+    return value if value is None or isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 RATED_FIELDS = [
@@ -349,7 +385,9 @@ def usage_records_create(
     """Store usage records and rate them at once, all or nothing.
 
     Each mapping holds ``customer`` (a Customer), ``billing_category``, ``item_code``,
-    ``quantity`` and ``occurred_at``. Customer names are attached so unrated reasons read well.
+    ``quantity`` and ``occurred_at``. Rated in memory by the batch index (the engine's answer),
+    then inserted in one statement per 2,000 records. Customer names make unrated reasons read
+    well.
     """
     now = timezone.now()
     objects = [
@@ -363,9 +401,12 @@ def usage_records_create(
         )
         for data in records
     ]
+    if not objects:
+        return []
     context = RatingContext.load(
         categories={r.billing_category for r in objects},
         customer_ids={r.customer_id for r in objects},
+        item_codes={r.item_code for r in objects},
     )
     for record in objects:
         apply_result(record, context.rate(record, customer_name=record.customer.name), at=now)
@@ -373,44 +414,32 @@ def usage_records_create(
     return objects
 
 
-def usage_rate_pending(*, chunk_size: int = 5000, limit: int | None = None, progress=None) -> int:
-    """Rate pending records in chunks until none are left (or ``limit`` is reached).
+def usage_rate_pending(
+    *,
+    chunk_size: int = batch.DEFAULT_CHUNK_SIZE,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    workers: int = 1,
+    batch_key: str | None = None,
+    time_budget: float | None = None,
+) -> int:
+    """Rate pending records in chunks until none are left (or ``limit`` / ``time_budget``).
 
-    Each chunk is claimed with ``SELECT ... FOR UPDATE SKIP LOCKED`` (PostgreSQL) inside its own
-    transaction, so two runners at once never rate the same record twice and an interrupted run
-    resumes where it stopped. Returns the number of records rated (rated or unrated).
+    Each chunk is claimed, rated and written in its own transaction: ``SELECT ... FOR UPDATE
+    SKIP LOCKED`` on PostgreSQL, so two runners at once never rate the same record twice, and an
+    interrupted run resumes where it stopped; only pending rows are ever written. ``batch_key``
+    limits the run to one upload. Returns the number of records rated (rated or unrated).
     """
-    done = 0
-    while limit is None or done < limit:
-        size = chunk_size if limit is None else min(chunk_size, limit - done)
-        count = _rate_pending_chunk(size)
-        if not count:
-            break
-        done += count
-        if progress is not None:
-            progress(done)
-    return done
-
-
-@transaction.atomic
-def _rate_pending_chunk(size: int) -> int:
-    records = list(
-        UsageRecord.objects.filter(status=UsageStatus.PENDING)
-        .select_for_update(skip_locked=True)
-        .select_related("customer")
-        .order_by()[:size]
+    scope = batch.Scope(batch.batch_id_range(batch_key) if batch_key else None)
+    report = batch.rate_pending(
+        chunk_size=chunk_size,
+        limit=limit,
+        progress=progress,
+        workers=workers,
+        scope=scope,
+        time_budget=time_budget,
     )
-    if not records:
-        return 0
-    context = RatingContext.load(
-        categories={r.billing_category for r in records},
-        customer_ids={r.customer_id for r in records},
-    )
-    now = timezone.now()
-    for record in records:
-        apply_result(record, context.rate(record, customer_name=record.customer.name), at=now)
-    UsageRecord.objects.bulk_update(records, RATED_FIELDS, batch_size=1000)
-    return len(records)
+    return report.rated
 
 
 def resolve_customers(
@@ -425,3 +454,271 @@ def resolve_customers(
         else {}
     )
     return by_id, by_ext
+
+
+# --- Usage uploads (CSV) ----------------------------------------------------------------------
+
+UPLOAD_TOO_LARGE = (
+    "The file is {size}; uploads are limited to {limit}. Split it into smaller files."
+)
+UPLOAD_EMPTY = "The file holds no usage records."
+UPLOAD_NOT_TEXT = "The file is not UTF-8 text. Save it as “CSV UTF-8” and upload it again."
+UPLOAD_MISSING_COLUMNS = (
+    "The first line must name the columns; missing: {missing}. Expected: customer (external ID "
+    "or id), category, item, quantity, occurred_at."
+)
+UPLOAD_LINE = "Line {line}: {message}"
+UPLOAD_MORE_ERRORS = "… and {count} more lines with errors. Nothing was stored."
+LINE_COLUMN_COUNT = "expected {expected} values, found {found}."
+LINE_EMPTY_VALUE = "{column} is empty."
+LINE_UNKNOWN_CUSTOMER = "no customer has the external ID or id “{value}”."
+LINE_BAD_QUANTITY = "quantity “{value}” is not a number (use a dot for decimals, e.g. 1.5)."
+LINE_QUANTITY_NOT_POSITIVE = "quantity must be greater than zero."
+LINE_QUANTITY_DIGITS = (
+    "quantity “{value}” has too many digits (at most 12 before and 6 after the dot)."
+)
+LINE_BAD_TIME = (
+    "occurred_at “{value}” is not a date and time such as 2026-03-01T14:30:00+01:00 "
+    "(without an offset it is read in the billing time zone)."
+)
+LINE_BAD_CATEGORY = "category “{value}”: {reason}"
+LINE_BAD_ITEM = "item “{value}”: {reason}"
+MAX_REPORTED_ERRORS = 100
+UPLOAD_BUFFER = 5000  # lines validated, resolved and stored together
+
+# Accepted header names (lower case, spaces and dashes read as underscores).
+_COLUMNS = {
+    "customer": ("customer", "customer_ref"),
+    "external_id": ("customer_external_id", "external_id"),
+    "customer_id": ("customer_id", "customer_uuid"),
+    "category": ("billing_category", "category"),
+    "item": ("item_code", "item"),
+    "quantity": ("quantity", "qty"),
+    "occurred_at": ("occurred_at", "occurred", "timestamp", "time"),
+}
+
+
+@dataclass
+class UploadResult:
+    batch_key: str
+    records: int
+
+
+def _human_size(size: int) -> str:
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    if size >= 1024:
+        return f"{size / 1024:.0f} KiB"
+    return f"{size} bytes"
+
+
+def upload_too_large_message(size: int) -> str:
+    return UPLOAD_TOO_LARGE.format(
+        size=_human_size(size), limit=_human_size(settings.RATECARD_MAX_UPLOAD_BYTES)
+    )
+
+
+def _header_map(header: list[str]) -> dict[str, int]:
+    names = [cell.strip().lower().replace(" ", "_").replace("-", "_") for cell in header]
+    found: dict[str, int] = {}
+    for role, aliases in _COLUMNS.items():
+        for alias in aliases:
+            if alias in names:
+                found[role] = names.index(alias)
+                break
+    missing = [
+        name
+        for name, present in (
+            ("customer", {"customer", "external_id", "customer_id"} & found.keys()),
+            ("category", "category" in found),
+            ("item", "item" in found),
+            ("quantity", "quantity" in found),
+            ("occurred_at", "occurred_at" in found),
+        )
+        if not present
+    ]
+    if missing:
+        raise ValidationError(UPLOAD_MISSING_COLUMNS.format(missing=", ".join(missing)))
+    return found
+
+
+_QUANTITY = UsageRecord._meta.get_field("quantity")
+
+
+def _parse_quantity(value: str) -> Decimal:
+    try:
+        quantity = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(LINE_BAD_QUANTITY.format(value=value)) from None
+    if not quantity.is_finite():
+        raise ValueError(LINE_BAD_QUANTITY.format(value=value))
+    if quantity <= 0:
+        raise ValueError(LINE_QUANTITY_NOT_POSITIVE)
+    try:
+        for validator in _QUANTITY.validators:
+            validator(quantity)
+    except ValidationError:
+        raise ValueError(LINE_QUANTITY_DIGITS.format(value=value)) from None
+    return quantity
+
+
+def _parse_instant(value: str, tz) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(LINE_BAD_TIME.format(value=value)) from None
+    return instant.replace(tzinfo=tz) if instant.tzinfo is None else instant
+
+
+def _parse_line(row: list[str], columns: dict[str, int], width: int, tz) -> tuple:
+    """One CSV line as ``(customer_ref_kind, ref, category, item, quantity, occurred_at)``."""
+    if len(row) != width:
+        raise ValueError(LINE_COLUMN_COUNT.format(expected=width, found=len(row)))
+    values = {role: row[index].strip() for role, index in columns.items()}
+    for role, label in (
+        ("category", "category"),
+        ("item", "item"),
+        ("quantity", "quantity"),
+        ("occurred_at", "occurred_at"),
+    ):
+        if not values[role]:
+            raise ValueError(LINE_EMPTY_VALUE.format(column=label))
+    kind = next(k for k in ("customer", "external_id", "customer_id") if k in values)
+    ref = values[kind]
+    if not ref:
+        raise ValueError(LINE_EMPTY_VALUE.format(column="customer"))
+    category, item = values["category"], values["item"]
+    try:
+        CATEGORY_VALIDATOR(category)
+        if len(category) > 64:
+            raise ValidationError("Use at most 64 characters.")
+    except ValidationError as exc:
+        raise ValueError(LINE_BAD_CATEGORY.format(value=category, reason=exc.messages[0])) from None
+    try:
+        ITEM_CODE_VALIDATOR(item)
+        if len(item) > 64:
+            raise ValidationError("Use at most 64 characters.")
+    except ValidationError as exc:
+        raise ValueError(LINE_BAD_ITEM.format(value=item, reason=exc.messages[0])) from None
+    quantity = _parse_quantity(values["quantity"])
+    occurred_at = _parse_instant(values["occurred_at"], tz)
+    return kind, ref, category, item, quantity, occurred_at
+
+
+def _resolve_refs(pending: set[tuple[str, str]], known: dict[tuple[str, str], str | None]) -> None:
+    """Resolve (kind, ref) customer references not seen yet: two queries at most."""
+    external = {ref for kind, ref in pending if kind in ("customer", "external_id")}
+    found_ext = {}
+    if external:
+        found_ext = dict(
+            Customer.objects.filter(external_id__in=external).values_list("external_id", "pk")
+        )
+    by_id: dict[str, uuid.UUID] = {}
+    for kind, ref in pending:
+        if kind == "customer_id" or (kind == "customer" and ref not in found_ext):
+            try:
+                by_id[ref] = uuid.UUID(ref)
+            except ValueError:
+                continue
+    found_ids = (
+        set(Customer.objects.filter(pk__in=set(by_id.values())).values_list("pk", flat=True))
+        if by_id
+        else set()
+    )
+    for kind, ref in pending:
+        pk = found_ext.get(ref) if kind in ("customer", "external_id") else None
+        if pk is None and kind in ("customer", "customer_id") and by_id.get(ref) in found_ids:
+            pk = by_id[ref]
+        known[(kind, ref)] = batch.db_key(pk) if pk is not None else None
+
+
+def _open_text(file) -> io.TextIOWrapper:
+    file.seek(0)
+    return io.TextIOWrapper(file, encoding="utf-8-sig", newline="")
+
+
+def _sniff_delimiter(first_line: str) -> str:
+    counts = {sep: first_line.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] else ","
+
+
+def usage_upload(*, file, by: User | None = None) -> UploadResult:
+    """Store the records of an uploaded CSV as pending, all or nothing, as one upload batch.
+
+    Lines are read as a stream, validated, their customers resolved and stored ``UPLOAD_BUFFER``
+    at a time inside one transaction; the first error stops storing, reading goes on to report
+    every bad line (``MAX_REPORTED_ERRORS`` of them), and the transaction is rolled back, so
+    nothing of a rejected file is kept. Rating happens afterwards, in chunks
+    (``usage_rate_pending(batch_key=...)``), driven by the upload page or ``rate_usage``.
+    """
+    size = getattr(file, "size", None)
+    if size is not None and size > settings.RATECARD_MAX_UPLOAD_BYTES:
+        raise ValidationError(upload_too_large_message(size))
+    key = batch.new_batch_key()
+    tz = billing_tz()
+    errors: list[str] = []
+    error_count = 0
+    stored = 0
+    known: dict[tuple[str, str], str | None] = {}
+    buffer: list[tuple[int, tuple]] = []
+    now = timezone.now()
+    user_id = by.pk if by is not None else None
+
+    def flush() -> None:
+        nonlocal error_count, stored
+        _resolve_refs({(p[0], p[1]) for _, p in buffer if (p[0], p[1]) not in known}, known)
+        rows = []
+        for line, (kind, ref, category, item, quantity, occurred_at) in buffer:
+            customer = known[(kind, ref)]
+            if customer is None:
+                error_count += 1
+                if len(errors) < MAX_REPORTED_ERRORS:
+                    message = LINE_UNKNOWN_CUSTOMER.format(value=ref)
+                    errors.append(UPLOAD_LINE.format(line=line, message=message))
+                continue
+            rows.append(
+                (batch.batch_record_id(key, line), customer, category, item, quantity, occurred_at)
+            )
+        buffer.clear()
+        if not error_count:
+            stored += batch.insert_pending(rows, created_by_id=user_id, at=now)
+
+    with transaction.atomic():
+        text = _open_text(file)
+        try:
+            first = text.readline()
+            reader = csv.reader(itertools.chain([first], text), _sniff_delimiter(first))
+            header = next(reader, None)
+            if not header or not any(cell.strip() for cell in header):
+                raise ValidationError(UPLOAD_EMPTY)
+            columns = _header_map(header)
+            width = len(header)
+            for row in reader:
+                if not row or not any(cell.strip() for cell in row):
+                    continue
+                try:
+                    parsed = _parse_line(row, columns, width, tz)
+                except ValueError as exc:
+                    error_count += 1
+                    if len(errors) < MAX_REPORTED_ERRORS:
+                        errors.append(UPLOAD_LINE.format(line=reader.line_num, message=exc))
+                    continue
+                buffer.append((reader.line_num, parsed))
+                if len(buffer) >= UPLOAD_BUFFER:
+                    flush()
+            if buffer:
+                flush()
+        except UnicodeDecodeError:
+            raise ValidationError(UPLOAD_NOT_TEXT) from None
+        except csv.Error as exc:
+            raise ValidationError(UPLOAD_LINE.format(line=reader.line_num, message=exc)) from None
+        finally:
+            text.detach()
+        if error_count:
+            if error_count > len(errors):
+                errors.append(UPLOAD_MORE_ERRORS.format(count=error_count - len(errors)))
+            raise ValidationError(errors)
+        if not stored:
+            raise ValidationError(UPLOAD_EMPTY)
+    return UploadResult(batch_key=key, records=stored)

@@ -1,0 +1,883 @@
+"""Batch rating: the single-record engine's answer for millions of records, fast, in bounded memory.
+
+How a run works (``rate_pending``):
+
+1. **Claim** a chunk of pending records in its own transaction: ``SELECT ... FOR UPDATE SKIP
+   LOCKED`` on PostgreSQL (two runners never get the same row), an ``IMMEDIATE`` transaction on
+   SQLite (one writer at a time). Rows are plain tuples, never model instances, and carry a
+   handle that is stable for the transaction (``ctid`` / ``rowid``) so the write-back needs no
+   index lookup.
+2. **Rate in memory** with a :class:`RatingIndex` built once per run from the engine's own rules
+   (``pricing.selectors.engine_rules``, the loader ``evaluate`` uses) and a
+   :class:`MembershipCache` of the chunk's customers. A cheap fingerprint query per chunk drops
+   both when rules, price lists or memberships changed, so a long run picks changes up at the
+   next chunk.
+3. **Write back** in one statement per chunk: ``UPDATE ... FROM unnest(arrays)`` joined on
+   ``ctid`` on PostgreSQL, ``executemany`` by ``rowid`` on SQLite. Only pending rows are updated,
+   so a record is never rated twice.
+
+Why the index gives exactly the engine's answer: ``RuleBook.rate`` walks the category's rules in
+evaluation order and returns the first one that is active, valid on the record's day, targets
+this customer / one of its groups at the instant / everyone, and prices the item. For one
+(category, item, validity interval) the index keeps that same ordered list restricted to the rules
+that are active, valid and price the item, and remembers the first position of each group, each
+customer and the first everyone rule. The first rule of the list that targets the record is the
+smallest of those positions among the record's targets; positions after the first everyone rule
+can never win and are not stored. Unrated records go through ``RuleBook.rate`` itself, which
+also writes the reason. ``tests/pricing/test_batch_equivalence.py`` checks the claim against
+``evaluate`` on random data.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from decimal import Decimal
+
+from django.db import connection, connections, transaction
+from django.db.models.expressions import Col
+from django.utils import timezone
+
+from groups.models import Customer, CustomerGroup, Membership
+from pricing import engine
+from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord, UsageStatus
+from pricing.selectors import billing_tz, engine_rules
+
+NEVER = sys.maxsize  # position of a rule that does not exist
+MEMBERSHIP_CHUNK = 5000  # customers per membership query
+MEMBERSHIP_CACHE_MAX = 500_000  # customers kept between chunks before the cache is dropped
+PRELOAD_MIN = 2_000  # customers a chunk needs before loading everyone is considered
+PRELOAD_SHARE = 10  # ... and it needs at least 1/PRELOAD_SHARE of all customers
+DEFAULT_CHUNK_SIZE = 20_000
+
+USAGE_TABLE = UsageRecord._meta.db_table
+MEMBERSHIP_TABLE = Membership._meta.db_table
+
+Row = tuple  # (handle, customer_key, category, item, quantity, occurred_at)
+
+
+# --- Keys -------------------------------------------------------------------------------------
+
+
+def db_key(value) -> str:
+    """A UUID as the database returns it in raw SQL: text on PostgreSQL, 32 hex on SQLite.
+
+    The hot path keys customers and groups by these strings: they hash once and compare fast,
+    where ``uuid.UUID`` hashes in Python on every lookup.
+    """
+    if value is None:
+        return None  # type: ignore[return-value]
+    if not isinstance(value, uuid.UUID):
+        value = uuid.UUID(str(value))
+    return value.hex if connection.vendor == "sqlite" else str(value)
+
+
+# --- The rule index ---------------------------------------------------------------------------
+
+
+class _Table:
+    """Live rules of one (category, item, validity interval) that price the item, by rank."""
+
+    __slots__ = ("customers", "every", "groups", "winners")
+
+    def __init__(self) -> None:
+        self.every = NEVER
+        self.groups: dict[str, int] = {}
+        self.customers: dict[str, int] = {}
+        self.winners: list[tuple[engine.Rule, Decimal]] = []
+
+
+class RatingIndex:
+    """Rules indexed for rating many records; same answers as ``RuleBook.rate``.
+
+    ``book`` is the engine's own rule book over the same rules; it rates the records this index
+    finds no winner for, so unrated reasons are the engine's words.
+    """
+
+    def __init__(
+        self,
+        rules: Iterable[engine.Rule],
+        *,
+        tz: tzinfo,
+        key: Callable[[object], str] = db_key,
+    ) -> None:
+        self.book = engine.RuleBook(rules, tz=tz)
+        self.tz = tz
+        self._key = key
+        self._boundaries: dict[str, list[date]] = {}
+        for category in self.book.categories:
+            days: set[date] = set()
+            for rule in self.book.rules_for(category):
+                days.add(rule.valid_from)
+                if rule.valid_to is not None:
+                    days.add(rule.valid_to + timedelta(days=1))
+            self._boundaries[category] = sorted(days)
+        self.group_keys = frozenset(
+            key(rule.group_id)
+            for category in self.book.categories
+            for rule in self.book.rules_for(category)
+            if rule.group_id is not None
+        )
+        self._by_interval: dict[tuple[str, str, int], _Table] = {}
+        self.tables: dict[tuple[str, str, date], _Table] = {}
+        self._lock = threading.Lock()
+
+    def table(self, category: str, item: str, day: date) -> _Table:
+        """The table for a record's category, item and billing day (built once, then memoised).
+
+        Rule validity only changes on the days in ``_boundaries``; every day between two
+        boundaries shares one table.
+        """
+        table = self.tables.get((category, item, day))
+        if table is not None:
+            return table
+        interval = bisect.bisect_right(self._boundaries.get(category, ()), day)
+        with self._lock:
+            table = self._by_interval.get((category, item, interval))
+            if table is None:
+                table = self._build(category, item, day)
+                self._by_interval[(category, item, interval)] = table
+            self.tables[(category, item, day)] = table
+        return table
+
+    def _build(self, category: str, item: str, day: date) -> _Table:
+        table = _Table()
+        key = self._key
+        for rule in self.book.rules_for(category):
+            if not rule.is_active or day < rule.valid_from:
+                continue
+            if rule.valid_to is not None and day > rule.valid_to:
+                continue
+            price = rule.prices.get(item)
+            if price is None:
+                continue
+            position = len(table.winners)
+            table.winners.append((rule, price))
+            if rule.customer_id is not None:
+                table.customers.setdefault(key(rule.customer_id), position)
+            elif rule.group_id is not None:
+                table.groups.setdefault(key(rule.group_id), position)
+            else:
+                table.every = position
+                break  # nothing after the first everyone rule can win
+        return table
+
+    def winner(
+        self,
+        customer: str,
+        category: str,
+        item: str,
+        occurred_at: datetime,
+        periods: Sequence[tuple[str, datetime, datetime | None]],
+    ) -> tuple[engine.Rule, Decimal] | None:
+        """The winning rule and unit price for one record, or None (slow path, for few records)."""
+        table = self.table(category, item, occurred_at.astimezone(self.tz).date())
+        best = table.every
+        position = table.customers.get(customer)
+        if position is not None and position < best:
+            best = position
+        groups = table.groups
+        for group, joined, left in periods:
+            position = groups.get(group)
+            if (
+                position is not None
+                and position < best
+                and joined <= occurred_at
+                and (left is None or occurred_at < left)
+            ):
+                best = position
+        return None if best == NEVER else table.winners[best]
+
+    def explain_unrated(
+        self,
+        *,
+        customer_id,
+        customer_name: str,
+        category: str,
+        item: str,
+        quantity: Decimal,
+        occurred_at: datetime,
+        periods: Sequence[tuple[str, datetime, datetime | None]],
+        customer_key: str | None = None,
+    ) -> engine.Result:
+        """Ask the engine itself about a record the index found no winner for."""
+        group_ids = frozenset(
+            group
+            for group, joined, left in periods
+            if joined <= occurred_at and (left is None or occurred_at < left)
+        )
+        usage = engine.Usage(
+            customer_id=customer_key if customer_key is not None else customer_id,
+            billing_category=category,
+            item_code=item,
+            quantity=quantity,
+            occurred_at=occurred_at,
+            customer_name=customer_name,
+        )
+        return self.book.rate(usage, group_ids=group_ids, trace=False)
+
+
+def load_index(*, categories: Iterable[str] | None = None, tz: tzinfo | None = None) -> RatingIndex:
+    """Every rule (or those of ``categories``) with all their prices, keyed for raw rows.
+
+    The rule and group ids inside the engine rules are turned into raw-SQL keys so the index,
+    the membership cache and the claimed rows all speak the same key.
+    """
+    rules = engine_rules(categories=categories)
+    return RatingIndex(keyed_rules(rules), tz=tz or billing_tz(), key=_identity)
+
+
+def keyed_rules(rules: Iterable[engine.Rule]) -> list[engine.Rule]:
+    """Engine rules whose ``group_id`` / ``customer_id`` are raw-SQL keys (see :func:`db_key`)."""
+    from dataclasses import replace
+
+    return [
+        replace(
+            rule,
+            group_id=db_key(rule.group_id) if rule.group_id is not None else None,
+            customer_id=db_key(rule.customer_id) if rule.customer_id is not None else None,
+        )
+        for rule in rules
+    ]
+
+
+def _identity(value):
+    return value
+
+
+# --- Memberships ------------------------------------------------------------------------------
+
+
+class MembershipCache:
+    """Membership periods of customers, keyed by raw-SQL customer key, loaded on demand.
+
+    Only periods of groups some rule targets are kept: no other group can change a price. A
+    chunk that needs a tenth of all customers or more loads every membership in one sequential
+    pass instead (a run over millions of records touches every customer anyway, and one scan
+    beats a hundred thousand index probes).
+    """
+
+    def __init__(self, group_keys: frozenset) -> None:
+        self.group_keys = group_keys
+        self.periods: dict[str, tuple] = {}
+        self.complete = False  # every customer's periods are loaded; absent means none
+        self._lock = threading.Lock()
+
+    def ensure(self, customer_keys: Iterable[str]) -> int:
+        """Load the customers not cached yet; returns the number of queries run."""
+        if self.complete:
+            return 0
+        with self._lock:
+            missing = [key for key in set(customer_keys) if key not in self.periods]
+            if not missing:
+                return 0
+            if len(missing) >= PRELOAD_MIN and not self.periods:
+                total = Customer.objects.count()
+                if len(missing) * PRELOAD_SHARE >= total and total <= MEMBERSHIP_CACHE_MAX:
+                    self._load_all()
+                    return 2
+            if len(self.periods) + len(missing) > MEMBERSHIP_CACHE_MAX:
+                self.periods = {}
+            loaded: dict[str, list] = {key: [] for key in missing}
+            queries = 0
+            for start in range(0, len(missing), MEMBERSHIP_CHUNK):
+                queries += 1
+                self._collect(_membership_rows(missing[start : start + MEMBERSHIP_CHUNK]), loaded)
+            self.periods.update((key, tuple(value)) for key, value in loaded.items())
+            return queries
+
+    def _collect(self, rows: Iterable[tuple], into: dict[str, list]) -> None:
+        group_keys = self.group_keys
+        interned: dict[str, str] = {}
+        for customer, group, joined, left in rows:
+            if group in group_keys:
+                group = interned.setdefault(group, group)
+                periods = into.get(customer)
+                if periods is None:
+                    periods = into[customer] = []
+                periods.append((group, joined, left))
+
+    def _load_all(self) -> None:
+        loaded: dict[str, list] = {}
+        with connection.chunked_cursor() as cursor:
+            if connection.vendor == "postgresql":
+                _text_uuids(cursor)
+            cursor.execute(
+                f"SELECT customer_id, group_id, joined_at, left_at FROM {MEMBERSHIP_TABLE}"
+            )
+            while rows := cursor.fetchmany(20_000):
+                if connection.vendor == "sqlite":
+                    rows = [(c, g, _aware(j), _aware(lf)) for c, g, j, lf in rows]
+                self._collect(rows, loaded)
+        self.periods = {key: tuple(value) for key, value in loaded.items()}
+        self.complete = True
+
+
+def _membership_rows(customer_keys: list[str]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _text_uuids(cursor)
+            cursor.execute(
+                f"SELECT customer_id, group_id, joined_at, left_at FROM {MEMBERSHIP_TABLE} "
+                "WHERE customer_id = ANY(%s::uuid[])",
+                [customer_keys],
+            )
+            return cursor.fetchall()
+        marks = ",".join(["%s"] * len(customer_keys))
+        cursor.execute(
+            f"SELECT customer_id, group_id, joined_at, left_at FROM {MEMBERSHIP_TABLE} "
+            f"WHERE customer_id IN ({marks})",
+            customer_keys,
+        )
+        return [
+            (customer, group, _aware(joined), _aware(left))
+            for customer, group, joined, left in cursor.fetchall()
+        ]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive UTC datetimes; the ORM makes them aware the same way."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _text_uuids(cursor) -> None:
+    """Have psycopg return uuid columns as text on this cursor (cheap to hash, see db_key)."""
+    from psycopg.types.string import TextLoader
+
+    cursor.cursor.adapters.register_loader("uuid", TextLoader)
+
+
+# --- Snapshot of everything rating reads ------------------------------------------------------
+
+
+def fingerprint() -> tuple:
+    """A cheap summary that changes whenever rules, prices or memberships change (one query).
+
+    Services save rules and price lists (``updated_at``, history rows), open memberships with
+    new rows and close them touching ``members_changed_at``; all of these move this tuple.
+    """
+    item_history = PriceListItem.history.model._meta.db_table
+    sql = (
+        "SELECT "
+        f"(SELECT COUNT(*) FROM {PricingRule._meta.db_table}), "
+        f"(SELECT MAX(updated_at) FROM {PricingRule._meta.db_table}), "
+        f"(SELECT MAX(updated_at) FROM {PriceList._meta.db_table}), "
+        f"(SELECT MAX(history_id) FROM {item_history}), "
+        f"(SELECT MAX(id) FROM {MEMBERSHIP_TABLE}), "
+        f"(SELECT MAX(members_changed_at) FROM {CustomerGroup._meta.db_table})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return tuple(cursor.fetchone())
+
+
+@dataclass
+class Snapshot:
+    """Rules and memberships as of ``stamp``; shared by the chunks (and threads) of one run."""
+
+    stamp: tuple
+    index: RatingIndex
+    members: MembershipCache
+
+    @classmethod
+    def load(cls, stamp: tuple | None = None) -> Snapshot:
+        stamp = stamp if stamp is not None else fingerprint()
+        index = load_index()
+        return cls(stamp=stamp, index=index, members=MembershipCache(index.group_keys))
+
+
+class SnapshotHolder:
+    """Keeps one snapshot per run and replaces it when the fingerprint moves."""
+
+    def __init__(self) -> None:
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> Snapshot:
+        stamp = fingerprint()
+        snapshot = self._snapshot
+        if snapshot is not None and snapshot.stamp == stamp:
+            return snapshot
+        with self._lock:
+            if self._snapshot is None or self._snapshot.stamp != stamp:
+                self._snapshot = Snapshot.load(stamp)
+            return self._snapshot
+
+
+# --- Rating rows in memory --------------------------------------------------------------------
+
+
+@dataclass
+class RatedChunk:
+    """What one chunk writes back: rated rows by outcome, unrated rows with their reason."""
+
+    handles: list = field(default_factory=list)
+    amounts: list[Decimal] = field(default_factory=list)
+    outcome_ids: list[int] = field(default_factory=list)  # 1-based into ``outcomes``
+    outcomes: list[tuple[engine.Rule, Decimal]] = field(default_factory=list)
+    unrated: list[tuple[object, str]] = field(default_factory=list)  # (handle, reason)
+
+    def __len__(self) -> int:
+        return len(self.handles) + len(self.unrated)
+
+
+def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
+    """Rate claimed rows; the hot loop of batch rating.
+
+    Per record: one table lookup for (category, item, day), one dict lookup for customer
+    rules, and one per membership period for group rules. Rows the index cannot price are
+    handed to the engine (``explain_unrated``) for the exact reason.
+    """
+    index, members = snapshot.index, snapshot.members
+    members.ensure(row[1] for row in rows)
+    periods_of = members.periods.get
+    tables_get = index.tables.get
+    table_for = index.table
+    tz = index.tz
+    round_amount = engine.round_amount
+    chunk = RatedChunk()
+    handles, amounts, outcome_ids = chunk.handles, chunk.amounts, chunk.outcome_ids
+    local: dict[int, int] = {}
+    outcomes = chunk.outcomes
+    misses: list[Row] = []
+    for row in rows:
+        handle, customer, category, item, quantity, occurred_at = row
+        day = occurred_at.astimezone(tz).date()
+        table = tables_get((category, item, day)) or table_for(category, item, day)
+        best = table.every
+        if table.customers:
+            position = table.customers.get(customer)
+            if position is not None and position < best:
+                best = position
+        groups = table.groups
+        if groups:
+            for group, joined, left in periods_of(customer, ()):
+                position = groups.get(group)
+                if (
+                    position is not None
+                    and position < best
+                    and joined <= occurred_at
+                    and (left is None or occurred_at < left)
+                ):
+                    best = position
+        if best == NEVER:
+            misses.append(row)
+            continue
+        winner = table.winners[best]
+        outcome = local.get(id(winner))
+        if outcome is None:
+            outcomes.append(winner)
+            outcome = local[id(winner)] = len(outcomes)
+        handles.append(handle)
+        amounts.append(round_amount(winner[1], quantity))
+        outcome_ids.append(outcome)
+    if misses:
+        _explain(misses, snapshot, chunk)
+    return chunk
+
+
+def _explain(rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk) -> None:
+    """Unrated rows: the engine's reason, with the customer's name as ``evaluate`` writes it."""
+    names = _customer_names({row[1] for row in rows})
+    periods_of = snapshot.members.periods.get
+    for handle, customer, category, item, quantity, occurred_at in rows:
+        result = snapshot.index.explain_unrated(
+            customer_id=customer,
+            customer_name=names.get(customer, ""),
+            category=category,
+            item=item,
+            quantity=quantity,
+            occurred_at=occurred_at,
+            periods=periods_of(customer, ()),
+        )
+        if result.rated and result.rule is not None:  # pragma: no cover - index and engine agree
+            raise AssertionError(f"batch index missed {result.rule.code} for {customer}")
+        chunk.unrated.append((handle, result.reason))
+
+
+def _customer_names(keys: set[str]) -> dict[str, str]:
+    ids = [uuid.UUID(key) for key in keys]
+    return {
+        db_key(pk): name
+        for pk, name in Customer.objects.filter(pk__in=ids).values_list("pk", "name")
+    }
+
+
+# --- Claim and write back ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which pending records a run rates: all of them, or one upload (an id range)."""
+
+    id_range: tuple[uuid.UUID, uuid.UUID] | None = None
+
+
+def _claim(size: int, scope: Scope) -> list[Row]:
+    """Lock and read up to ``size`` pending records (inside the caller's transaction)."""
+    where, params = f"status = '{UsageStatus.PENDING}'", []
+    if scope.id_range is not None:
+        low, high = scope.id_range
+        where += " AND id BETWEEN %s AND %s"
+        params += [db_key(low), db_key(high)] if connection.vendor == "sqlite" else [low, high]
+    columns = "customer_id, billing_category, item_code, quantity, occurred_at"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            _text_uuids(cursor)
+            cursor.execute(
+                f"SELECT ctid::text, {columns} FROM {USAGE_TABLE} WHERE {where} "
+                "LIMIT %s FOR UPDATE SKIP LOCKED",
+                [*params, size],
+            )
+            return cursor.fetchall()
+        cursor.execute(
+            f"SELECT rowid, {columns} FROM {USAGE_TABLE} WHERE {where} LIMIT %s", [*params, size]
+        )
+        rows = cursor.fetchall()
+    to_decimal = _sqlite_quantity_converter()
+    return [
+        (handle, customer, category, item, to_decimal(quantity), _aware(occurred_at))
+        for handle, customer, category, item, quantity, occurred_at in rows
+    ]
+
+
+def _sqlite_quantity_converter() -> Callable:
+    """The ORM's own converter for ``quantity`` on SQLite (15 significant digits, quantized)."""
+    field_ = UsageRecord._meta.get_field("quantity")
+    column = Col(USAGE_TABLE, field_)
+    convert = connection.ops.get_decimalfield_converter(column)
+    return lambda value: convert(value, column, connection)
+
+
+# Rated rows: per-row arrays (handle, amount, outcome number) and per-outcome arrays indexed by
+# the outcome number, so each row's rule, codes and price come from an array subscript.
+_PG_RATED = f"""
+UPDATE {USAGE_TABLE} AS u SET
+    status = '{UsageStatus.RATED}',
+    rule_id = (%(rule_ids)s::uuid[])[v.k],
+    rule_code = (%(rule_codes)s::text[])[v.k],
+    price_list_id = (%(list_ids)s::uuid[])[v.k],
+    price_list_code = (%(list_codes)s::text[])[v.k],
+    unit_price = (%(prices)s::numeric[])[v.k],
+    amount = v.amount,
+    currency = (%(currencies)s::text[])[v.k],
+    rated_at = %(at)s,
+    unrated_reason = ''
+FROM unnest(%(handles)s::tid[], %(amounts)s::numeric[], %(outcomes)s::int[]) AS v(tid, amount, k)
+WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
+"""
+
+_PG_PLAN = (
+    "SET LOCAL enable_seqscan = off; SET LOCAL enable_hashjoin = off; "
+    "SET LOCAL enable_mergejoin = off; SET LOCAL jit = off"
+)
+
+_PG_UNRATED = f"""
+UPDATE {USAGE_TABLE} AS u SET
+    status = '{UsageStatus.UNRATED}', rule_id = NULL, rule_code = '', price_list_id = NULL,
+    price_list_code = '', unit_price = NULL, amount = NULL, currency = '',
+    rated_at = %s, unrated_reason = v.reason
+FROM unnest(%s::tid[], %s::text[]) AS v(tid, reason)
+WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
+"""
+
+_SQLITE_WRITE = (
+    f"UPDATE {USAGE_TABLE} SET status = %s, rule_id = %s, rule_code = %s, price_list_id = %s, "
+    "price_list_code = %s, unit_price = %s, amount = %s, currency = %s, rated_at = %s, "
+    f"unrated_reason = %s WHERE rowid = %s AND status = '{UsageStatus.PENDING}'"
+)
+
+
+def _write(chunk: RatedChunk, at: datetime) -> int:
+    """Store a rated chunk (inside the claiming transaction); returns rows written."""
+    written = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # The planner cannot know that a few thousand ctids beat a scan of the table; a
+            # TID nested loop is what makes each row cost one heap fetch.
+            cursor.execute(_PG_PLAN)
+            if chunk.handles:
+                rules = [rule for rule, _ in chunk.outcomes]
+                cursor.execute(
+                    _PG_RATED,
+                    {
+                        "at": at,
+                        "handles": chunk.handles,
+                        "amounts": chunk.amounts,
+                        "outcomes": chunk.outcome_ids,
+                        "rule_ids": [rule.id for rule in rules],
+                        "rule_codes": [rule.code for rule in rules],
+                        "list_ids": [rule.price_list_id for rule in rules],
+                        "list_codes": [rule.price_list_code for rule in rules],
+                        "prices": [price for _, price in chunk.outcomes],
+                        "currencies": [rule.currency for rule in rules],
+                    },
+                )
+                written += cursor.rowcount
+            if chunk.unrated:
+                handles, reasons = zip(*chunk.unrated, strict=True)
+                cursor.execute(_PG_UNRATED, [at, list(handles), list(reasons)])
+                written += cursor.rowcount
+            return written
+        stamp = connection.ops.adapt_datetimefield_value(at)
+        heads = [
+            (
+                UsageStatus.RATED.value,
+                db_key(rule.id),
+                rule.code,
+                db_key(rule.price_list_id),
+                rule.price_list_code,
+                price,
+            )
+            for rule, price in chunk.outcomes
+        ]
+        currencies = [rule.currency for rule, _ in chunk.outcomes]
+        params = [
+            (*heads[k - 1], amount, currencies[k - 1], stamp, "", handle)
+            for handle, amount, k in zip(
+                chunk.handles, chunk.amounts, chunk.outcome_ids, strict=True
+            )
+        ]
+        params += [
+            (UsageStatus.UNRATED.value, None, "", None, "", None, None, "", stamp, reason, handle)
+            for handle, reason in chunk.unrated
+        ]
+        cursor.executemany(_SQLITE_WRITE, params)
+        return len(params)
+
+
+def pending_count(scope: Scope = Scope()) -> int:
+    queryset = UsageRecord.objects.filter(status=UsageStatus.PENDING)
+    if scope.id_range is not None:
+        queryset = queryset.filter(pk__range=scope.id_range)
+    return queryset.count()
+
+
+def rate_chunk(size: int, holder: SnapshotHolder, scope: Scope = Scope()) -> int:
+    """Claim, rate and store one chunk in one transaction; returns how many were rated."""
+    with transaction.atomic():
+        rows = _claim(size, scope)
+        if not rows:
+            return 0
+        snapshot = holder.current()
+        chunk = rate_rows(rows, snapshot)
+        _write(chunk, timezone.now())
+        return len(chunk)
+
+
+@dataclass
+class RunReport:
+    rated: int = 0
+    seconds: float = 0.0
+    chunks: int = 0
+
+
+def rate_pending(
+    *,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+    limit: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    workers: int = 1,
+    scope: Scope = Scope(),
+    time_budget: float | None = None,
+) -> RunReport:
+    """Rate pending records in chunks until none are left, ``limit`` or ``time_budget`` is hit.
+
+    ``workers`` > 1 runs that many threads, each with its own connection and transactions; on
+    PostgreSQL one thread rates in Python while another waits for its UPDATE, which keeps both
+    cores busy. SQLite serialises writers, so it always uses one.
+    """
+    started = time.perf_counter()
+    report = RunReport()
+    holder = SnapshotHolder()
+    lock = threading.Lock()
+    claimed = [0]  # records asked for and not yet accounted for, so ``limit`` holds with threads
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        workers = 1  # threads can neither see nor join the caller's transaction
+
+    def next_size() -> int:
+        if time_budget is not None and time.perf_counter() - started >= time_budget:
+            return 0
+        with lock:
+            size = chunk_size
+            if limit is not None:
+                size = min(size, limit - report.rated - claimed[0])
+            size = max(size, 0)
+            claimed[0] += size
+            return size
+
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            while size := next_size():
+                count = rate_chunk(size, holder, scope)
+                with lock:
+                    claimed[0] -= size
+                    report.rated += count
+                    report.chunks += 1 if count else 0
+                    done = report.rated
+                if not count:
+                    return
+                if progress is not None:
+                    progress(done)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            if threading.current_thread() is not threading.main_thread():
+                connections.close_all()
+
+    if workers <= 1:
+        work()
+    else:
+        threads = [threading.Thread(target=work, name=f"rate-{n}") for n in range(workers)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+# --- Rating records held in memory (the API, impact preview) -----------------------------------
+
+
+def rate_in_memory(
+    rows: Sequence[tuple], index: RatingIndex, members: MembershipCache, names: dict[str, str]
+) -> Iterator[tuple[engine.Rule, Decimal, Decimal] | engine.Result]:
+    """Rate ``(customer_key, category, item, quantity, occurred_at)`` rows without storing them.
+
+    Yields ``(rule, unit_price, amount)`` for a rated row and the engine's unrated ``Result``
+    otherwise, in order.
+    """
+    members.ensure(row[0] for row in rows)
+    periods_of = members.periods.get
+    for customer, category, item, quantity, occurred_at in rows:
+        periods = periods_of(customer, ())
+        found = index.winner(customer, category, item, occurred_at, periods)
+        if found is not None:
+            rule, price = found
+            yield rule, price, engine.round_amount(price, quantity)
+        else:
+            yield index.explain_unrated(
+                customer_id=customer,
+                customer_name=names.get(customer, ""),
+                category=category,
+                item=item,
+                quantity=quantity,
+                occurred_at=occurred_at,
+                periods=periods,
+            )
+
+
+# --- Upload batches ---------------------------------------------------------------------------
+# An upload has no table of its own (no model change): its records get ids that share one
+# 64-bit prefix (a UUIDv8 layout), so "the records of an upload" is a primary-key range scan and
+# line numbers survive in the low bits.
+
+_V8 = 0x8 << 12  # version nibble in the third group
+BATCH_KEY_RE = re.compile(r"[0-9a-f]{12}8[0-9a-f]{3}")
+_VARIANT = 0b10 << 62
+
+
+def new_batch_key() -> str:
+    """Sixteen hex digits naming an upload (60 random bits plus the UUID version nibble)."""
+    raw = int.from_bytes(uuid.uuid4().bytes[:8], "big")
+    return f"{(raw & ~0xF000) | _V8:016x}"
+
+
+def is_batch_key(value: str) -> bool:
+    return bool(BATCH_KEY_RE.fullmatch(value or ""))
+
+
+def batch_record_id(batch_key: str, line: int) -> uuid.UUID:
+    return uuid.UUID(int=(int(batch_key, 16) << 64) | _VARIANT | line)
+
+
+def batch_id_range(batch_key: str) -> tuple[uuid.UUID, uuid.UUID]:
+    prefix = int(batch_key, 16) << 64
+    return uuid.UUID(int=prefix | _VARIANT), uuid.UUID(int=prefix | _VARIANT | (2**62 - 1))
+
+
+def batch_line(record_id: uuid.UUID) -> int:
+    """The CSV line a record of an upload came from."""
+    return record_id.int & (2**62 - 1)
+
+
+def insert_pending(rows: Iterable[tuple], *, created_by_id, at: datetime) -> int:
+    """Insert ``(id, customer_key, category, item, quantity, occurred_at)`` rows as pending.
+
+    COPY on PostgreSQL, ``executemany`` on SQLite: an upload of 300,000 lines is stored in a
+    few seconds, where model instances through ``bulk_create`` would take ten times longer.
+    The caller validated every value; this is the storage step only.
+    """
+    columns = (
+        "id, customer_id, billing_category, item_code, quantity, occurred_at, status, rule_code, "
+        "price_list_code, currency, unrated_reason, created_at, created_by_id"
+    )
+    count = 0
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {USAGE_TABLE} ({columns}) FROM STDIN") as copy:
+                for record_id, customer, category, item, quantity, occurred_at in rows:
+                    copy.write_row(
+                        (
+                            record_id,
+                            customer,
+                            category,
+                            item,
+                            quantity,
+                            occurred_at,
+                            UsageStatus.PENDING.value,
+                            "",
+                            "",
+                            "",
+                            "",
+                            at,
+                            created_by_id,
+                        )
+                    )
+                    count += 1
+            return count
+        adapt = connection.ops.adapt_datetimefield_value
+        stamp = adapt(at)
+        user = created_by_id
+        batch: list[tuple] = []
+        sql = f"INSERT INTO {USAGE_TABLE} ({columns}) VALUES ({', '.join(['%s'] * 13)})"
+        for record_id, customer, category, item, quantity, occurred_at in rows:
+            batch.append(
+                (
+                    record_id.hex,
+                    customer,
+                    category,
+                    item,
+                    quantity,
+                    adapt(occurred_at),
+                    UsageStatus.PENDING.value,
+                    "",
+                    "",
+                    "",
+                    "",
+                    stamp,
+                    user,
+                )
+            )
+            if len(batch) >= 5000:
+                cursor.executemany(sql, batch)
+                count += len(batch)
+                batch = []
+        if batch:
+            cursor.executemany(sql, batch)
+            count += len(batch)
+    return count
