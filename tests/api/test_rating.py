@@ -170,3 +170,19 @@ def test_rate_runs_four_queries_of_its_own_whatever_the_number_of_rules(
         response = rate(api, worked_example["startup"])
     assert response.status_code == 200
     assert len(queries) == 5
+
+
+def test_customer_id_and_external_id_must_name_the_same_customer(support_api):
+    """Both may be sent; when they name different customers the request is a 400."""
+    alpha = factories.customer(external_id="A-1")
+    factories.customer(external_id="B-1")
+    body = {"billing_category": "retail", "item_code": "minute", "quantity": "1"}
+    same = support_api.post(
+        "/api/v1/rate", {**body, "customer_id": str(alpha.pk), "external_id": "A-1"}
+    )
+    assert same.status_code == 200
+    other = support_api.post(
+        "/api/v1/rate", {**body, "customer_id": str(alpha.pk), "external_id": "B-1"}
+    )
+    assert other.status_code == 400
+    assert "external_id" in other.json()
