@@ -559,3 +559,17 @@ def test_unknown_trace_option_is_ignored(manager_client, worked_example):
     response = simulate(manager_client, worked_example["startup"], trace="x" * 500)
     assert response.status_code == 200
     assert response.context["simulation"].trace_all is False
+
+
+def test_pages_without_any_rule(manager_client, db):
+    """Before the first rule: the page, the grid and the fragment say so, no errors."""
+    customer = factories.customer("Early Bird")
+    page = manager_client.get(URL, {"customer": customer.pk})
+    assert page.status_code == 200
+    assert "There are no pricing rules yet" in page.content.decode()
+    grid = manager_client.get("/simulate/coverage/")
+    assert grid.status_code == 200
+    assert "There are no pricing rules yet" in grid.content.decode()
+    fragment = manager_client.get(f"/simulate/customers/{customer.pk}/pricing/")
+    assert fragment.status_code == 200
+    assert "There are no pricing rules yet" in fragment.content.decode()
