@@ -469,31 +469,36 @@ def _applicable_cte(today: date, params: list) -> str:
     )
 
 
+# How tie checks whether two group rules reach a common customer, per database vendor (see
+# ``_group_overlap_sql``); tests switch it to cover both on one database.
+OVERLAP_STRATEGY = {"postgresql": "pairwise", "sqlite": "shared"}
+
+
 def _group_overlap_sql() -> tuple[str, str]:
     """(extra CTE, pair condition) telling whether group rules a and b reach a common customer.
 
-    Two strategies, measured at 10,000 groups and 1,000,000 memberships (bench_pages):
-
-    - SQLite: ``shared`` lists each (bucket, customer) reached by two or more group rules of
-      the bucket, one pass over the targeted groups' open memberships; a pair then needs two
-      index probes per shared customer of its bucket. Intersecting member lists pair by pair
-      costs SQLite a table read per member (``left_at`` is not in the partial index) and is
-      2-3 times slower.
-    - PostgreSQL: the pair-by-pair intersection is a merge of two index-only scans of the
-      partial index, and avoids ``shared``'s large aggregate, which spills to disk with the
-      default ``work_mem``.
+    - ``pairwise``: intersect the two groups' open memberships, stopping at the first common
+      customer. On PostgreSQL that is a merge of two index-only scans of the partial unique
+      index; its cost grows with the number of candidate pairs, not with group sizes.
+    - ``shared``: list once each (bucket, customer) reached by two or more group rules of the
+      bucket, one pass over the targeted groups' open memberships, then probe the index twice
+      per shared customer of a pair's bucket. SQLite reads the table row of every member it
+      scans (``left_at`` is not in the partial index), which makes pairwise scans dearer there;
+      ``shared`` reads each targeted membership once instead.
     """
     m = _t(Membership)
-    if connection.vendor == "postgresql":
+    if OVERLAP_STRATEGY.get(connection.vendor, "pairwise") == "pairwise":
         return "", (
             f"EXISTS (SELECT 1 FROM {m} m1 WHERE m1.group_id = a.gid AND m1.left_at IS NULL "
             f"AND EXISTS (SELECT 1 FROM {m} m2 WHERE m2.group_id = b.gid "
             "AND m2.customer_id = m1.customer_id AND m2.left_at IS NULL))"
         )
     cte = (
+        # CROSS JOIN fixes SQLite's join order: each rule's group through the index (about
+        # the sum of group sizes), not every open membership probed against the rules.
         "shared AS MATERIALIZED (SELECT r.bucket, sm.customer_id AS cust "
-        f"FROM bucket_rules r JOIN {m} sm ON sm.group_id = r.gid AND sm.left_at IS NULL "
-        "WHERE r.gid IS NOT NULL GROUP BY r.bucket, sm.customer_id HAVING COUNT(*) > 1), "
+        f"FROM bucket_rules r CROSS JOIN {m} sm WHERE sm.group_id = r.gid AND sm.left_at IS NULL "
+        "AND r.gid IS NOT NULL GROUP BY r.bucket, sm.customer_id HAVING COUNT(*) > 1), "
     )
     condition = (
         "EXISTS (SELECT 1 FROM shared s WHERE s.bucket = a.bucket "
@@ -506,11 +511,10 @@ def _group_overlap_sql() -> tuple[str, str]:
 def _tie_sql(clock: AuditClock, subject_ids: Sequence | None, select: str) -> _Sql:
     """Tied pairs (a_id < b_id) in a ``pairs`` CTE, then ``select`` over it.
 
-    Rules that share (category, priority) form a bucket. Whether two group rules of a bucket
-    reach a common customer is answered for the whole bucket at once: ``shared`` lists each
-    (bucket, customer) that two or more of the bucket's group rules reach, one pass over those
-    groups' open memberships, instead of intersecting member lists pair by pair. With
-    ``subject_ids`` only the buckets of those rules are looked at (one page's partners).
+    Rules that share (category, priority) form a bucket; pairs are formed within buckets and
+    kept when their targets can reach one customer (``_group_overlap_sql`` for two groups) and
+    their lists share an item. With ``subject_ids`` only the buckets of those rules are looked
+    at (one page's partners).
     """
     params: list = []
     applicable = _applicable_cte(clock.today, params)

@@ -220,7 +220,16 @@ def test_shadowed_ignores_dead_rules(clock, lists):
     assert found("shadowed", clock) == set()
 
 
-def test_tie_between_group_rules_with_a_common_member(clock, lists):
+@pytest.fixture(params=["pairwise", "shared"])
+def overlap_strategy(request, monkeypatch):
+    """Both ways of finding a common member, whatever the database."""
+    from django.db import connection
+
+    monkeypatch.setitem(audit.OVERLAP_STRATEGY, connection.vendor, request.param)
+    return request.param
+
+
+def test_tie_between_group_rules_with_a_common_member(clock, lists, overlap_strategy):
     """Same category and priority, groups sharing a current member: both rules tie."""
     shared = factories.customer()
     a, b, c = factories.group(), factories.group(), factories.group()
@@ -231,9 +240,11 @@ def test_tie_between_group_rules_with_a_common_member(clock, lists):
     rule_b = factories.rule(group=b, priority=20, price_list=lists["min_sms"])
     factories.rule(group=c, priority=20, price_list=lists["min"])  # no common member
     assert found("tie", clock) == {rule_a.pk, rule_b.pk}
+    rows = audit.finding_rows("tie", [rule_a.pk], clock)
+    assert [p.pk for p in rows[0].partners] == [rule_b.pk]
 
 
-def test_tie_ignores_former_members_and_different_priorities(clock, lists):
+def test_tie_ignores_former_members_and_different_priorities(clock, lists, overlap_strategy):
     """A member who left links nothing; another priority or a disabled rule is no tie."""
     former = factories.customer()
     a, b = factories.group(), factories.group()

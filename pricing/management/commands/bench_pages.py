@@ -159,6 +159,11 @@ class Command(BaseCommand):
             "--runs", type=int, default=5, metavar="R", help="timed renders per page (median)"
         )
         parser.add_argument(
+            "--show-queries",
+            action="store_true",
+            help="also print each page's queries, slowest first, from the counted run",
+        )
+        parser.add_argument(
             "--page",
             action="append",
             default=None,
@@ -166,7 +171,9 @@ class Command(BaseCommand):
             help="benchmark only this path (repeatable), e.g. --page /audit/?finding=tie",
         )
 
-    def handle(self, *args, scale: int, groups: int | None, runs: int, page, **options) -> None:
+    def handle(
+        self, *args, scale: int, groups: int | None, runs: int, page, show_queries: bool, **options
+    ) -> None:
         if scale < 1 or runs < 1 or (groups is not None and groups < 1):
             self.stderr.write("--scale, --groups and --runs must be positive.")
             raise SystemExit(2)
@@ -179,7 +186,7 @@ class Command(BaseCommand):
         self.stdout.write(f"\n{'page':<46} {'median ms':>10} {'min ms':>8} {'queries':>8}")
         for template in paths:
             path = template.format(largest=largest)
-            self.stdout.write(self._bench(client, path, runs))
+            self.stdout.write(self._bench(client, path, runs, show_queries))
 
     # --- data ----------------------------------------------------------------------------------
 
@@ -238,7 +245,7 @@ class Command(BaseCommand):
 
     # --- measuring -----------------------------------------------------------------------------
 
-    def _bench(self, client: Client, path: str, runs: int) -> str:
+    def _bench(self, client: Client, path: str, runs: int, show_queries: bool = False) -> str:
         try:
             resolve(path.split("?", 1)[0])
         except Resolver404:
@@ -256,7 +263,13 @@ class Command(BaseCommand):
             timings.append((time.perf_counter() - started) * 1000)
         with CaptureQueriesContext(connection) as captured:
             client.get(path, HTTP_HOST="localhost", secure=True)
-        return (
+        line = (
             f"{path:<46} {statistics.median(timings):>10.0f} {min(timings):>8.0f} "
             f"{len(captured.captured_queries):>8}"
         )
+        if show_queries:
+            slowest = sorted(captured.captured_queries, key=lambda q: -float(q["time"]))
+            line += "".join(
+                f"\n    {float(q['time']) * 1000:8.1f} ms  {q['sql'][:110]}" for q in slowest
+            )
+        return line
