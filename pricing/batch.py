@@ -881,3 +881,122 @@ def insert_pending(rows: Iterable[tuple], *, created_by_id, at: datetime) -> int
             cursor.executemany(sql, batch)
             count += len(batch)
     return count
+
+
+# --- Reads for the usage pages ----------------------------------------------------------------
+
+
+@dataclass
+class BatchSummary:
+    """Progress and totals of one upload (one grouped query over its id range)."""
+
+    key: str
+    total: int = 0
+    pending: int = 0
+    rated: int = 0
+    unrated: int = 0
+    amounts: list[tuple[str, Decimal]] = field(default_factory=list)  # (currency, total)
+    created_at: datetime | None = None
+    created_by: str = ""
+
+    @property
+    def done(self) -> int:
+        return self.total - self.pending
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.total else int(100 * self.done / self.total)
+
+    @property
+    def finished(self) -> bool:
+        return self.pending == 0
+
+
+def batch_summary(key: str) -> BatchSummary | None:
+    """None when no record has this upload's key."""
+    from django.db.models import Count, Max, Min, Sum
+
+    rows = (
+        UsageRecord.objects.filter(pk__range=batch_id_range(key))
+        .order_by()
+        .values("status", "currency")
+        .annotate(
+            n=Count("pk"),
+            total=Sum("amount"),
+            created=Min("created_at"),
+            by=Max("created_by__username"),
+        )
+    )
+    summary = BatchSummary(key=key)
+    amounts: dict[str, Decimal] = {}
+    for row in rows:
+        summary.total += row["n"]
+        if row["status"] in (UsageStatus.PENDING, UsageStatus.RATED, UsageStatus.UNRATED):
+            setattr(summary, row["status"], getattr(summary, row["status"]) + row["n"])
+        if row["currency"] and row["total"] is not None:
+            amounts[row["currency"]] = amounts.get(row["currency"], Decimal(0)) + row["total"]
+        summary.created_at = min(filter(None, (summary.created_at, row["created"])), default=None)
+        summary.created_by = summary.created_by or row["by"] or ""
+    if not summary.total:
+        return None
+    summary.amounts = sorted(amounts.items())
+    return summary
+
+
+def batch_records(key: str):
+    """The records of an upload in file order, with their customers."""
+    return (
+        UsageRecord.objects.filter(pk__range=batch_id_range(key))
+        .select_related("customer")
+        .order_by("pk")
+    )
+
+
+EXPORT_HEADER = [
+    "line",
+    "customer_external_id",
+    "customer_id",
+    "customer_name",
+    "category",
+    "item",
+    "quantity",
+    "occurred_at",
+    "status",
+    "rule",
+    "price_list",
+    "unit_price",
+    "amount",
+    "currency",
+    "unrated_reason",
+    "rated_at",
+    "id",
+]
+
+
+def export_rows(queryset, *, lines: bool = False) -> Iterator[list]:
+    """CSV rows for records (header first), streamed in chunks of 2,000: memory stays flat."""
+    yield EXPORT_HEADER
+    values = queryset.values_list(
+        "pk",
+        "customer__external_id",
+        "customer_id",
+        "customer__name",
+        "billing_category",
+        "item_code",
+        "quantity",
+        "occurred_at",
+        "status",
+        "rule_code",
+        "price_list_code",
+        "unit_price",
+        "amount",
+        "currency",
+        "unrated_reason",
+        "rated_at",
+    )
+    for row in values.iterator(chunk_size=2000):
+        pk, *rest = row
+        cells = ["" if value is None else value for value in rest]
+        cells[6] = cells[6].isoformat() if cells[6] else ""
+        cells[14] = cells[14].isoformat() if cells[14] else ""
+        yield [batch_line(pk) if lines else "", *cells, pk]

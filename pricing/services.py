@@ -504,7 +504,7 @@ class UploadResult:
     records: int
 
 
-def _human_size(size: int) -> str:
+def human_size(size: int) -> str:
     if size >= 1024 * 1024:
         return f"{size / (1024 * 1024):.1f} MiB"
     if size >= 1024:
@@ -514,7 +514,7 @@ def _human_size(size: int) -> str:
 
 def upload_too_large_message(size: int) -> str:
     return UPLOAD_TOO_LARGE.format(
-        size=_human_size(size), limit=_human_size(settings.RATECARD_MAX_UPLOAD_BYTES)
+        size=human_size(size), limit=human_size(settings.RATECARD_MAX_UPLOAD_BYTES)
     )
 
 
@@ -686,9 +686,10 @@ def usage_upload(*, file, by: User | None = None) -> UploadResult:
 
     with transaction.atomic():
         text = _open_text(file)
+        reader = None
         try:
             first = text.readline()
-            reader = csv.reader(itertools.chain([first], text), _sniff_delimiter(first))
+            reader = csv.reader(itertools.chain([first], text), delimiter=_sniff_delimiter(first))
             header = next(reader, None)
             if not header or not any(cell.strip() for cell in header):
                 raise ValidationError(UPLOAD_EMPTY)
@@ -712,7 +713,8 @@ def usage_upload(*, file, by: User | None = None) -> UploadResult:
         except UnicodeDecodeError:
             raise ValidationError(UPLOAD_NOT_TEXT) from None
         except csv.Error as exc:
-            raise ValidationError(UPLOAD_LINE.format(line=reader.line_num, message=exc)) from None
+            line = reader.line_num if reader is not None else 1
+            raise ValidationError(UPLOAD_LINE.format(line=line, message=exc)) from None
         finally:
             text.detach()
         if error_count:
