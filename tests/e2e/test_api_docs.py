@@ -2,9 +2,7 @@
 
 import pytest
 
-from tests.e2e.conftest import browser, page  # noqa: F401  (Playwright fixtures)
-
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = pytest.mark.django_db(transaction=True)
 
 COLLECT_CSP_VIOLATIONS = """
 window.__cspViolations = [];
@@ -14,7 +12,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
-def test_swagger_docs_render_the_schema_without_csp_violations(page, live_server):  # noqa: F811
+def test_swagger_docs_render_the_schema_without_csp_violations(page, live_server):
     """/api/v1/docs shows every operation from the schema with no CSP violation and no CDN."""
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
