@@ -652,7 +652,7 @@ def _write(chunk: RatedChunk, at: datetime) -> int:
             for handle, reason in chunk.unrated
         ]
         cursor.executemany(_SQLITE_WRITE, params)
-        return len(params)
+        return cursor.rowcount
 
 
 def pending_count(scope: Scope = Scope()) -> int:
@@ -670,8 +670,10 @@ def rate_chunk(size: int, holder: SnapshotHolder, scope: Scope = Scope()) -> int
             return 0
         snapshot = holder.current()
         chunk = rate_rows(rows, snapshot)
-        _write(chunk, timezone.now())
-        return len(chunk)
+        written = _write(chunk, timezone.now())
+        if written != len(chunk):  # pragma: no cover - claimed rows are ours until commit
+            raise RuntimeError(f"wrote {written} of {len(chunk)} claimed records; rolled back")
+        return written
 
 
 @dataclass
