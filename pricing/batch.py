@@ -707,7 +707,13 @@ def rate_pending(
         workers = 1  # threads can neither see nor join the caller's transaction
 
     def next_size() -> int:
-        if time_budget is not None and time.perf_counter() - started >= time_budget:
+        # The budget is checked between chunks; the first chunk always runs, so each call
+        # makes progress however small the budget.
+        if (
+            time_budget is not None
+            and report.chunks
+            and time.perf_counter() - started >= time_budget
+        ):
             return 0
         with lock:
             size = chunk_size

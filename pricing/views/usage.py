@@ -149,10 +149,11 @@ def usage_upload(request: HttpRequest) -> HttpResponse:
 @csrf_protect
 @permission_required(CAN_UPLOAD, raise_exception=True)
 def _upload(request: HttpRequest, guard: UploadLimitHandler) -> HttpResponse:
+    post, files = request.POST, request.FILES  # parse the body: the guard runs now, if not yet
     too_large = (
         services.upload_too_large_message(guard.too_large) if guard.too_large is not None else None
     )
-    form = UploadForm(request.POST, request.FILES, too_large=too_large)
+    form = UploadForm(post, files, too_large=too_large)
     errors: list[str] = []
     if form.is_valid():
         try:
