@@ -220,16 +220,7 @@ def test_shadowed_ignores_dead_rules(clock, lists):
     assert found("shadowed", clock) == set()
 
 
-@pytest.fixture(params=["pairwise", "shared"])
-def overlap_strategy(request, monkeypatch):
-    """Both ways of finding a common member, whatever the database."""
-    from django.db import connection
-
-    monkeypatch.setitem(audit.OVERLAP_STRATEGY, connection.vendor, request.param)
-    return request.param
-
-
-def test_tie_between_group_rules_with_a_common_member(clock, lists, overlap_strategy):
+def test_tie_between_group_rules_with_a_common_member(clock, lists):
     """Same category and priority, groups sharing a current member: both rules tie."""
     shared = factories.customer()
     a, b, c = factories.group(), factories.group(), factories.group()
@@ -244,7 +235,7 @@ def test_tie_between_group_rules_with_a_common_member(clock, lists, overlap_stra
     assert [p.pk for p in rows[0].partners] == [rule_b.pk]
 
 
-def test_tie_ignores_former_members_and_different_priorities(clock, lists, overlap_strategy):
+def test_tie_ignores_former_members_and_different_priorities(clock, lists):
     """A member who left links nothing; another priority or a disabled rule is no tie."""
     former = factories.customer()
     a, b = factories.group(), factories.group()
