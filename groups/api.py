@@ -221,6 +221,9 @@ class MembershipSerializer(serializers.Serializer):
 
 
 class MemberAddSerializer(serializers.Serializer):
+    """Names the customer to add. A well-formed id that matches nobody is a 404 (the customer
+    does not exist), as for ids in paths; a malformed one is a 400 on its field."""
+
     customer_id = serializers.UUIDField(required=False)
     external_id = serializers.CharField(required=False, max_length=100)
 
@@ -232,7 +235,7 @@ class MemberAddSerializer(serializers.Serializer):
         if customer_id is not None:
             customer = Customer.objects.filter(pk=customer_id).first()
             if customer is None:
-                raise serializers.ValidationError({"customer_id": [UNKNOWN_CUSTOMER]})
+                raise NotFound({"customer_id": [UNKNOWN_CUSTOMER]})
         if external_id:
             if customer is not None:
                 if customer.external_id != external_id:
@@ -240,7 +243,7 @@ class MemberAddSerializer(serializers.Serializer):
             else:
                 customer = Customer.objects.filter(external_id=external_id).first()
                 if customer is None:
-                    raise serializers.ValidationError({"external_id": [UNKNOWN_EXTERNAL_ID]})
+                    raise NotFound({"external_id": [UNKNOWN_EXTERNAL_ID]})
         attrs["customer"] = customer
         return attrs
 

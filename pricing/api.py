@@ -20,6 +20,7 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -372,6 +373,11 @@ def _lookup_customer(attrs) -> Customer:
         condition |= Q(external_id=attrs["external_id"])
     found = list(Customer.objects.filter(condition))
     by_external_id = {c.external_id: c for c in found if c.external_id}
+    if not found:
+        # The record names nobody: 404, as for an unknown id in a path.
+        field = "customer_id" if attrs.get("customer_id") is not None else "external_id"
+        message = UNKNOWN_CUSTOMER if field == "customer_id" else UNKNOWN_EXTERNAL_ID
+        raise NotFound({field: [message]})
     return resolve_customer(attrs, {c.pk: c for c in found}, by_external_id)
 
 

@@ -207,21 +207,22 @@ def test_adding_a_member_by_external_id(manager_api):
 
 
 @pytest.mark.parametrize(
-    ("body", "field"),
+    ("body", "field", "status"),
     [
-        ({}, "customer_id"),
-        ({"customer_id": "00000000-0000-0000-0000-000000000000"}, "customer_id"),
-        ({"customer_id": "not-a-uuid"}, "customer_id"),
-        ({"customer_id": 12}, "customer_id"),
-        ({"external_id": "NOBODY"}, "external_id"),
-        ({"external_id": ""}, "external_id"),
+        ({}, "customer_id", 400),
+        ({"customer_id": "00000000-0000-0000-0000-000000000000"}, "customer_id", 404),
+        ({"customer_id": "not-a-uuid"}, "customer_id", 400),
+        ({"customer_id": 12}, "customer_id", 404),  # DRF reads an integer as a UUID
+        ({"external_id": "NOBODY"}, "external_id", 404),
+        ({"external_id": ""}, "external_id", 400),
     ],
 )
-def test_adding_an_unknown_or_missing_customer_is_a_400(manager_api, body, field):
-    """The group exists, the body is wrong: 400 on the field, no membership."""
+def test_adding_an_unknown_or_missing_customer_is_refused(manager_api, body, field, status):
+    """A customer that does not exist is a 404, a malformed or missing one a 400 on its field;
+    either way no membership is made."""
     group = factories.group()
     response = manager_api.post(f"/api/v1/groups/{group.pk}/customers", body)
-    assert response.status_code == 400
+    assert response.status_code == status
     assert field in response.json()
     assert not Membership.objects.exists()
 

@@ -131,10 +131,8 @@ def test_occurred_at_defaults_to_now(worked_example, support_api):
         ({"billing_category": "Retail!"}, "billing_category"),
         ({"billing_category": ""}, "billing_category"),
         ({"item_code": "two words"}, "item_code"),
-        ({"customer_id": "00000000-0000-0000-0000-000000000000"}, "customer_id"),
         ({"customer_id": "nope"}, "customer_id"),
         ({"customer_id": None}, "customer_id"),
-        ({"customer_id": ..., "external_id": "NOBODY"}, "external_id"),
         ({"customer_id": ...}, "customer_id"),
     ],
 )
@@ -170,6 +168,22 @@ def test_rate_runs_four_queries_of_its_own_whatever_the_number_of_rules(
         response = rate(api, worked_example["startup"])
     assert response.status_code == 200
     assert len(queries) == 5
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"customer_id": "00000000-0000-0000-0000-000000000000"}, "customer_id"),
+        ({"customer_id": ..., "external_id": "NOBODY"}, "external_id"),
+    ],
+)
+def test_rating_a_customer_that_does_not_exist_is_a_404(support_api, changes, field):
+    """A well-formed id or external ID that names nobody: 404 with the field, as for paths."""
+    body = {"billing_category": "retail", "item_code": "minute", "quantity": "1", **changes}
+    body = {key: value for key, value in body.items() if value is not ...}
+    response = support_api.post("/api/v1/rate", body)
+    assert response.status_code == 404
+    assert field in response.json(), response.json()
 
 
 def test_customer_id_and_external_id_must_name_the_same_customer(support_api):

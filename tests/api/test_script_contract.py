@@ -228,7 +228,7 @@ def test_an_integration_script_gets_the_documented_answers(live_server):
         assert api("GET", path, expect=404) == {"detail": "Not found."}
     api("GET", f"/price-lists/{unknown}/", expect=404)
     api("POST", f"/groups/{unknown}/customers", {"customer_id": beta["id"]}, expect=404)
-    api("POST", members, {"customer_id": unknown}, expect=400)
+    api("POST", members, {"customer_id": unknown}, expect=404)
     in_use = api("DELETE", f"/groups/{vip['id']}", expect=409)
     assert "VIP-RETAIL" in in_use["detail"]
     assert "STD-RETAIL" in api("DELETE", f"/price-lists/{std['id']}", expect=409)["detail"]
