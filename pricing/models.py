@@ -7,10 +7,11 @@ what priced it, so later changes to rules, lists or memberships never change a s
 
 import uuid
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.db.models.functions import Lower
@@ -24,6 +25,11 @@ CATEGORY_VALIDATOR = RegexValidator(
     r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$",
     "Use a lower-case slug such as retail or wholesale-eu (letters, digits, - and _).",
 )
+# Prices and quantities stay below a billion: 9 integer digits plus 6 decimals fit every backend
+# exactly (SQLite reads larger decimals back through floats and loses them).
+MAX_DECIMAL = Decimal("999999999.999999")
+MAX_DECIMAL_VALIDATOR = MaxValueValidator(MAX_DECIMAL, "Must be less than 1,000,000,000.")
+
 ITEM_CODE_VALIDATOR = RegexValidator(
     r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$",
     "Item codes are letters, digits and . _ : / - (no spaces), e.g. minute or SMS.",
@@ -80,7 +86,7 @@ class PriceListItem(models.Model):
     item_code = models.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
     unit = models.CharField(max_length=32, help_text="e.g. minute, GB, message, unit")
     unit_price = models.DecimalField(
-        max_digits=18, decimal_places=6, validators=[MinValueValidator(0)]
+        max_digits=18, decimal_places=6, validators=[MinValueValidator(0), MAX_DECIMAL_VALIDATOR]
     )
 
     history = HistoricalRecords()
@@ -282,7 +288,11 @@ class UsageRecord(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="usage_records")
     billing_category = models.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
     item_code = models.CharField(max_length=64)
-    quantity = models.DecimalField(max_digits=18, decimal_places=6)
+    quantity = models.DecimalField(
+        max_digits=18,
+        decimal_places=6,
+        validators=[MinValueValidator(Decimal("0.000001")), MAX_DECIMAL_VALIDATOR],
+    )
     occurred_at = models.DateTimeField()
     status = models.CharField(
         max_length=10, choices=UsageStatus.choices, default=UsageStatus.PENDING
