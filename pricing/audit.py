@@ -764,17 +764,33 @@ def analytical_session():
         yield
 
 
-def audit_summary(clock: AuditClock) -> dict[str, int]:
-    """The count of every finding, in three queries (groups, customers, rules)."""
-    counts = (
+def audit_summary(clock: AuditClock, known: dict[str, int] | None = None) -> dict[str, int]:
+    """The count of every finding, in at most three queries (groups, customers, rules).
+
+    ``known`` holds counts the caller already has (the unfiltered list on screen counted its
+    rows), so a heavy finding is not computed twice in one request.
+    """
+    counts = dict(known or {})
+    counts.update(
         groups_with_flags(clock)
         .order_by()
-        .aggregate(**{key: Count("pk", filter=group_finding_q(key, clock)) for key in GROUP_KEYS})
+        .aggregate(
+            **{
+                key: Count("pk", filter=group_finding_q(key, clock))
+                for key in GROUP_KEYS
+                if key not in counts
+            }
+        )
     )
-    counts["no_group"] = customers_in_no_group(clock).order_by().count()
+    if "no_group" not in counts:
+        counts["no_group"] = customers_in_no_group(clock).order_by().count()
     counts.update(
         PricingRule.objects.order_by().aggregate(
-            **{key: Count("pk", filter=rule_finding_q(key, clock)) for key in RULE_KEYS}
+            **{
+                key: Count("pk", filter=rule_finding_q(key, clock))
+                for key in RULE_KEYS
+                if key not in counts
+            }
         )
     )
     return {f.key: counts[f.key] for f in FINDINGS}

@@ -64,8 +64,10 @@ def _panel_context(
     }
 
 
-def _summary_context(clock: audit.AuditClock) -> dict:
-    counts = audit.audit_summary(clock)
+def _summary_context(clock: audit.AuditClock, panel: dict) -> dict:
+    # The unfiltered list on screen has counted its finding already.
+    known = {} if panel["filtering"] else {panel["finding"].key: panel["page"].count}
+    counts = audit.audit_summary(clock, known=known)
     sections = []
     for subject, title in (
         (audit.GROUP, "Groups"),
@@ -96,7 +98,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
         context = _panel_context(request, request.GET, clock, next_url=request.get_full_path())
         if request.htmx and not request.htmx.boosted:
             return render(request, "audit/page.html#panel", context)
-        context.update(_summary_context(clock))
+        context.update(_summary_context(clock, context))
     return render(request, "audit/page.html", context)
 
 
@@ -108,7 +110,7 @@ def _after_action(request: HttpRequest) -> HttpResponse:
     clock = audit.audit_clock()
     with audit.analytical_session():
         context = _panel_context(request, data, clock, next_url=target)
-        context.update(_summary_context(clock))
+        context.update(_summary_context(clock, context))
     return render(request, "audit/page.html#body", context)
 
 
