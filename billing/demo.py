@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group as Role
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from billing.roles import PRICING_MANAGERS, SUPPORT_STAFF
@@ -289,7 +289,23 @@ def seed_scale(n_customers: int, *, usage: int = 0, seed: int = 2026) -> SeedRep
 
     if usage:
         seed_usage(usage, seed=seed, report=report)
+    refresh_planner_statistics()
     return report
+
+
+def refresh_planner_statistics() -> None:
+    """Let the query planner see the bulk-loaded rows (and PostgreSQL its visibility map).
+
+    Without it, counts and joins on freshly loaded tables run as if the tables were empty.
+    """
+    if connection.vendor == "postgresql":
+        # VACUUM cannot run inside a transaction (a test's, say); ANALYZE can.
+        statement = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
+        with connection.cursor() as cursor:
+            cursor.execute(statement)
+    elif connection.vendor == "sqlite":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
 
 
 def seed_usage(count: int, *, seed: int = 2026, report: SeedReport | None = None) -> SeedReport:
@@ -321,4 +337,5 @@ def seed_usage(count: int, *, seed: int = 2026, report: SeedReport | None = None
                 batch_size=chunk,
             )
         report.add("usage records", min(chunk, count - base))
+    refresh_planner_statistics()
     return report

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -89,11 +89,13 @@ class CustomerGroupQuerySet(models.QuerySet):
         A subquery rather than a join + GROUP BY keeps the outer query free to sort, filter and
         paginate without aggregating every membership of every group first.
         """
+        # COUNT(*) lets PostgreSQL answer from the open-membership index alone; COUNT(id)
+        # would read every membership row of the group.
         counts = (
             Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
             .order_by()
             .values("group")
-            .annotate(n=Count("pk"))
+            .annotate(n=Count("*"))
             .values("n")
         )
         return self.annotate(member_count=Coalesce(Subquery(counts), 0))
@@ -107,12 +109,15 @@ class CustomerGroupQuerySet(models.QuerySet):
         )
 
     def empty(self) -> "CustomerGroupQuerySet":
-        return self.exclude(
-            pk__in=Membership.objects.current().values("group_id"),
-        )
+        """Groups with no current member (NOT EXISTS: an index probe per group, not a scan)."""
+        return self.filter(~Exists(_current_members_of_outer_group()))
 
     def non_empty(self) -> "CustomerGroupQuerySet":
-        return self.filter(pk__in=Membership.objects.current().values("group_id"))
+        return self.filter(Exists(_current_members_of_outer_group()))
+
+
+def _current_members_of_outer_group() -> models.QuerySet:
+    return Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
 
 
 class CustomerGroup(TimeStampedModel):
