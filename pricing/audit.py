@@ -1,9 +1,10 @@
 """The audit: empty and stale groups, and the rules they leave dead or in conflict.
 
-Selectors only: every finding is one set-based query (``Exists`` / ``Subquery`` annotations, or a
-SQL self-join for the pairwise rule checks), so the number of queries a page makes does not grow
-with the number of groups, rules, customers or memberships. Nothing here loops over rows in
-Python except the rows of one page.
+Selectors: every finding is one set-based query (``Exists`` / ``Subquery`` annotations, or a SQL
+self-join for the pairwise rule checks), so the number of queries a page makes does not grow
+with the number of groups, rules, customers or memberships. Python only ever touches the rows of
+one page (and, streaming, the rows of a CSV export). The one write the audit owns, deleting a
+selection of empty groups, goes through ``groups.services.group_delete``.
 
 Words used below, all judged at one instant ``now`` and its calendar day ``today`` in the billing
 time zone (``BILLING_TIME_ZONE``, the zone that decides rule validity):
@@ -70,9 +71,19 @@ from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, ProtectedError, Q, QuerySet, Subquery, Window
+from django.db.models import (
+    Count,
+    Exists,
+    F,
+    OuterRef,
+    ProtectedError,
+    Q,
+    QuerySet,
+    Subquery,
+    Window,
+)
 from django.db.models.expressions import RawSQL
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, RowNumber
 from django.urls import reverse
 from django.utils import timezone
 from django_filters import FilterSet
@@ -284,6 +295,7 @@ def group_finding_q(key: str, clock: AuditClock) -> Q:
 
 
 GROUP_KEYS = tuple(f.key for f in FINDINGS if f.subject == GROUP)
+RULES_SHOWN = 3
 RULE_KEYS = tuple(f.key for f in FINDINGS if f.subject == RULE)
 
 
@@ -291,7 +303,7 @@ def group_rows(ids: Sequence, clock: AuditClock) -> list[CustomerGroup]:
     """One page of groups with member counts, rule counts and the rules themselves.
 
     Two queries whatever the page size: the groups annotated (correlated counts, only for these
-    ids), and their rules.
+    ids), and the strongest few rules of each.
     """
     if not ids:
         return []
@@ -311,10 +323,14 @@ def group_rows(ids: Sequence, clock: AuditClock) -> list[CustomerGroup]:
         )
     }
     by_group: dict = defaultdict(list)
+    strongest_first = [F("priority").desc(), F("code").asc()]
     for rule in (
         PricingRule.objects.filter(group_id__in=ids)
         .only("pk", "code", "name", "group_id", "is_active", "valid_from", "valid_to")
-        .order_by("-priority", "code")
+        # The three a row shows, however many rules a group has.
+        .annotate(rank=Window(RowNumber(), partition_by=F("group_id"), order_by=strongest_first))
+        .filter(rank__lte=RULES_SHOWN)
+        .order_by("group_id", "rank")
     ):
         by_group[rule.group_id].append(rule)
     rows = []

@@ -101,6 +101,19 @@ def test_each_finding_links_to_where_it_is_fixed(manager_client):
     assert "has no members" in html
 
 
+def test_group_rows_show_the_strongest_rules_and_how_many_more(manager_client):
+    """A group row names its three strongest rules and counts the rest."""
+    group = populated_group("Busy")
+    for n in range(5):
+        factories.rule(f"OLD-{n}", group=group, priority=n, valid_to=today() - timedelta(days=1))
+    html = manager_client.get(AUDIT + "?finding=dead_rules_only").content.decode()
+    assert "0 of 5 live" in html
+    assert "OLD-4" in html
+    assert "OLD-2" in html
+    assert "OLD-1" not in html
+    assert "and 2 more" in html
+
+
 def test_customers_in_no_group_list_the_categories_they_miss(manager_client):
     """The customer list names the categories where only everyone-rules apply to them."""
     live_rule(group=populated_group(), billing_category="roaming")
