@@ -235,7 +235,7 @@ class MemberAddSerializer(serializers.Serializer):
         if customer_id is not None:
             customer = Customer.objects.filter(pk=customer_id).first()
             if customer is None:
-                raise NotFound({"customer_id": [UNKNOWN_CUSTOMER]})
+                raise NotFound(UNKNOWN_CUSTOMER)
         if external_id:
             if customer is not None:
                 if customer.external_id != external_id:
@@ -243,7 +243,7 @@ class MemberAddSerializer(serializers.Serializer):
             else:
                 customer = Customer.objects.filter(external_id=external_id).first()
                 if customer is None:
-                    raise NotFound({"external_id": [UNKNOWN_EXTERNAL_ID]})
+                    raise NotFound(UNKNOWN_EXTERNAL_ID)
         attrs["customer"] = customer
         return attrs
 

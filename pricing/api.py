@@ -375,9 +375,8 @@ def _lookup_customer(attrs) -> Customer:
     by_external_id = {c.external_id: c for c in found if c.external_id}
     if not found:
         # The record names nobody: 404, as for an unknown id in a path.
-        field = "customer_id" if attrs.get("customer_id") is not None else "external_id"
-        message = UNKNOWN_CUSTOMER if field == "customer_id" else UNKNOWN_EXTERNAL_ID
-        raise NotFound({field: [message]})
+        named_by_id = attrs.get("customer_id") is not None
+        raise NotFound(UNKNOWN_CUSTOMER if named_by_id else UNKNOWN_EXTERNAL_ID)
     return resolve_customer(attrs, {c.pk: c for c in found}, by_external_id)
 
 

@@ -171,19 +171,19 @@ def test_rate_runs_four_queries_of_its_own_whatever_the_number_of_rules(
 
 
 @pytest.mark.parametrize(
-    ("changes", "field"),
+    ("changes", "message"),
     [
-        ({"customer_id": "00000000-0000-0000-0000-000000000000"}, "customer_id"),
-        ({"customer_id": ..., "external_id": "NOBODY"}, "external_id"),
+        ({"customer_id": "00000000-0000-0000-0000-000000000000"}, "No customer with this id."),
+        ({"customer_id": ..., "external_id": "NOBODY"}, "No customer with this external ID."),
     ],
 )
-def test_rating_a_customer_that_does_not_exist_is_a_404(support_api, changes, field):
-    """A well-formed id or external ID that names nobody: 404 with the field, as for paths."""
+def test_rating_a_customer_that_does_not_exist_is_a_404(support_api, changes, message):
+    """A well-formed id or external ID that names nobody: 404 saying so, as for paths."""
     body = {"billing_category": "retail", "item_code": "minute", "quantity": "1", **changes}
     body = {key: value for key, value in body.items() if value is not ...}
     response = support_api.post("/api/v1/rate", body)
     assert response.status_code == 404
-    assert field in response.json(), response.json()
+    assert response.json() == {"detail": message}
 
 
 def test_customer_id_and_external_id_must_name_the_same_customer(support_api):
