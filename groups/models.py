@@ -232,6 +232,12 @@ class Membership(models.Model):
             ),
         ]
         indexes = [
+            # "Which groups is this customer in now?" (and "customers in no group") read it.
+            models.Index(
+                fields=["customer"],
+                condition=Q(left_at__isnull=True),
+                name="groups_member_open_cust_idx",
+            ),
             models.Index(fields=["customer", "joined_at"], name="groups_membership_cust_idx"),
             models.Index(fields=["group", "joined_at"], name="groups_membership_group_idx"),
         ]

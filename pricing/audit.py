@@ -65,7 +65,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -760,24 +759,6 @@ def never_applies_reasons(rule: PricingRule, clock: AuditClock) -> list[str]:
 
 
 # --- Summary, lists and pages -----------------------------------------------------------------
-
-
-@contextmanager
-def analytical_session():
-    """Run the audit's queries; on PostgreSQL without JIT compilation.
-
-    The pairwise rule queries and the customer anti-join get large cost estimates, so
-    PostgreSQL JIT-compiles them; at bench scale compiling took one to three seconds while the
-    queries themselves take a fraction of that. ``SET LOCAL`` keeps the change inside this
-    transaction (one extra query, PostgreSQL only).
-    """
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic(savepoint=False):
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-        yield
 
 
 def audit_summary(clock: AuditClock, known: dict[str, int] | None = None) -> dict[str, int]:

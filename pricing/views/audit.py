@@ -94,11 +94,10 @@ def _page_state(request: HttpRequest) -> tuple[str, QueryDict]:
 def audit_page(request: HttpRequest) -> HttpResponse:
     """The audit: summary counts, then the chosen finding's filterable, paginated list."""
     clock = audit.audit_clock()
-    with audit.analytical_session():
-        context = _panel_context(request, request.GET, clock, next_url=request.get_full_path())
-        if request.htmx and not request.htmx.boosted:
-            return render(request, "audit/page.html#panel", context)
-        context.update(_summary_context(clock, context))
+    context = _panel_context(request, request.GET, clock, next_url=request.get_full_path())
+    if request.htmx and not request.htmx.boosted:
+        return render(request, "audit/page.html#panel", context)
+    context.update(_summary_context(clock, context))
     return render(request, "audit/page.html", context)
 
 
@@ -108,9 +107,8 @@ def _after_action(request: HttpRequest) -> HttpResponse:
     if not request.htmx:
         return redirect(target)
     clock = audit.audit_clock()
-    with audit.analytical_session():
-        context = _panel_context(request, data, clock, next_url=target)
-        context.update(_summary_context(clock, context))
+    context = _panel_context(request, data, clock, next_url=target)
+    context.update(_summary_context(clock, context))
     return render(request, "audit/page.html#body", context)
 
 
@@ -267,9 +265,8 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
 
     def lines():
         yield writer.writerow(audit.CSV_HEADER)
-        with audit.analytical_session():
-            for row in audit.export_rows(clock, keys, data):
-                yield writer.writerow([_cell(v) for v in row])
+        for row in audit.export_rows(clock, keys, data):
+            yield writer.writerow([_cell(v) for v in row])
 
     stamp = timezone.localtime(clock.now).strftime("%Y%m%d-%H%M")
     name = f"audit-{keys[0] if len(keys) == 1 else 'all'}-{stamp}.csv"

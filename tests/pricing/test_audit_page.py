@@ -247,8 +247,7 @@ EXPECTED = {
 
 def _expected(key: str, *, fragment: bool = False) -> int:
     summary = 2 if key == "no_group" else 3
-    n = EXPECTED[key] - (summary if fragment else 0)  # a fragment skips the summary
-    return n + (1 if connection.vendor == "postgresql" else 0)
+    return EXPECTED[key] - (summary if fragment else 0)  # a fragment skips the summary
 
 
 @pytest.mark.parametrize("key", list(EXPECTED))
