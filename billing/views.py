@@ -6,11 +6,13 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.views.decorators.http import require_GET
 
 from groups.models import Customer, CustomerGroup, Membership
 from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
 
 
+@require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Landing page: the size of the configuration and where to go next."""
     today = timezone.localdate()

@@ -35,6 +35,7 @@ def get_customer(pk) -> Customer:
         raise Http404("No such customer.") from exc
 
 
+@require_GET
 @vary_on_headers("HX-Request")
 @permission_required("groups.view_customer", raise_exception=True)
 def customer_list(request: HttpRequest) -> HttpResponse:
@@ -116,6 +117,7 @@ def _removed_group(request: HttpRequest) -> CustomerGroup | None:
         return None
 
 
+@require_GET
 @vary_on_headers("HX-Request")
 @permission_required("groups.view_customer", raise_exception=True)
 def customer_detail(request: HttpRequest, pk) -> HttpResponse:
@@ -127,6 +129,7 @@ def customer_detail(request: HttpRequest, pk) -> HttpResponse:
     return render(request, "groups/customer_detail.html", context)
 
 
+@require_GET
 @vary_on_headers("HX-Request")
 @permission_required("groups.view_customer", raise_exception=True)
 def customer_history(request: HttpRequest, pk) -> HttpResponse:

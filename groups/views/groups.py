@@ -7,7 +7,7 @@ from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
@@ -40,6 +40,7 @@ def get_group(pk) -> CustomerGroup:
 # --- List and create --------------------------------------------------------------------------
 
 
+@require_GET
 @vary_on_headers("HX-Request")
 @permission_required("groups.view_customergroup", raise_exception=True)
 def group_list(request: HttpRequest) -> HttpResponse:
@@ -151,6 +152,7 @@ def _removed_customer(request: HttpRequest, group: CustomerGroup) -> Customer | 
         return None
 
 
+@require_GET
 @vary_on_headers("HX-Request")
 @permission_required("groups.view_customergroup", raise_exception=True)
 def group_detail(request: HttpRequest, pk) -> HttpResponse:
@@ -163,6 +165,7 @@ def group_detail(request: HttpRequest, pk) -> HttpResponse:
     return render(request, "groups/group_detail.html", context)
 
 
+@require_GET
 @vary_on_headers("HX-Request")
 @permission_required("groups.view_customergroup", raise_exception=True)
 def group_history(request: HttpRequest, pk) -> HttpResponse:

@@ -23,6 +23,7 @@ PREVIEW_NAMES = 10
 PREVIEW_UNKNOWN = 500
 
 
+@require_GET
 @vary_on_headers("HX-Request")
 @permission_required("groups.view_customergroup", raise_exception=True)
 def member_list(request: HttpRequest, pk) -> HttpResponse:
