@@ -39,7 +39,7 @@ CAN_PREVIEW = "pricing.change_pricingrule"
 PAGE_SIZE = 50
 UPLOAD_BUDGET = 1.0  # seconds of rating inside the upload request
 POLL_BUDGET = 0.7  # seconds of rating per polling request (polls come every second)
-POLL_CHUNK = 5_000
+POLL_CHUNK = 10_000
 RECENT_UPLOADS = 8
 
 
