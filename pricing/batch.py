@@ -7,11 +7,12 @@ How a run works (``rate_pending``):
    SQLite (one writer at a time). Rows are plain tuples, never model instances, and carry a
    handle that is stable for the transaction (``ctid`` / ``rowid``) so the write-back needs no
    index lookup.
-2. **Rate in memory** with a :class:`RatingIndex` built once per run from the engine's own rules
-   (``pricing.selectors.engine_rules``, the loader ``evaluate`` uses) and a
-   :class:`MembershipCache` of the chunk's customers. A cheap fingerprint query per chunk drops
-   both when rules, price lists or memberships changed, so a long run picks changes up at the
-   next chunk.
+2. **Rate in memory** with a :class:`RatingIndex` built from the engine's own rules
+   (``pricing.selectors.engine_rules``, the loader ``evaluate`` uses; kept while the rules'
+   fingerprint holds) and a :class:`MembershipCache`: the chunk's customers, or every membership
+   in one streamed pass when a run is large. A fingerprint query per chunk replaces both when
+   rules, price lists or memberships change, so a long run picks changes up at the next chunk.
+   Memory is bounded by the chunk size and the number of customers, never by the records.
 3. **Write back** in one statement per chunk: ``UPDATE ... FROM unnest(arrays)`` joined on
    ``ctid`` on PostgreSQL, ``UPDATE ... FROM json_each(...)`` by ``rowid`` on SQLite. Only
    pending rows are updated, so a record is never rated twice.
