@@ -303,7 +303,8 @@ class RatingContext:
         """Two queries for rules and prices, one per 5,000 customers for memberships."""
         rules = engine_rules(categories=set(categories), item_codes=item_codes)
         index = batch.RatingIndex(batch.keyed_rules(rules), tz=billing_tz(), key=lambda k: k)
-        members = batch.MembershipCache(index.group_keys)
+        # Only these customers' memberships: a request never loads everybody's.
+        members = batch.MembershipCache(index.group_keys, preload=False)
         members.ensure(batch.db_key(pk) for pk in set(customer_ids))
         return cls(index=index, members=members)
 
