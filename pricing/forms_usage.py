@@ -19,6 +19,11 @@ SMALL = {"class": "form-control form-control-sm"}
 SMALL_SELECT = {"class": "form-select form-select-sm"}
 
 
+def _date_input() -> forms.DateInput:
+    """A browser date picker; its value must be ISO (YYYY-MM-DD) whatever the locale."""
+    return forms.DateInput(format="%Y-%m-%d", attrs={**SMALL, "type": "date"})
+
+
 class UsageFilter(django_filters.FilterSet):
     """Filters of ``/usage/`` and its CSV export; every one is served by an index."""
 
@@ -35,12 +40,12 @@ class UsageFilter(django_filters.FilterSet):
     occurred_from = django_filters.DateFilter(
         label="From",
         method="filter_from",
-        widget=forms.DateInput(attrs={**SMALL, "type": "date"}),
+        widget=_date_input(),
     )
     occurred_to = django_filters.DateFilter(
         label="To (inclusive)",
         method="filter_to",
-        widget=forms.DateInput(attrs={**SMALL, "type": "date"}),
+        widget=_date_input(),
     )
 
     class Meta:
@@ -107,10 +112,8 @@ ACTIVE_CHOICES = [("", "Unchanged"), ("1", "Enabled"), ("0", "Disabled")]
 class ImpactForm(forms.Form):
     """A window of days and a draft change; blank rule fields keep the rule's current value."""
 
-    start = forms.DateField(label="From", widget=forms.DateInput(attrs={**SMALL, "type": "date"}))
-    end = forms.DateField(
-        label="To (inclusive)", widget=forms.DateInput(attrs={**SMALL, "type": "date"})
-    )
+    start = forms.DateField(label="From", widget=_date_input())
+    end = forms.DateField(label="To (inclusive)", widget=_date_input())
     rule = forms.CharField(
         label="Rule code",
         required=False,
@@ -120,13 +123,11 @@ class ImpactForm(forms.Form):
     priority = forms.IntegerField(
         required=False, min_value=0, widget=forms.NumberInput(attrs=SMALL)
     )
-    valid_from = forms.DateField(
-        required=False, widget=forms.DateInput(attrs={**SMALL, "type": "date"})
-    )
+    valid_from = forms.DateField(required=False, widget=_date_input())
     valid_to = forms.DateField(
         required=False,
         label="Valid to",
-        widget=forms.DateInput(attrs={**SMALL, "type": "date"}),
+        widget=_date_input(),
     )
     open_ended = forms.BooleanField(
         required=False,
