@@ -177,7 +177,10 @@ def test_a_rule_link_prefills_the_draft(manager_client, worked_example):
     assert form.initial["priority"] == 50
     assert form.initial["target"] == "group"
     assert form.initial["target_group"] == "startup-program"
-    assert 'value="STARTUP-2026"' in response.content.decode()
+    html = response.content.decode()
+    assert 'value="STARTUP-2026"' in html
+    # Browser date pickers only take ISO values.
+    assert 'name="valid_from" value="2026-01-01"' in html
 
 
 def test_the_page_shows_totals_and_customers(manager_client, usage):
