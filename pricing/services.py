@@ -476,9 +476,7 @@ LINE_EMPTY_VALUE = "{column} is empty."
 LINE_UNKNOWN_CUSTOMER = "no customer has the external ID or id “{value}”."
 LINE_BAD_QUANTITY = "quantity “{value}” is not a number (use a dot for decimals, e.g. 1.5)."
 LINE_QUANTITY_NOT_POSITIVE = "quantity must be greater than zero."
-LINE_QUANTITY_DIGITS = (
-    "quantity “{value}” has too many digits (at most 12 before and 6 after the dot)."
-)
+LINE_QUANTITY_INVALID = "quantity “{value}”: {reason}"
 LINE_BAD_TIME = (
     "occurred_at “{value}” is not a date and time such as 2026-03-01T14:30:00+01:00 "
     "(without an offset it is read in the billing time zone)."
@@ -556,11 +554,13 @@ def _parse_quantity(value: str) -> Decimal:
         raise ValueError(LINE_BAD_QUANTITY.format(value=value))
     if quantity <= 0:
         raise ValueError(LINE_QUANTITY_NOT_POSITIVE)
+    # The model field's own validators: digits, decimal places, the upper limit.
     try:
         for validator in _QUANTITY_VALIDATORS:
             validator(quantity)
-    except ValidationError:
-        raise ValueError(LINE_QUANTITY_DIGITS.format(value=value)) from None
+    except ValidationError as exc:
+        reason = exc.messages[0]
+        raise ValueError(LINE_QUANTITY_INVALID.format(value=value, reason=reason)) from None
     return quantity
 
 

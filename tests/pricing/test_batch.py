@@ -250,7 +250,10 @@ def test_malformed_lines_are_reported_line_by_line_and_nothing_is_stored(worked_
         "Line 6: " + services.LINE_QUANTITY_NOT_POSITIVE,
         "Line 7: " + services.LINE_BAD_TIME.format(value="yesterday"),
         "Line 8: " + services.LINE_COLUMN_COUNT.format(expected=5, found=3),
-        "Line 9: " + services.LINE_QUANTITY_DIGITS.format(value="1.1234567"),
+        "Line 9: "
+        + services.LINE_QUANTITY_INVALID.format(
+            value="1.1234567", reason="Ensure that there are no more than 6 decimal places."
+        ),
         "Line 10: " + services.LINE_EMPTY_VALUE.format(column="customer"),
         "Line 5: " + services.LINE_UNKNOWN_CUSTOMER.format(value="NOBODY"),
     ]
@@ -422,3 +425,14 @@ def test_quantities_keep_six_decimals_and_amounts_round_half_up(worked_example):
     # 1.20 x 0.004167 = 0.0050004 -> 0.01
     assert record.amount == Decimal("0.01")
     assert record.occurred_at.date() == date(2026, 3, 1)
+
+
+def test_quantities_over_the_models_limit_are_refused(worked_example):
+    with pytest.raises(ValidationError) as caught:
+        _upload(HEADER + "CUST-0002,retail,minute,1000000000,2026-03-01T10:00:00Z\n")
+    assert caught.value.messages == [
+        "Line 2: "
+        + services.LINE_QUANTITY_INVALID.format(
+            value="1000000000", reason="Must be less than 1,000,000,000."
+        )
+    ]
