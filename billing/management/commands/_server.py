@@ -15,7 +15,6 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.sessions.backends.db import SessionStore
-from django.core.management import call_command
 
 
 def free_port() -> int:
@@ -39,7 +38,6 @@ def session_cookie_for(username: str) -> str:
 def gunicorn(*, workers: int = 2, threads: int = 4, port: int | None = None):
     """Run gunicorn on 127.0.0.1 for the duration of the block; yields the base URL."""
     port = port or free_port()
-    call_command("collectstatic", interactive=False, verbosity=0)
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "billing.settings",
@@ -48,6 +46,13 @@ def gunicorn(*, workers: int = 2, threads: int = 4, port: int | None = None):
         "DJANGO_SECURE": "0",
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
     }
+    # With the server's settings (debug off), so the manifest the pages need is written.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"],
+        env=env,
+        cwd=settings.BASE_DIR,
+        check=True,
+    )
     gunicorn_bin = Path(sys.executable).with_name("gunicorn")
     process = subprocess.Popen(
         [
