@@ -196,16 +196,19 @@ def seed_worked_example() -> SeedReport:
     return report
 
 
-def seed_scale(n_customers: int, *, usage: int = 0, seed: int = 2026) -> SeedReport:
+def seed_scale(
+    n_customers: int, *, usage: int = 0, seed: int = 2026, n_groups: int | None = None
+) -> SeedReport:
     """A reproducible large data set in the benchmark's proportions.
 
     Per 100 customers: 1 group, 5 rules and 1,000 memberships (10 per customer), so 100,000
-    customers give 1,000 groups, 5,000 rules and 1,000,000 memberships. ``usage`` pending
-    records are added for rating benchmarks. Rows are bulk-inserted in chunks.
+    customers give 1,000 groups, 5,000 rules and 1,000,000 memberships. ``n_groups`` spreads
+    the same memberships over another number of groups (the audit benchmark's 10,000).
+    ``usage`` pending records are added for rating benchmarks. Rows are bulk-inserted in chunks.
     """
     report = SeedReport()
     rng = random.Random(seed)
-    n_groups = max(10, n_customers // 100)
+    n_groups = n_groups or max(10, n_customers // 100)
     n_rules = max(20, n_customers // 20)
     if CustomerGroup.objects.filter(code="scale-00001").exists():
         return report  # already seeded at this or another scale

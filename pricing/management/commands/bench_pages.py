@@ -14,120 +14,25 @@ run it on an otherwise idle machine, with ``DJANGO_DEBUG=1`` and a file database
         python manage.py bench_pages --scale 100000 --groups 10000
 """
 
-import random
 import statistics
 import time
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import Resolver404, resolve
-from django.utils import timezone
 
 from billing.demo import seed_scale
 from groups.models import Customer, CustomerGroup, Membership
-from pricing.models import PriceList, PriceListItem, PricingRule
+from pricing.models import PricingRule
 
 BENCH_USER = "bench-admin"
 MARKER_CODE = "scale-00001"  # the first group seed_scale creates; its presence means "seeded"
 _FIRST = ("Acme", "Blue", "Nova", "Orbit", "Pixel", "Quantum", "River", "Summit", "Terra", "Vector")
 _SECOND = ("Telecom", "Systems", "Labs", "Networks", "Media", "Logistics", "Foods", "Cloud")
-
-
-def seed_scale_with_groups(n_customers: int, n_groups: int, *, seed: int = 2026) -> dict:
-    """``seed_scale``'s data set with the group count chosen freely.
-
-    Same proportions and generator as ``billing.demo.seed_scale`` (N/20 rules, 20 price lists,
-    10 memberships per customer, 10 % of them closed), but the memberships are spread over
-    ``n_groups`` groups: 100,000 customers over 10,000 groups gives 100 members a group.
-    """
-    created: dict[str, int] = {}
-    rng = random.Random(seed)
-    n_rules = max(20, n_customers // 20)
-    per_customer = min(10, n_groups)
-    with transaction.atomic():
-        now = timezone.now()
-        groups = [
-            CustomerGroup(
-                name=f"Scale group {g:05d}",
-                code=f"scale-{g:05d}",
-                description="Generated for benchmarks.",
-                created_at=now - timedelta(days=400),
-            )
-            for g in range(1, n_groups + 1)
-        ]
-        CustomerGroup.objects.bulk_create(groups, batch_size=2000)
-        lists = [
-            PriceList(code=f"SCALE-{p:02d}", name=f"Scale list {p}", currency="EUR")
-            for p in range(1, 21)
-        ]
-        PriceList.objects.bulk_create(lists)
-        PriceListItem.objects.bulk_create(
-            PriceListItem(
-                price_list=pl,
-                item_code=item,
-                unit=item,
-                unit_price=Decimal(rng.randint(1, 500)) / 100,
-            )
-            for pl in lists
-            for item in ("minute", "SMS", "GB", "unit")
-            if rng.random() > 0.1 or item == "minute"
-        )
-        categories = ["retail", "wholesale", "roaming", "iot"]
-        rules = []
-        for r in range(1, n_rules + 1):
-            target = rng.random()
-            rules.append(
-                PricingRule(
-                    code=f"SCALE-R{r:05d}",
-                    name=f"Scale rule {r}",
-                    billing_category=categories[r % len(categories)],
-                    price_list=lists[r % len(lists)],
-                    group=groups[rng.randrange(n_groups)] if target < 0.95 else None,
-                    priority=rng.randint(0, 200),
-                    valid_from=date(2026, 1, 1) - timedelta(days=rng.randint(0, 365)),
-                    valid_to=None if rng.random() < 0.7 else date(2026, 12, 31),
-                    is_active=rng.random() > 0.05,
-                )
-            )
-        PricingRule.objects.bulk_create(rules, batch_size=2000)
-        created.update(groups=n_groups, rules=n_rules)
-
-    chunk = 5000
-    start_joined = datetime(2025, 1, 1, tzinfo=UTC)
-    memberships_made = 0
-    for base in range(0, n_customers, chunk):
-        with transaction.atomic():
-            customers = [
-                Customer(
-                    name=f"{_FIRST[i % 10]} {_SECOND[i % 8]} {i + 1}",
-                    external_id=f"S{i + 1:07d}",
-                    email=f"c{i + 1}@scale.example",
-                )
-                for i in range(base, min(base + chunk, n_customers))
-            ]
-            Customer.objects.bulk_create(customers, batch_size=chunk)
-            memberships = []
-            for customer in customers:
-                for g in rng.sample(range(n_groups), per_customer):
-                    joined = start_joined + timedelta(minutes=rng.randint(0, 500_000))
-                    left = None
-                    if rng.random() < 0.1:
-                        left = joined + timedelta(days=rng.randint(1, 200))
-                    memberships.append(
-                        Membership(
-                            group=groups[g], customer=customer, joined_at=joined, left_at=left
-                        )
-                    )
-            Membership.objects.bulk_create(memberships, batch_size=chunk)
-            memberships_made += len(memberships)
-    created.update(customers=n_customers, memberships=memberships_made)
-    return created
 
 
 class Command(BaseCommand):
@@ -200,10 +105,7 @@ class Command(BaseCommand):
             f"{max(20, scale // 20)} rules, {10 * scale} memberships ..."
         )
         started = time.perf_counter()
-        if groups is None or groups == default_groups:
-            created = seed_scale(scale).created
-        else:
-            created = seed_scale_with_groups(scale, groups)
+        created = seed_scale(scale, n_groups=groups).created
         took = time.perf_counter() - started
         summary = ", ".join(f"{n} {what}" for what, n in created.items())
         self.stdout.write(f"Seeded {summary} in {took:.0f} s.")
