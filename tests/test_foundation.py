@@ -73,15 +73,28 @@ def test_postgres_url_uses_pool_and_health_checks():
     assert out.split() == ["django.db.backends.postgresql", "True", "True"]
 
 
-def test_production_settings_refuse_to_start_without_secret_key():
-    """Without debug, a missing DJANGO_SECRET_KEY is an error, not a silent default."""
+def test_production_server_refuses_to_start_without_secret_key():
+    """Without debug, a missing DJANGO_SECRET_KEY stops the server, not a silent default."""
     code = (
         "import os; os.environ.pop('DJANGO_SECRET_KEY', None); os.environ['DJANGO_DEBUG']='0';"
-        "import billing.settings"
+        "os.environ.pop('DJANGO_SETTINGS_MODULE', None); import billing.wsgi"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY" in result.stderr
+
+
+def test_migration_commands_run_without_any_environment():
+    """A developer (or CI) can check migrations with no variables set at all."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "makemigrations", "--check", "--dry-run"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        cwd=settings.BASE_DIR,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No changes detected" in result.stdout
 
 
 def test_check_deploy_is_clean_with_production_variables(tmp_path):
