@@ -9,7 +9,8 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
 from groups.models import Customer, CustomerGroup, Membership
-from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
+from pricing import batch
+from pricing.models import PriceList, PricingRule
 
 
 @require_GET
@@ -22,7 +23,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "memberships": Membership.objects.current().count(),
         "price_lists": PriceList.objects.count(),
         "active_rules": PricingRule.objects.active_on(today).count(),
-        "pending_usage": UsageRecord.objects.filter(status=UsageStatus.PENDING).count(),
+        "pending_usage": batch.pending_count(),
     }
     return render(request, "billing/dashboard.html", {"counts": counts, "today": today})
 

@@ -2,11 +2,12 @@
 
 How a run works (``rate_pending``):
 
-1. **Claim** a chunk of pending records in its own transaction: ``SELECT ... FOR UPDATE SKIP
-   LOCKED`` on PostgreSQL (two runners never get the same row), an ``IMMEDIATE`` transaction on
-   SQLite (one writer at a time). Rows are plain tuples, never model instances, and carry a
-   handle that is stable for the transaction (``ctid`` / ``rowid``) so the write-back needs no
-   index lookup.
+1. **Claim** a chunk from the queue of pending records (``PendingUsage``, kept by database
+   triggers) in its own transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` on the queue entries
+   on PostgreSQL (two runners never get the same record), an ``IMMEDIATE`` transaction on SQLite
+   (one writer at a time). Each worker resumes after the last entry it claimed. Rows are plain
+   tuples, never model instances, and carry a handle that is stable for the transaction
+   (``ctid`` / ``rowid``) so the write-back needs no index lookup.
 2. **Rate in memory** with a :class:`RatingIndex` built from the engine's own rules
    (``pricing.selectors.engine_rules``, the loader ``evaluate`` uses; kept while the rules'
    fingerprint holds) and a :class:`MembershipCache`: the chunk's customers, or every membership
@@ -14,8 +15,11 @@ How a run works (``rate_pending``):
    rules, price lists or memberships change, so a long run picks changes up at the next chunk.
    Memory is bounded by the chunk size and the number of customers, never by the records.
 3. **Write back** in one statement per chunk: ``UPDATE ... FROM unnest(arrays)`` joined on
-   ``ctid`` on PostgreSQL, ``UPDATE ... FROM json_each(...)`` by ``rowid`` on SQLite. Only
-   pending rows are updated, so a record is never rated twice.
+   ``ctid`` on PostgreSQL, ``UPDATE ... FROM json_each(...)`` by ``rowid`` on SQLite, then delete
+   the chunk's queue entries. Only pending rows are updated, so a record is never rated twice.
+   Rating writes no indexed column of the usage table, and its pages keep free space
+   (fillfactor), so on PostgreSQL each row is rewritten in place (a HOT update) and no index
+   entry is added: that is what makes the write cost close to the database's floor.
 
 Why the index gives exactly the engine's answer: ``RuleBook.rate`` walks the category's rules in
 evaluation order and returns the first one that is active, valid on the record's day, targets
@@ -49,7 +53,14 @@ from django.utils import timezone
 
 from groups.models import Customer, CustomerGroup, Membership
 from pricing import engine
-from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord, UsageStatus
+from pricing.models import (
+    PendingUsage,
+    PriceList,
+    PriceListItem,
+    PricingRule,
+    UsageRecord,
+    UsageStatus,
+)
 from pricing.selectors import billing_tz, engine_rules
 
 NEVER = sys.maxsize  # position of a rule that does not exist
@@ -60,6 +71,7 @@ PRELOAD_SHARE = 10  # ... and it needs at least 1/PRELOAD_SHARE of all customers
 DEFAULT_CHUNK_SIZE = 20_000
 
 USAGE_TABLE = UsageRecord._meta.db_table
+QUEUE_TABLE = PendingUsage._meta.db_table
 MEMBERSHIP_TABLE = Membership._meta.db_table
 
 Row = tuple  # (handle, customer_key, category, item, quantity, occurred_at)
@@ -591,30 +603,91 @@ class Scope:
     id_range: tuple[uuid.UUID, uuid.UUID] | None = None
 
 
-def _claim(size: int, scope: Scope) -> list[Row]:
-    """Lock and read up to ``size`` pending records (inside the caller's transaction)."""
-    where, params = f"status = '{UsageStatus.PENDING}'", []
+@dataclass
+class Claim:
+    """One chunk taken from the queue: the rows to rate and the queue entries to delete.
+
+    ``after`` is the worker's place in the queue: each claim starts after the last entry the
+    worker took, so a long run never rescans the entries it has already deleted.
+    """
+
+    rows: list[Row] = field(default_factory=list)
+    queue_ids: list[int] = field(default_factory=list)
+
+
+class QueueCursor:
+    """A worker's position in the queue (the last ``PendingUsage.id`` it claimed)."""
+
+    __slots__ = ("after",)
+
+    def __init__(self) -> None:
+        self.after = 0
+
+
+def _claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
+    """Lock and read up to ``size`` queued records (inside the caller's transaction).
+
+    PostgreSQL locks the queue entries (``FOR UPDATE SKIP LOCKED``: two runners never get the
+    same record); SQLite's ``IMMEDIATE`` transactions admit one writer at a time. Entries whose
+    record is gone or no longer pending are stale: they are deleted with the chunk, not rated.
+    """
+    where, params = "q.id > %s", [cursor.after]
     if scope.id_range is not None:
         low, high = scope.id_range
-        where += " AND id BETWEEN %s AND %s"
+        where += " AND q.record_id BETWEEN %s AND %s"
         params += [db_key(low), db_key(high)] if connection.vendor == "sqlite" else [low, high]
-    columns = "customer_id, billing_category, item_code, quantity, occurred_at"
     if connection.vendor == "postgresql":
-        return _pg_run(
-            "SELECT ctid::text, customer_id::text, billing_category, item_code, quantity, "
-            f"occurred_at FROM {USAGE_TABLE} WHERE {where} LIMIT %s FOR UPDATE SKIP LOCKED",
+        found = _pg_run(
+            f"WITH claimed AS (SELECT q.id, q.record_id FROM {QUEUE_TABLE} q WHERE {where} "
+            "ORDER BY q.id LIMIT %s FOR UPDATE SKIP LOCKED) "
+            "SELECT c.id, u.ctid::text, u.customer_id::text, u.billing_category, u.item_code, "
+            f"u.quantity, u.occurred_at, u.status FROM claimed c LEFT JOIN {USAGE_TABLE} u "
+            "ON u.id = c.record_id",
             [*params, size],
         )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT rowid, {columns} FROM {USAGE_TABLE} WHERE {where} LIMIT %s", [*params, size]
+        convert = _identity
+    else:
+        with connection.cursor() as db:
+            db.execute(
+                "SELECT q.id, u.rowid, u.customer_id, u.billing_category, u.item_code, "
+                f"u.quantity, u.occurred_at, u.status FROM {QUEUE_TABLE} q LEFT JOIN "
+                f"{USAGE_TABLE} u ON u.id = q.record_id WHERE {where} ORDER BY q.id LIMIT %s",
+                [*params, size],
+            )
+            found = db.fetchall()
+        to_decimal = _sqlite_quantity_converter()
+
+        def convert(row: tuple) -> Row:
+            handle, customer, category, item, quantity, occurred_at = row
+            return (handle, customer, category, item, to_decimal(quantity), _aware(occurred_at))
+
+    claim = Claim()
+    pending = UsageStatus.PENDING
+    for queue_id, *row, status in found:
+        claim.queue_ids.append(queue_id)
+        if status == pending:
+            claim.rows.append(convert(tuple(row)))
+    if claim.queue_ids:
+        cursor.after = max(claim.queue_ids)
+    return claim
+
+
+def _dequeue(queue_ids: list[int]) -> None:
+    """Delete claimed queue entries (same transaction as the rated rows)."""
+    if not queue_ids:
+        return
+    if connection.vendor == "postgresql":
+        _pg_run(
+            f"DELETE FROM {QUEUE_TABLE} WHERE id = ANY(%s::bigint[])",
+            [_pg_array(map(str, queue_ids))],
+            fetch=False,
         )
-        rows = cursor.fetchall()
-    to_decimal = _sqlite_quantity_converter()
-    return [
-        (handle, customer, category, item, to_decimal(quantity), _aware(occurred_at))
-        for handle, customer, category, item, quantity, occurred_at in rows
-    ]
+        return
+    with connection.cursor() as db:
+        db.execute(
+            f"DELETE FROM {QUEUE_TABLE} WHERE id IN (SELECT value FROM json_each(%s))",
+            [json.dumps(queue_ids)],
+        )
 
 
 def _sqlite_quantity_converter() -> Callable:
@@ -750,23 +823,42 @@ def _write(chunk: RatedChunk, at: datetime) -> int:
 
 
 def pending_count(scope: Scope = Scope()) -> int:
-    queryset = UsageRecord.objects.filter(status=UsageStatus.PENDING)
+    """Records waiting in the queue: a count of the narrow queue table, never of the records.
+
+    A record whose status was changed by hand (not by rating) leaves a stale entry that is
+    counted until the next run drops it; nothing else can make the two differ.
+    """
+    queryset = PendingUsage.objects.all()
     if scope.id_range is not None:
-        queryset = queryset.filter(pk__range=scope.id_range)
+        low, high = scope.id_range
+        queryset = queryset.filter(record__gte=low, record__lte=high)
     return queryset.count()
 
 
-def rate_chunk(size: int, holder: SnapshotHolder, scope: Scope = Scope()) -> int:
-    """Claim, rate and store one chunk in one transaction; returns how many were rated."""
+def rate_chunk(
+    size: int,
+    holder: SnapshotHolder,
+    scope: Scope = Scope(),
+    cursor: QueueCursor | None = None,
+) -> int:
+    """Claim, rate and store one chunk in one transaction.
+
+    Returns how many records it rated, or None when the queue holds nothing more for this
+    scope (a chunk of stale entries only rates 0 and the run goes on).
+    """
+    cursor = cursor or QueueCursor()
     with transaction.atomic():
-        rows = _claim(size, scope)
-        if not rows:
-            return 0
-        snapshot = holder.current()
-        chunk = rate_rows(rows, snapshot)
-        written = _write(chunk, timezone.now())
-        if written != len(chunk):  # pragma: no cover - claimed rows are ours until commit
-            raise RuntimeError(f"wrote {written} of {len(chunk)} claimed records; rolled back")
+        claim = _claim(size, scope, cursor)
+        if not claim.queue_ids:
+            return None
+        written = 0
+        if claim.rows:
+            snapshot = holder.current()
+            chunk = rate_rows(claim.rows, snapshot)
+            written = _write(chunk, timezone.now())
+            if written != len(chunk):  # a record changed under us: retry it in the next run
+                raise RuntimeError(f"wrote {written} of {len(chunk)} claimed records; rolled back")
+        _dequeue(claim.queue_ids)
         return written
 
 
@@ -823,15 +915,16 @@ def rate_pending(
     errors: list[BaseException] = []
 
     def work() -> None:
+        cursor = QueueCursor()
         try:
             while size := next_size():
-                count = rate_chunk(size, holder, scope)
+                count = rate_chunk(size, holder, scope, cursor)
                 with lock:
                     claimed[0] -= size
-                    report.rated += count
-                    report.chunks += 1 if count else 0
+                    report.rated += count or 0
+                    report.chunks += 1 if count is not None else 0
                     done = report.rated
-                if not count:
+                if count is None:
                     return
                 if progress is not None:
                     progress(done)

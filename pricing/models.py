@@ -282,10 +282,24 @@ class UsageStatus(models.TextChoices):
 
 
 class UsageRecord(models.Model):
-    """A usage record and, once rated, the price embedded in it."""
+    """A usage record and, once rated, the price embedded in it.
+
+    The table is shaped for rating millions of records: rating rewrites none of its indexed
+    columns (``status`` is not indexed, pending records are listed in :class:`PendingUsage`),
+    and on PostgreSQL its pages keep room for the rated version of each row (fillfactor, see
+    migration 0003), so PostgreSQL updates rows in place (HOT) without touching any index.
+    ``rule`` and ``price_list`` are references without a database constraint or index: the
+    codes copied beside them are the record's truth, and deleting a rule still clears them
+    (Django's ``SET_NULL``, a scan of this table, rare by nature).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="usage_records")
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.PROTECT,
+        related_name="usage_records",
+        db_index=False,  # pricing_usage_cust_idx (customer, occurred_at) serves customer lookups
+    )
     billing_category = models.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
     item_code = models.CharField(max_length=64)
     quantity = models.DecimalField(
@@ -298,11 +312,23 @@ class UsageRecord(models.Model):
         max_length=10, choices=UsageStatus.choices, default=UsageStatus.PENDING
     )
     rule = models.ForeignKey(
-        PricingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        PricingRule,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     rule_code = models.CharField(max_length=100, blank=True)
     price_list = models.ForeignKey(
-        PriceList, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        PriceList,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     price_list_code = models.CharField(max_length=100, blank=True)
     unit_price = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
@@ -312,7 +338,12 @@ class UsageRecord(models.Model):
     unrated_reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
     )
 
     class Meta:
@@ -333,12 +364,28 @@ class UsageRecord(models.Model):
         indexes = [
             models.Index(fields=["customer", "occurred_at"], name="pricing_usage_cust_idx"),
             models.Index(fields=["occurred_at"], name="pricing_usage_occurred_idx"),
-            models.Index(
-                fields=["status"],
-                condition=Q(status="pending"),
-                name="pricing_usage_pending_idx",
-            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.quantity} {self.item_code} ({self.billing_category}) for {self.customer_id}"
+
+
+class PendingUsage(models.Model):
+    """The queue of usage records waiting to be rated, in arrival order.
+
+    Kept by the database itself (migration 0003): a trigger adds a row for every record
+    inserted as pending, or set back to pending. Batch rating claims rows in ``id`` order, rates
+    their records and deletes the rows in the same transaction. A row whose record is no longer
+    pending is stale; rating drops it. A narrow table of its own lets rating find pending records
+    without an index on ``UsageRecord.status``, which would make every rating update rewrite
+    every index of the usage table.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    record = models.OneToOneField(UsageRecord, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        verbose_name_plural = "pending usage"
+
+    def __str__(self) -> str:
+        return f"pending {self.record_id}"

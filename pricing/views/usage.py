@@ -31,7 +31,7 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 from pricing import batch, services
 from pricing.forms_usage import ImpactForm, UploadForm, UsageFilter
 from pricing.impact import impact_preview
-from pricing.models import PricingRule, UsageRecord, UsageStatus
+from pricing.models import PricingRule, UsageRecord
 
 CAN_VIEW = "pricing.view_usagerecord"
 CAN_UPLOAD = "pricing.add_usagerecord"
@@ -85,8 +85,8 @@ def _list_context(request: HttpRequest) -> dict:
 def _page_context(request: HttpRequest) -> dict:
     """What the full page adds to the list: the pending count and the user's recent uploads."""
     return {
-        # Served by the partial index on pending records: cheap however many are rated.
-        "pending": UsageRecord.objects.filter(status=UsageStatus.PENDING).count(),
+        # A count of the rating queue: cheap however many records are rated.
+        "pending": batch.pending_count(),
         "recent": request.session.get("recent_uploads", []),
     }
 

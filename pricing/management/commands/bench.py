@@ -43,7 +43,7 @@ from django.urls import Resolver404, resolve
 
 from billing.demo import seed_scale, seed_usage
 from groups.models import Customer
-from pricing.models import UsageRecord, UsageStatus
+from pricing.models import PendingUsage, UsageRecord, UsageStatus
 from pricing.selectors import evaluate
 
 TABLE = UsageRecord._meta.db_table
@@ -114,7 +114,8 @@ class Command(BaseCommand):
             self.note(f"seeded {report.created} in {time.perf_counter() - started:.0f} s")
         if UsageRecord.objects.count() != records:
             self.note(f"replacing usage records with {records:,} reproducible ones…")
-            with connection.cursor() as cursor:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(f"DELETE FROM {PendingUsage._meta.db_table}")
                 cursor.execute(f"DELETE FROM {TABLE}")
             started = time.perf_counter()
             seed_usage(records)
