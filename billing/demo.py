@@ -5,7 +5,6 @@ and the scaled set by its external IDs (``S0000001`` ...), so running a seed twi
 """
 
 import random
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -19,7 +18,7 @@ from billing.roles import PRICING_MANAGERS, SUPPORT_STAFF
 from groups import services as group_services
 from groups.models import Customer, CustomerGroup, Membership
 from pricing import batch
-from pricing.models import PriceList, PriceListItem, PricingRule
+from pricing.models import PriceList, PriceListItem, PricingRule, uuid7
 
 DEMO_USERS = (
     # user name, password, role (None = superuser)
@@ -339,7 +338,7 @@ def seed_usage(count: int, *, seed: int = 2026, report: SeedReport | None = None
         size = min(chunk, count - base)
         rows = (
             (
-                uuid.UUID(int=rng.getrandbits(128), version=4),
+                uuid7(),
                 rng.choice(customer_keys),
                 rng.choice(categories),
                 rng.choice(items),

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import queue
 import re
 import sys
 import threading
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 from django.db.models.expressions import Col
 from django.utils import timezone
 
@@ -637,6 +638,9 @@ def _claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
         where += " AND q.record_id BETWEEN %s AND %s"
         params += [db_key(low), db_key(high)] if connection.vendor == "sqlite" else [low, high]
     if connection.vendor == "postgresql":
+        # Plan settings for the whole chunk transaction (see _PG_PLAN): without them the planner
+        # joins a few thousand queue entries to the records with a scan of the whole table.
+        _pg_run(_PG_PLAN, fetch=False)
         found = _pg_run(
             f"WITH claimed AS (SELECT q.id, q.record_id FROM {QUEUE_TABLE} q WHERE {where} "
             "ORDER BY q.id LIMIT %s FOR UPDATE SKIP LOCKED) "
@@ -716,9 +720,10 @@ FROM unnest(%(handles)s::tid[], %(amounts)s::numeric[], %(outcomes)s::int[]) AS 
 WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
 
-# For this transaction only: a TID nested loop (see _write), no JIT for a plan run once, and a
-# commit that does not wait for its WAL flush. A crash may forget the last chunks committed;
-# their records are then pending again and the next run rates them (never twice).
+# For this transaction only: nested loops by primary key and ctid (see _claim and _write), no
+# JIT for plans run once, and a commit that does not wait for its WAL flush. A crash may forget
+# the last chunks committed, queue deletions included: their records are pending again and the
+# next run rates them (never twice).
 _PG_PLAN = (
     "SELECT set_config('enable_seqscan', 'off', true), set_config('enable_hashjoin', 'off', true),"
     " set_config('enable_mergejoin', 'off', true), set_config('jit', 'off', true),"
@@ -766,9 +771,8 @@ def _write(chunk: RatedChunk, at: datetime) -> int:
     """Store a rated chunk (inside the claiming transaction); returns rows written."""
     written = 0
     if connection.vendor == "postgresql":
-        # The planner cannot know that a few thousand ctids beat a scan of the table; a TID
-        # nested loop is what makes each row cost one heap fetch.
-        _pg_run(_PG_PLAN, fetch=False)
+        # _claim set the plan for this transaction: the planner cannot know that a few
+        # thousand ctids beat a scan of the table; a TID nested loop makes each row one fetch.
         if chunk.handles:
             rules = [rule for rule, _ in chunk.outcomes]
             written += _pg_run(
@@ -881,21 +885,30 @@ def rate_pending(
 ) -> RunReport:
     """Rate pending records in chunks until none are left, ``limit`` or ``time_budget`` is hit.
 
-    ``workers`` > 1 runs that many threads, each with its own connection and transactions; on
-    PostgreSQL one thread rates in Python while another waits for its UPDATE, which keeps both
-    cores busy. SQLite serialises writers, so it always uses one.
+    ``workers`` > 1 rates in that many processes (``pricing.workers``), each with its own
+    connection, taking chunks from the queue with ``SKIP LOCKED``: Python's share of the work
+    runs on every core. PostgreSQL only, and only outside a transaction (a worker could not see
+    the caller's uncommitted records); SQLite serialises writers, so it always uses one.
     """
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        workers = 1
+    if workers > 1:
+        return _rate_in_processes(
+            workers,
+            progress,
+            chunk_size=chunk_size,
+            limit=limit,
+            scope=scope,
+            time_budget=time_budget,
+            preload=preload,
+        )
     started = time.perf_counter()
     report = RunReport()
     # A time-boxed run (a polling request) rates a slice: loading every membership would cost
     # more than the slice itself.
     holder = SnapshotHolder(preload=time_budget is None if preload is None else preload)
-    lock = threading.Lock()
-    claimed = [0]  # records asked for and not yet accounted for, so ``limit`` holds with threads
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
-        workers = 1  # threads can neither see nor join the caller's transaction
-
-    def next_size() -> int:
+    cursor = QueueCursor()
+    while True:
         # The budget is checked between chunks; the first chunk always runs, so each call
         # makes progress however small the budget.
         if (
@@ -903,47 +916,80 @@ def rate_pending(
             and report.chunks
             and time.perf_counter() - started >= time_budget
         ):
-            return 0
-        with lock:
-            size = chunk_size
-            if limit is not None:
-                size = min(size, limit - report.rated - claimed[0])
-            size = max(size, 0)
-            claimed[0] += size
-            return size
+            break
+        size = chunk_size if limit is None else min(chunk_size, limit - report.rated)
+        if size <= 0:
+            break
+        count = rate_chunk(size, holder, scope, cursor)
+        if count is None:
+            break
+        report.rated += count
+        report.chunks += 1
+        if progress is not None:
+            progress(report.rated)
+    report.seconds = time.perf_counter() - started
+    return report
 
-    errors: list[BaseException] = []
 
-    def work() -> None:
-        cursor = QueueCursor()
+def _rate_in_processes(
+    workers: int, progress: Callable[[int], None] | None, **options
+) -> RunReport:
+    """Run ``rate_pending`` in ``workers`` processes and add up their reports."""
+    import multiprocessing
+    import os
+
+    from pricing.workers import rate_in_process
+
+    started = time.perf_counter()
+    limit = options.pop("limit")
+    # Plain values only: the worker unpickles them before Django (and this module) is loaded.
+    options["id_range"] = options.pop("scope").id_range
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "billing.settings")
+    processes = []
+    for n in range(workers):
+        share = None if limit is None else limit // workers + (1 if n < limit % workers else 0)
+        if share == 0:
+            continue
+        process = context.Process(
+            target=rate_in_process,
+            args=(
+                settings_module,
+                connection.alias,
+                connection.settings_dict["NAME"],
+                {**options, "limit": share},
+                messages,
+            ),
+            name=f"rate-{n}",
+        )
+        process.start()
+        processes.append(process)
+    report = RunReport()
+    errors: list[str] = []
+    running = len(processes)
+    while running:
         try:
-            while size := next_size():
-                count = rate_chunk(size, holder, scope, cursor)
-                with lock:
-                    claimed[0] -= size
-                    report.rated += count or 0
-                    report.chunks += 1 if count is not None else 0
-                    done = report.rated
-                if count is None:
-                    return
-                if progress is not None:
-                    progress(done)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            if threading.current_thread() is not threading.main_thread():
-                connections.close_all()
-
-    if workers <= 1:
-        work()
-    else:
-        threads = [threading.Thread(target=work, name=f"rate-{n}") for n in range(workers)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+            kind, *values = messages.get(timeout=5)
+        except queue.Empty:  # check that nobody died without a word
+            if not any(p.is_alive() for p in processes):
+                errors.append("a rating worker exited without reporting")
+                break
+            continue
+        if kind == "progress":
+            report.rated += values[0]
+            if progress is not None:
+                progress(report.rated)
+        elif kind == "done":
+            running -= 1
+            report.chunks += values[1]
+        else:
+            running -= 1
+            errors.append(values[0])
+    for process in processes:
+        process.join()
     if errors:
-        raise errors[0]
+        raise RuntimeError("rating worker failed: " + "; ".join(errors))
     report.seconds = time.perf_counter() - started
     return report
 

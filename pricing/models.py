@@ -5,6 +5,8 @@ can disappear underneath it. A rated usage record copies the codes, unit price a
 what priced it, so later changes to rules, lists or memberships never change a stored price.
 """
 
+import os
+import time
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -281,6 +283,25 @@ class UsageStatus(models.TextChoices):
     UNRATED = "unrated", "Unrated"
 
 
+def uuid7() -> uuid.UUID:
+    """A time-ordered UUID (RFC 9562 version 7): 48 bits of Unix milliseconds, then random bits.
+
+    Usage records arrive in time order by the million; with these ids each new record lands at
+    the right edge of the primary-key index instead of a random page of it, and records inserted
+    together sit together in the index as they do in the table.
+    """
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (
+        (millis & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | (rand >> 68) << 64
+        | 0b10 << 62
+        | rand & (2**62 - 1)
+    )
+    return uuid.UUID(int=value)
+
+
 class UsageRecord(models.Model):
     """A usage record and, once rated, the price embedded in it.
 
@@ -293,7 +314,7 @@ class UsageRecord(models.Model):
     (Django's ``SET_NULL``, a scan of this table, rare by nature).
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     customer = models.ForeignKey(
         Customer,
         on_delete=models.PROTECT,

@@ -405,17 +405,22 @@ def test_concurrent_runs_never_rate_a_record_twice():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_worker_threads_rate_everything_once():
-    """rate_usage --workers 2 splits the work between two connections."""
+def test_worker_processes_rate_everything_once():
+    """rate_usage --workers 2 splits the work between two processes; --limit holds across them."""
     if connection.vendor != "postgresql":
-        pytest.skip("worker threads are used on PostgreSQL only")
+        pytest.skip("worker processes are used on PostgreSQL only")
     factories.rule(priority=0)
     customer = factories.customer()
     for _ in range(300):
         factories.usage(customer)
-    out, _ = _run("rate_usage", "--workers", "2", "--chunk-size", "20", "--quiet")
-    assert "Rated 300 usage records" in out
+    out, _ = _run("rate_usage", "--workers", "2", "--chunk-size", "20", "--limit", "101")
+    assert "Rated 101 usage records" in out
+    assert UsageRecord.objects.filter(status=UsageStatus.RATED).count() == 101
+    out, err = _run("rate_usage", "--workers", "2", "--chunk-size", "20")
+    assert "Rated 199 usage records" in out
+    assert "199/199" in err  # progress from both workers adds up
     assert UsageRecord.objects.filter(status=UsageStatus.RATED).count() == 300
+    assert batch.pending_count() == 0
 
 
 def test_quantities_keep_six_decimals_and_amounts_round_half_up(worked_example):

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from pricing import batch, services
-from pricing.models import PendingUsage, UsageRecord, UsageStatus
+from pricing.models import PendingUsage, UsageRecord, UsageStatus, uuid7
 from tests import factories
 
 MARCH = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -125,9 +125,7 @@ def test_pending_count_of_an_upload_counts_only_its_records(worked_example):
 def test_rating_writes_no_indexed_column_of_the_usage_table():
     """Every index of the usage table leaves out the columns rating writes (HOT updates)."""
     with connection.cursor() as cursor:
-        constraints = connection.introspection.get_constraints(
-            cursor, UsageRecord._meta.db_table
-        )
+        constraints = connection.introspection.get_constraints(cursor, UsageRecord._meta.db_table)
     indexed = {
         column
         for constraint in constraints.values()
@@ -146,4 +144,16 @@ def test_usage_pages_keep_room_for_rated_rows():
             "SELECT reloptions FROM pg_class WHERE relname = %s", [UsageRecord._meta.db_table]
         )
         (options,) = cursor.fetchone()
-    assert "fillfactor=50" in options
+    assert "fillfactor=35" in options
+
+
+def test_record_ids_are_time_ordered_uuids():
+    """New usage records get version 7 UUIDs: later records sort after earlier ones."""
+    import time
+
+    first = uuid7()
+    time.sleep(0.002)
+    second = uuid7()
+    assert (first.version, first.variant) == (7, uuid.RFC_4122)
+    assert first < second
+    assert UsageRecord._meta.pk.default is uuid7

@@ -184,7 +184,12 @@ class Command(BaseCommand):
         )
         if floor:
             self.row("batch / floor", f"{seconds / floor:.2f}x")
-        self.row("batch peak memory (child RSS)", f"{figures['peak_rss_bytes'] / 2**20:,.0f} MiB")
+        worker = figures.get("worker_peak_rss_bytes", 0)
+        total = figures["peak_rss_bytes"] + max(figures["workers"] - 1, 0) * worker
+        self.row(
+            "batch peak memory (all its processes)",
+            f"{total / 2**20:,.0f} MiB (largest worker {worker / 2**20:,.0f} MiB)",
+        )
         self.row("left pending after the batch", f"{pending:,} (of {count:,})")
 
     def _single(self, samples: int) -> None:

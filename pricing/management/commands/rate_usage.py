@@ -25,8 +25,19 @@ BAR_WIDTH = 30
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident memory of this process (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """Peak resident memory of this process plus its largest worker process, if any.
+
+    ``ru_maxrss`` is KiB on Linux; for children it is the largest child's peak, so with
+    several workers the sum of all processes is at most this plus (workers - 1) x that peak.
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + child) * 1024
+
+
+def worker_peak_rss_bytes() -> int:
+    """The largest worker process's peak resident memory (0 without workers)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
 
 
 class Command(BaseCommand):
@@ -43,7 +54,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            help="threads, each with its own connection (default 2 on PostgreSQL, 1 on SQLite)",
+            help="processes, each with its own connection (default 2 on PostgreSQL, 1 on SQLite)",
         )
         parser.add_argument("--batch", help="rate only the records of this upload")
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -85,6 +96,7 @@ class Command(BaseCommand):
                 "seconds": round(seconds, 3),
                 "records_per_second": round(rate),
                 "peak_rss_bytes": peak_rss_bytes(),
+                "worker_peak_rss_bytes": worker_peak_rss_bytes(),
                 "workers": workers,
                 "chunk_size": options["chunk_size"],
             }
