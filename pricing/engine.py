@@ -18,7 +18,7 @@ pages, the simulation, batch rating and impact preview) loads data through servi
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
@@ -124,9 +124,91 @@ class TraceEntry:
     reason: str
 
 
+class Trace(Sequence[TraceEntry]):
+    """Every candidate rule of the record's category, in evaluation order, with its outcome.
+
+    Rating stops at the winner; the entries (their reason sentences above all) are computed only
+    when a caller reads them, and only those it reads: :meth:`select` builds the entries of the
+    rules a page shows, iterating stops where the caller stops. Reading every entry gives
+    exactly what a full walk would have recorded.
+    """
+
+    __slots__ = ("_day", "_entries", "_group_ids", "_usage", "_winner_at", "rules")
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        usage: Usage,
+        day: date,
+        group_ids: frozenset,
+        winner_at: int | None,
+    ) -> None:
+        self.rules = rules
+        self._usage = usage
+        self._day = day
+        self._group_ids = group_ids
+        self._winner_at = winner_at
+        self._entries: list[TraceEntry] | None = None
+
+    def outcome_at(self, position: int) -> Outcome:
+        rule = self.rules[position]
+        outcome = _ineligibility(rule, self._usage.customer_id, self._group_ids, self._day)
+        if outcome is not None:
+            return outcome
+        winner_at = self._winner_at
+        # An eligible rule before the winner (or with no winner at all) was passed over for
+        # want of a price; after the winner it was outranked.
+        if winner_at is None or position < winner_at:
+            return Outcome.NO_PRICE
+        return Outcome.WON if position == winner_at else Outcome.OUTRANKED
+
+    def entry_at(self, position: int) -> TraceEntry:
+        if self._entries is not None:
+            return self._entries[position]
+        rule, outcome = self.rules[position], self.outcome_at(position)
+        winner = self.rules[self._winner_at] if self._winner_at is not None else None
+        return TraceEntry(rule, outcome, _reason(outcome, rule, self._usage, self._day, winner))
+
+    def select(self, keep: Callable[[Rule], bool]) -> list[TraceEntry]:
+        """The entries of the rules ``keep`` accepts, in order; the others cost no reason."""
+        return [self.entry_at(i) for i, rule in enumerate(self.rules) if keep(rule)]
+
+    def entries(self) -> list[TraceEntry]:
+        """Every entry (computed once, then kept)."""
+        if self._entries is None:
+            self._entries = [self.entry_at(i) for i in range(len(self.rules))]
+        return self._entries
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return self.entries()[index]
+        return self.entry_at(range(len(self.rules))[index])
+
+    def __iter__(self) -> Iterator[TraceEntry]:
+        if self._entries is not None:
+            return iter(self._entries)
+        return (self.entry_at(i) for i in range(len(self.rules)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(self) == len(other) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Trace({len(self)} rules, winner at {self._winner_at})"
+
+
 @dataclass(slots=True)
 class Result:
-    """The engine's answer. ``trace`` is empty when the caller asked for no trace."""
+    """The engine's answer. ``trace`` is empty when the caller asked for no trace.
+
+    With a trace it is a :class:`Trace`: a sequence of :class:`TraceEntry` computed on demand.
+    """
 
     rated: bool
     rule: Rule | None
@@ -136,7 +218,7 @@ class Result:
     reason: str
     day: date
     group_ids: frozenset = frozenset()
-    trace: list[TraceEntry] = field(default_factory=list)
+    trace: Sequence[TraceEntry] = field(default_factory=list)
 
 
 def groups_at(memberships: Iterable[MembershipPeriod], instant: datetime) -> frozenset:
@@ -192,36 +274,20 @@ class RuleBook:
     ) -> Result:
         """Rate one record. ``group_ids`` may be passed instead of ``memberships``.
 
-        With ``trace=False`` evaluation stops at the winner, which is what batch rating wants;
-        the winner and price are the same either way.
+        Evaluation stops at the winner either way. With ``trace=True`` the result carries a
+        :class:`Trace` that explains every candidate when read; with ``trace=False`` (batch
+        rating) it carries none. The winner and price are the same either way.
         """
         day = billing_day(usage.occurred_at, self.tz)
         if group_ids is None:
             group_ids = groups_at(memberships, usage.occurred_at)
         rules = self._by_category.get(usage.billing_category, ())
-        entries: list[TraceEntry] = []
-        winner: Rule | None = None
-        unit_price: Decimal | None = None
+        winner_at, unit_price = _first_priced(rules, usage, group_ids, day)
+        entries: Sequence[TraceEntry] = (
+            Trace(rules, usage, day, group_ids, winner_at) if trace else []
+        )
 
-        for rule in rules:
-            outcome = _ineligibility(rule, usage.customer_id, group_ids, day)
-            if outcome is None:
-                if winner is not None:
-                    outcome = Outcome.OUTRANKED
-                else:
-                    price = rule.prices.get(usage.item_code)
-                    if price is None:
-                        outcome = Outcome.NO_PRICE
-                    else:
-                        winner, unit_price, outcome = rule, price, Outcome.WON
-                        if not trace:
-                            break
-            if trace:
-                entries.append(
-                    TraceEntry(rule, outcome, _reason(outcome, rule, usage, day, winner))
-                )
-
-        if winner is None or unit_price is None:
+        if winner_at is None or unit_price is None:
             return Result(
                 rated=False,
                 rule=None,
@@ -233,6 +299,7 @@ class RuleBook:
                 group_ids=group_ids,
                 trace=entries,
             )
+        winner = rules[winner_at]
         return Result(
             rated=True,
             rule=winner,
@@ -247,6 +314,31 @@ class RuleBook:
             group_ids=group_ids,
             trace=entries,
         )
+
+
+def _first_priced(
+    rules: Sequence[Rule], usage: Usage, group_ids: frozenset, day: date
+) -> tuple[int | None, Decimal | None]:
+    """The position and unit price of the first eligible rule that prices the item.
+
+    The eligibility test is :func:`_ineligibility` inlined: this loop is the whole cost of a
+    single rating once the rules are loaded.
+    """
+    customer_id, item_code = usage.customer_id, usage.item_code
+    for position, rule in enumerate(rules):
+        if not rule.is_active or day < rule.valid_from:
+            continue
+        if rule.valid_to is not None and day > rule.valid_to:
+            continue
+        if rule.customer_id is not None:
+            if rule.customer_id != customer_id:
+                continue
+        elif rule.group_id is not None and rule.group_id not in group_ids:
+            continue
+        price = rule.prices.get(item_code)
+        if price is not None:
+            return position, price
+    return None, None
 
 
 def _ineligibility(

@@ -1,7 +1,8 @@
 """Reads for pricing: the engine's inputs loaded in a fixed, small number of queries.
 
-``evaluate`` is what every single-record surface calls (the rate API, the simulation, a
-customer's effective pricing): three queries whatever the number of rules or memberships.
+``evaluate`` is what every single-record surface calls (the rate API, the simulation): two
+queries whatever the number of rules or memberships, the rules coming from the process's cached
+rule book (:mod:`pricing.rulecache`), checked by one query.
 """
 
 from collections import defaultdict
@@ -10,13 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import cache
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import QuerySet
 
 from groups.models import Customer, CustomerGroup, Membership
-from pricing import engine
+from pricing import engine, rulecache
 from pricing.models import PriceListItem, PricingRule
 
 
@@ -49,25 +51,30 @@ def engine_rules(
     categories: Iterable[str] | None = None,
     item_codes: Iterable[str] | None = None,
     rules: QuerySet[PricingRule] | None = None,
+    using: str | None = None,
 ) -> list[engine.Rule]:
     """Rules of ``categories`` (all when None) with their prices, in two queries.
 
     Rows are read as tuples, not model instances: at thousands of rules building models costs
-    more than the query. ``item_codes`` narrows the prices loaded to the items being rated,
-    which is all a single rating needs; batch rating loads every item once per batch.
+    more than the query. ``item_codes`` narrows the prices loaded to the items being rated;
+    the cached rule book and batch rating load every item. Rules sharing a price list share
+    one read-only mapping of its prices.
     """
     queryset = rules if rules is not None else PricingRule.objects.all()
+    if using is not None:
+        queryset = queryset.using(using)
     if categories is not None:
         queryset = queryset.filter(billing_category__in=list(categories))
     rows = list(queryset.order_by().values_list(*RULE_COLUMNS))
     prices: dict = defaultdict(dict)
     list_ids = {row[10] for row in rows}
     if list_ids:
-        items = PriceListItem.objects.filter(price_list_id__in=list_ids)
+        items = PriceListItem.objects.using(queryset.db).filter(price_list_id__in=list_ids)
         if item_codes is not None:
             items = items.filter(item_code__in=list(item_codes))
         for list_id, code, price in items.values_list("price_list_id", "item_code", "unit_price"):
             prices[list_id][code] = price
+    frozen = {list_id: MappingProxyType(prices[list_id]) for list_id in list_ids}
     return [
         engine.Rule(
             id=rule_id,
@@ -83,7 +90,7 @@ def engine_rules(
             price_list_id=list_id,
             price_list_code=list_code,
             currency=currency,
-            prices=prices[list_id],
+            prices=frozen[list_id],
             group_name=group_name or "",
             customer_name=customer_name or "",
         )
@@ -113,6 +120,32 @@ def memberships_of(customer_id) -> list[tuple[engine.MembershipPeriod, CustomerG
     return [(engine.MembershipPeriod(m.group_id, m.joined_at, m.left_at), m.group) for m in rows]
 
 
+def _group_ref(db: str, **values) -> CustomerGroup:
+    """A group loaded with only the fields given (``from_db`` wants them in model order)."""
+    names = [f.attname for f in CustomerGroup._meta.concrete_fields if f.attname in values]
+    return CustomerGroup.from_db(db, names, [values[name] for name in names])
+
+
+def customer_groups_at(customer_id, instant: datetime) -> dict:
+    """The groups (by id) a customer belonged to at ``instant``, in one query.
+
+    Every period is read as a tuple and tested with the engine's own rule
+    (:meth:`pricing.engine.MembershipPeriod.contains`). The groups carry their id, code and name,
+    what the pages and the API show; other fields load on access.
+    """
+    rows = (
+        Membership.objects.filter(customer_id=customer_id)
+        .order_by()
+        .values_list("group_id", "joined_at", "left_at", "group__code", "group__name")
+    )
+    db = rows.db
+    return {
+        group_id: _group_ref(db, id=group_id, code=code, name=name)
+        for group_id, joined_at, left_at, code, name in rows
+        if engine.MembershipPeriod(group_id, joined_at, left_at).contains(instant)
+    }
+
+
 @dataclass
 class Evaluation:
     """An engine result with the context the pages and the API show beside it."""
@@ -138,17 +171,19 @@ def evaluate(
     remove_group_ids: Sequence = (),
     extra_groups: Sequence[CustomerGroup] = (),
 ) -> Evaluation:
-    """Rate one record without storing anything, with the trace (three queries).
+    """Rate one record without storing anything, with the trace (two queries).
+
+    The rules come from the cached rule book (one query checks it is current; two more rebuild
+    it after a change); the customer's groups at the instant take one
+    (:func:`customer_groups_at`). The trace is computed when read (:class:`pricing.engine.Trace`).
 
     ``add_group_ids`` / ``remove_group_ids`` make a what-if: the customer is treated as a
     member (or not) of those groups at the instant; ``extra_groups`` supplies their names.
     """
-    rules = engine_rules(categories=[billing_category], item_codes=[item_code])
-    periods = memberships_of(customer.pk)
-    group_by_id = {group.pk: group for _, group in periods}
-    group_by_id.update({group.pk: group for group in extra_groups})
-    group_ids = engine.groups_at((p for p, _ in periods), occurred_at)
-    group_ids = (group_ids | frozenset(add_group_ids)) - frozenset(remove_group_ids)
+    book = rulecache.rule_book()
+    member_of = customer_groups_at(customer.pk, occurred_at)
+    group_ids = (frozenset(member_of) | frozenset(add_group_ids)) - frozenset(remove_group_ids)
+    group_by_id = {**member_of, **{group.pk: group for group in extra_groups}}
     usage = engine.Usage(
         customer_id=customer.pk,
         billing_category=billing_category,
@@ -157,7 +192,7 @@ def evaluate(
         occurred_at=occurred_at,
         customer_name=customer.name,
     )
-    result = engine.RuleBook(rules, tz=billing_tz()).rate(usage, group_ids=group_ids)
+    result = book.rate(usage, group_ids=group_ids)
     groups = sorted(
         (group_by_id[gid] for gid in group_ids if gid in group_by_id), key=lambda g: g.name
     )

@@ -258,11 +258,20 @@ def _trace_rows(
     """
     entries = result.trace
     if show_all or len(entries) <= TRACE_FULL_LIMIT:
-        kept = entries
+        kept = list(entries)
+    elif isinstance(entries, engine.Trace):  # reasons only for the rows shown
+        kept = entries.select(lambda rule: _concerns(rule, customer_id, result.group_ids))
     else:
         kept = [e for e in entries if _concerns(e.rule, customer_id, result.group_ids)]
     rows = [TraceRow(entry, OUTCOME_BADGE[entry.outcome]) for entry in kept]
     return rows, len(entries) - len(kept)
+
+
+def _outcomes(trace: Sequence[engine.TraceEntry]) -> Iterable[tuple[engine.Rule, engine.Outcome]]:
+    """Each rule of a trace with its outcome, without writing reasons when the trace is lazy."""
+    if isinstance(trace, engine.Trace):
+        return ((rule, trace.outcome_at(i)) for i, rule in enumerate(trace.rules))
+    return ((entry.rule, entry.outcome) for entry in trace)
 
 
 def _units(evaluations: Sequence[Evaluation], item_code: str) -> dict:
@@ -284,9 +293,8 @@ def _add_choices(result: engine.Result, selected: Sequence[CustomerGroup]) -> li
     listed even when they fall outside the first :data:`WHAT_IF_ADD_LIMIT`.
     """
     choices: dict = {}
-    for entry in result.trace:
-        rule = entry.rule
-        if entry.outcome == engine.Outcome.NOT_A_MEMBER and rule.group_id not in choices:
+    for rule, outcome in _outcomes(result.trace):
+        if outcome == engine.Outcome.NOT_A_MEMBER and rule.group_id not in choices:
             if len(choices) >= WHAT_IF_ADD_LIMIT:
                 break
             choices[rule.group_id] = GroupChoice(
@@ -312,8 +320,8 @@ def simulate(
 ) -> Simulation:
     """Rate like the API does, and again with hypothetical memberships when any are given.
 
-    Three queries per evaluation (see :func:`pricing.selectors.evaluate`) plus one for the units
-    of the winning items; nothing is written.
+    Two queries per evaluation (see :func:`pricing.selectors.evaluate`; two more when the rules
+    changed since the last one) plus one for the units of the winning items; nothing is written.
     """
     actual = evaluate(
         customer=customer,

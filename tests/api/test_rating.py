@@ -1,6 +1,7 @@
 """POST /rate: the engine over HTTP, on the worked example; nothing is stored."""
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -48,6 +49,38 @@ def test_startup_minute_is_priced_by_the_startup_rule(worked_example, support_ap
     assert [t["priority"] for t in body["trace"]] == [120, 100, 50, 10, 0]
     winner = next(t for t in body["trace"] if t["outcome"] == "won")
     assert winner["rule_id"] == body["rule_id"]
+
+
+def test_the_trace_is_written_as_its_documented_serializer_writes_it(worked_example, support_api):
+    """The trace is written without a serializer per entry; the output is what the schema's
+    TraceEntrySerializer gives for the same entries."""
+    from pricing.api import TraceEntrySerializer
+    from pricing.selectors import evaluate
+
+    factories.rule(customer=worked_example["tech_corp"], priority=70)  # "other customer"
+    body = rate(support_api, worked_example["startup"], item_code="SMS").json()
+    evaluation = evaluate(
+        customer=worked_example["startup"],
+        billing_category="retail",
+        item_code="SMS",
+        quantity=Decimal(1),
+        occurred_at=datetime(2026, 3, 1, 12, tzinfo=UTC),
+    )
+    expected = TraceEntrySerializer(
+        [
+            {
+                "rule_id": e.rule.id,
+                "rule_code": e.rule.code,
+                "priority": e.rule.priority,
+                "outcome": e.outcome.value,
+                "reason": e.reason,
+            }
+            for e in evaluation.result.trace
+        ],
+        many=True,
+    ).data
+    assert body["trace"] == [dict(entry) for entry in expected]
+    assert len(body["trace"]) == 6
 
 
 def test_startup_sms_falls_back_to_the_standard_rule(worked_example, support_api):
@@ -153,12 +186,13 @@ def test_bad_rate_input_is_a_400(support_api, changes, field):
 
 
 @pytest.mark.parametrize("rules", [1, 40])
-def test_rate_runs_four_queries_of_its_own_whatever_the_number_of_rules(
+def test_rate_runs_three_queries_of_its_own_whatever_the_number_of_rules(
     worked_example, superuser, rules
 ):
-    """Token lookup + customer + rules + prices + memberships = 5, with 5 or 45 rules.
+    """Token lookup + customer + rules' stamp + memberships = 4, with 5 or 45 rules.
 
-    A superuser needs no permission queries; other roles add two (their permissions, loaded once
+    The first rating after the rules changed also loads them and their prices (two more). A
+    superuser needs no permission queries; other roles add two (their permissions, loaded once
     per request by Django's ModelBackend).
     """
     for _ in range(rules):
@@ -167,7 +201,11 @@ def test_rate_runs_four_queries_of_its_own_whatever_the_number_of_rules(
     with CaptureQueriesContext(connection) as queries:
         response = rate(api, worked_example["startup"])
     assert response.status_code == 200
-    assert len(queries) == 5
+    assert len(queries) == 6
+    with CaptureQueriesContext(connection) as queries:
+        response = rate(api, worked_example["startup"])
+    assert response.status_code == 200
+    assert len(queries) == 4
 
 
 @pytest.mark.parametrize(

@@ -273,9 +273,15 @@ def test_worked_example_is_priced_by_priority(worked_example):
     assert _rate(worked_example["startup"], item="SMS").result.rule.code == "STD-2026"
 
 
-def test_single_rating_takes_three_queries(worked_example, django_assert_num_queries):
+def test_single_rating_takes_two_queries_once_the_rules_are_cached(
+    worked_example, django_assert_num_queries
+):
+    """The rules' stamp and the memberships; the first rating after a change also loads the
+    rules and their prices."""
     customer = worked_example["startup"]
-    with django_assert_num_queries(3):
+    with django_assert_num_queries(4):
+        _rate(customer)
+    with django_assert_num_queries(2):
         _rate(customer)
 
 

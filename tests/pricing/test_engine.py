@@ -328,3 +328,60 @@ def test_engine_matches_brute_force_reference(rules, periods, customer_id, item,
     assert len(result.trace) == sum(1 for r in rules if r.billing_category == "retail")
     assert sum(1 for e in result.trace if e.outcome == Outcome.WON) == int(result.rated)
     assert groups_at(periods, at) == result.group_ids
+
+
+def eager_trace(rules, record, group_ids):
+    """The trace as a full walk records it: every rule, its outcome and its reason, in order."""
+    from pricing.engine import _ineligibility, _reason, billing_day
+
+    day = billing_day(record.occurred_at)
+    ordered = sorted(
+        (r for r in rules if r.billing_category == record.billing_category), key=Rule.sort_key
+    )
+    entries, winner = [], None
+    for rule in ordered:
+        outcome = _ineligibility(rule, record.customer_id, group_ids, day)
+        if outcome is None:
+            if winner is not None:
+                outcome = Outcome.OUTRANKED
+            elif record.item_code in rule.prices:
+                winner, outcome = rule, Outcome.WON
+            else:
+                outcome = Outcome.NO_PRICE
+        entries.append((rule.code, outcome, _reason(outcome, rule, record, day, winner)))
+    return entries
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rules=rules_strategy(),
+    periods=memberships_strategy(),
+    customer_id=st.sampled_from(CUSTOMERS),
+    item=st.sampled_from(ITEMS),
+    hours=st.integers(0, 24 * 130),
+)
+def test_lazy_trace_equals_the_full_walk(rules, periods, customer_id, item, hours):
+    """Rating stops at the winner; reading the trace later gives what a full walk recorded."""
+    at = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=hours)
+    record = Usage(customer_id, "retail", item, Decimal(1), at)
+    result = RuleBook(rules).rate(record, periods)
+    expected = eager_trace(rules, record, result.group_ids)
+    assert [(e.rule.code, e.outcome, e.reason) for e in result.trace] == expected
+    assert [e.rule.code for e in result.trace[1:]] == [code for code, _, _ in expected[1:]]
+    if expected:
+        assert result.trace[-1].reason == expected[-1][2]
+    kept = result.trace.select(lambda rule: rule.group_id is None)
+    assert [(e.rule.code, e.outcome) for e in kept] == [
+        (code, outcome)
+        for (code, outcome, _), rule in zip(expected, result.trace.rules, strict=True)
+        if rule.group_id is None
+    ]
+
+
+def test_trace_compares_equal_to_a_list_of_its_entries():
+    book = RuleBook([make_rule("A", 2), make_rule("B", 1)])
+    result = book.rate(usage())
+    assert result.trace == list(result.trace)
+    assert len(result.trace) == 2
+    assert result.trace != []
+    assert book.rate(usage(billing_category="wholesale")).trace == []
