@@ -291,16 +291,24 @@ class TraceField(serializers.Field):
     """
 
     def to_representation(self, value: Sequence[engine.TraceEntry]) -> list[dict]:
+        rows = (
+            value.explained()
+            if isinstance(value, engine.Trace)
+            else ((e.rule, e.outcome, e.reason) for e in value)
+        )
         return [
             {
-                "rule_id": str(entry.rule.id),
-                "rule_code": entry.rule.code,
-                "priority": entry.rule.priority,
-                "outcome": entry.outcome.value,
-                "reason": entry.reason,
+                "rule_id": str(rule.id),
+                "rule_code": rule.code,
+                "priority": rule.priority,
+                "outcome": _OUTCOME_VALUES[outcome],
+                "reason": reason,
             }
-            for entry in value
+            for rule, outcome, reason in rows
         ]
+
+
+_OUTCOME_VALUES = {outcome: outcome.value for outcome in engine.Outcome}
 
 
 class RateResultSerializer(serializers.Serializer):

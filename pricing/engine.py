@@ -151,7 +151,9 @@ class Trace(Sequence[TraceEntry]):
         self._entries: list[TraceEntry] | None = None
 
     def outcome_at(self, position: int) -> Outcome:
-        rule = self.rules[position]
+        return self._outcome(position, self.rules[position])
+
+    def _outcome(self, position: int, rule: Rule) -> Outcome:
         outcome = _ineligibility(rule, self._usage.customer_id, self._group_ids, self._day)
         if outcome is not None:
             return outcome
@@ -162,12 +164,33 @@ class Trace(Sequence[TraceEntry]):
             return Outcome.NO_PRICE
         return Outcome.WON if position == winner_at else Outcome.OUTRANKED
 
+    def outcomes(self) -> Iterator[tuple[Rule, Outcome]]:
+        """Each rule with its outcome, in order, without writing reasons."""
+        outcome = self._outcome
+        return ((rule, outcome(position, rule)) for position, rule in enumerate(self.rules))
+
+    def explained(self) -> Iterator[tuple[Rule, Outcome, str]]:
+        """Each rule with its outcome and reason, in order, as plain tuples (the API's rows)."""
+        if self._entries is not None:
+            return ((e.rule, e.outcome, e.reason) for e in self._entries)
+        usage, day, winner = self._usage, self._day, self._winner
+        return (
+            (rule, outcome, _reason(outcome, rule, usage, day, winner))
+            for rule, outcome in self.outcomes()
+        )
+
+    @property
+    def _winner(self) -> Rule | None:
+        return self.rules[self._winner_at] if self._winner_at is not None else None
+
     def entry_at(self, position: int) -> TraceEntry:
         if self._entries is not None:
             return self._entries[position]
-        rule, outcome = self.rules[position], self.outcome_at(position)
-        winner = self.rules[self._winner_at] if self._winner_at is not None else None
-        return TraceEntry(rule, outcome, _reason(outcome, rule, self._usage, self._day, winner))
+        rule = self.rules[position]
+        outcome = self._outcome(position, rule)
+        return TraceEntry(
+            rule, outcome, _reason(outcome, rule, self._usage, self._day, self._winner)
+        )
 
     def select(self, keep: Callable[[Rule], bool]) -> list[TraceEntry]:
         """The entries of the rules ``keep`` accepts, in order; the others cost no reason."""
@@ -176,7 +199,7 @@ class Trace(Sequence[TraceEntry]):
     def entries(self) -> list[TraceEntry]:
         """Every entry (computed once, then kept)."""
         if self._entries is None:
-            self._entries = [self.entry_at(i) for i in range(len(self.rules))]
+            self._entries = [TraceEntry(*row) for row in self.explained()]
         return self._entries
 
     def __len__(self) -> int:
@@ -190,7 +213,7 @@ class Trace(Sequence[TraceEntry]):
     def __iter__(self) -> Iterator[TraceEntry]:
         if self._entries is not None:
             return iter(self._entries)
-        return (self.entry_at(i) for i in range(len(self.rules)))
+        return (TraceEntry(*row) for row in self.explained())
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Sequence) and not isinstance(other, str):

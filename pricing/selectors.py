@@ -114,12 +114,6 @@ def engine_rules(
     ]
 
 
-def memberships_of(customer_id) -> list[tuple[engine.MembershipPeriod, CustomerGroup]]:
-    """Every membership period of a customer, past and present, with its group (one query)."""
-    rows = Membership.objects.filter(customer_id=customer_id).select_related("group")
-    return [(engine.MembershipPeriod(m.group_id, m.joined_at, m.left_at), m.group) for m in rows]
-
-
 def _group_ref(db: str, **values) -> CustomerGroup:
     """A group loaded with only the fields given (``from_db`` wants them in model order)."""
     names = [f.attname for f in CustomerGroup._meta.concrete_fields if f.attname in values]

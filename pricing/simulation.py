@@ -6,8 +6,8 @@ Everything here calls the rating engine exactly as rating does and stores nothin
   the actual memberships and, when asked, once more with hypothetical ones.
 - :func:`coverage` loads the rules once and asks the engine for every (category, group) cell in
   memory, so its query count does not depend on the number of groups on the page.
-- :func:`effective_pricing` loads rules and memberships once and rates every item of every category
-  in memory.
+- :func:`effective_pricing` rates every item of every category in memory with the process's cached
+  rule book (:mod:`pricing.rulecache`) and the customer's groups read once.
 """
 
 from __future__ import annotations
@@ -26,15 +26,15 @@ from django.utils import timezone
 
 from groups.models import Customer, CustomerGroup, Membership
 from groups.selectors import customer_search
-from pricing import engine
+from pricing import engine, rulecache
 from pricing.forms_simulate import CoverageGroupFilter
 from pricing.models import PriceListItem, PricingRule
 from pricing.selectors import (
     Evaluation,
     billing_tz,
+    customer_groups_at,
     engine_rules,
     evaluate,
-    memberships_of,
 )
 
 # Traces longer than this hide the rules that target other groups or customers unless asked:
@@ -270,7 +270,7 @@ def _trace_rows(
 def _outcomes(trace: Sequence[engine.TraceEntry]) -> Iterable[tuple[engine.Rule, engine.Outcome]]:
     """Each rule of a trace with its outcome, without writing reasons when the trace is lazy."""
     if isinstance(trace, engine.Trace):
-        return ((rule, trace.outcome_at(i)) for i, rule in enumerate(trace.rules))
+        return trace.outcomes()
     return ((entry.rule, entry.outcome) for entry in trace)
 
 
@@ -642,27 +642,18 @@ class EffectivePricing:
 def effective_pricing(customer: Customer, *, at: datetime | None = None) -> EffectivePricing:
     """The rule that wins now for each item of each category in use, for one customer.
 
-    One row per (category, item) the category's rules price, most common item first. Memberships
-    are read first, so only the rules that can apply are loaded: everyone's, the customer's own
-    and those of its groups at ``at``. Five queries whatever the number of categories, rules or
-    groups (items per category, memberships, rules, prices), two more when an item is unrated
-    (for the engine's full reason); then the engine in memory.
+    One row per (category, item) the category's rules price, most common item first. Three
+    queries whatever the number of categories, rules or groups (items per category, the check
+    of the cached rule book, the customer's groups at ``at``), two more when the rules changed
+    since the book was built; then the engine in memory, unrated items' reasons included.
     """
     at = at or billing_now()
     category_items = items_by_category()
-    all_items = {code for codes in category_items.values() for code in codes}
-    periods = memberships_of(customer.pk)
-    group_ids = engine.groups_at((p for p, _ in periods), at)
-    groups = sorted(
-        {g.pk: g for p, g in periods if p.group_id in group_ids}.values(), key=lambda g: g.name
-    )
-    applicable = Q(customer=customer) | Q(customer__isnull=True, group__isnull=True)
-    if group_ids:
-        applicable |= Q(group__in=list(group_ids))
-    rules = engine_rules(rules=PricingRule.objects.filter(applicable), item_codes=all_items)
-    book = engine.RuleBook(rules, tz=billing_tz())
+    book = rulecache.rule_book()
+    member_of = customer_groups_at(customer.pk, at)
+    group_ids = frozenset(member_of)
+    groups = sorted(member_of.values(), key=lambda g: g.name)
     rows = []
-    unrated = []
     for category in sorted(category_items):
         for item_code in category_items[category] or [""]:
             usage = engine.Usage(
@@ -673,14 +664,12 @@ def effective_pricing(customer: Customer, *, at: datetime | None = None) -> Effe
                 occurred_at=at,
                 customer_name=customer.name,
             )
-            row = EffectivePrice(
-                category=category,
-                item_code=item_code,
-                result=book.rate(usage, group_ids=group_ids, trace=False),
-                url=simulate_url(customer=customer, category=category, item=item_code),
+            rows.append(
+                EffectivePrice(
+                    category=category,
+                    item_code=item_code,
+                    result=book.rate(usage, group_ids=group_ids, trace=False),
+                    url=simulate_url(customer=customer, category=category, item=item_code),
+                )
             )
-            if not row.result.rated:
-                unrated.append((usage, group_ids, partial(setattr, row, "result")))
-            rows.append(row)
-    _reasons_from_every_rule(unrated, PricingRule.objects.all())
     return EffectivePricing(customer=customer, at=at, groups=groups, rows=rows)
