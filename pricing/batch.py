@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from django.db import connection, transaction
+from django.db import connection, connections, transaction
 from django.db.models.expressions import Col
 from django.utils import timezone
 
@@ -142,6 +142,7 @@ class RatingIndex:
         )
         self._by_interval: dict[tuple[str, str, int], _Table] = {}
         self.tables: dict[tuple[str, str, date], _Table] = {}
+        self.slices: dict[tuple[str, str, int], _Table] = {}  # see rate_rows
         self._lock = threading.Lock()
 
     def table(self, category: str, item: str, day: date) -> _Table:
@@ -293,11 +294,13 @@ class MembershipCache:
             missing = [key for key in set(customer_keys) if key not in self.periods]
             if not missing:
                 return 0
-            if self.preload and len(missing) >= PRELOAD_MIN and not self.periods:
-                total = Customer.objects.count()
-                if len(missing) * PRELOAD_SHARE >= total and total <= MEMBERSHIP_CACHE_MAX:
-                    self._load_all()
-                    return 2
+            if (
+                self.preload
+                and len(missing) >= PRELOAD_MIN
+                and not self.periods
+                and self.load_everyone_if_worth_it(len(missing), locked=True)
+            ):
+                return 2
             if len(self.periods) + len(missing) > MEMBERSHIP_CACHE_MAX:
                 self.periods = {}
             loaded: dict[str, list] = {key: [] for key in missing}
@@ -307,6 +310,20 @@ class MembershipCache:
                 self._collect(_membership_rows(missing[start : start + MEMBERSHIP_CHUNK]), loaded)
             self.periods.update((key, tuple(value)) for key, value in loaded.items())
             return queries
+
+    def load_everyone_if_worth_it(self, customers: int, *, locked: bool = False) -> bool:
+        """Load every membership when ``customers`` is a tenth of all customers or more."""
+        if self.complete:
+            return True
+        total = Customer.objects.count()
+        if customers * PRELOAD_SHARE < total or total > MEMBERSHIP_CACHE_MAX:
+            return False
+        if locked:
+            self._load_all()
+        else:
+            with self._lock:
+                self._load_all()
+        return True
 
     def _collect(self, rows: Iterable[tuple], into: dict[str, list]) -> None:
         group_keys = self.group_keys
@@ -500,7 +517,14 @@ class SnapshotHolder:
 
 @dataclass
 class RatedChunk:
-    """What one chunk writes back: rated rows by outcome, unrated rows with their reason."""
+    """What one chunk writes back: rated rows by outcome, unrated rows with their reason.
+
+    ``amounts`` is filled only when the database cannot compute them itself: PostgreSQL's
+    write-back multiplies the stored quantity by the outcome's unit price and rounds half up to
+    the cent in exact numeric arithmetic, which is ``engine.round_amount`` for the non-negative
+    prices and positive quantities the models allow. (Python's 28-digit context would round
+    differently only for amounts of 10^16 and more.)
+    """
 
     handles: list = field(default_factory=list)
     amounts: list[Decimal] = field(default_factory=list)
@@ -512,29 +536,38 @@ class RatedChunk:
         return len(self.handles) + len(self.unrated)
 
 
-def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
+DAY_SLICE = 900  # seconds; every time zone's offset today is a multiple of 15 minutes
+
+
+def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) -> RatedChunk:
     """Rate claimed rows; the hot loop of batch rating.
 
-    Per record: one table lookup for (category, item, day), one dict lookup for customer
-    rules, and one per membership period for group rules. Rows the index cannot price are
-    handed to the engine (``explain_unrated``) for the exact reason.
+    Per record: one table lookup for (category, item, 15-minute slice of time), one dict lookup
+    for customer rules, and one per membership period for group rules. A slice's table is the
+    table of its billing day; a slice that straddles midnight in the billing time zone (an
+    offset that is not a multiple of 15 minutes) is looked up by the record's own day. Rows the
+    index cannot price are handed to the engine (``explain_unrated``) for the exact reason.
+    ``amounts=False`` leaves the amounts to the database (see :class:`RatedChunk`).
     """
     index, members = snapshot.index, snapshot.members
     members.ensure(row[1] for row in rows)
     periods_of = members.periods.get
-    tables_get = index.tables.get
+    slices = index.slices
+    slices_get = slices.get
     table_for = index.table
     tz = index.tz
     round_amount = engine.round_amount
     chunk = RatedChunk()
-    handles, amounts, outcome_ids = chunk.handles, chunk.amounts, chunk.outcome_ids
+    handles, amount_list, outcome_ids = chunk.handles, chunk.amounts, chunk.outcome_ids
     local: dict[int, int] = {}
     outcomes = chunk.outcomes
     misses: list[Row] = []
     for row in rows:
         handle, customer, category, item, quantity, occurred_at = row
-        day = occurred_at.astimezone(tz).date()
-        table = tables_get((category, item, day)) or table_for(category, item, day)
+        key = (category, item, int(occurred_at.timestamp()) // DAY_SLICE)
+        table = slices_get(key)
+        if table is None:
+            table = _slice_table(slices, table_for, tz, key, occurred_at)
         best = table.every
         if table.customers:
             position = table.customers.get(customer)
@@ -560,11 +593,24 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
             outcomes.append(winner)
             outcome = local[id(winner)] = len(outcomes)
         handles.append(handle)
-        amounts.append(round_amount(winner[1], quantity))
         outcome_ids.append(outcome)
+        if amounts:
+            amount_list.append(round_amount(winner[1], quantity))
     if misses:
         _explain(misses, snapshot, chunk)
     return chunk
+
+
+def _slice_table(slices: dict, table_for: Callable, tz: tzinfo, key: tuple, at: datetime):
+    """The table of a record's slice of time, memoised when the whole slice is one billing day."""
+    category, item, number = key
+    day = at.astimezone(tz).date()
+    first = datetime.fromtimestamp(number * DAY_SLICE, UTC).astimezone(tz).date()
+    last = datetime.fromtimestamp(number * DAY_SLICE + DAY_SLICE - 1, UTC).astimezone(tz).date()
+    table = table_for(category, item, day)
+    if first == last:
+        slices[key] = table
+    return table
 
 
 def _explain(rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk) -> None:
@@ -712,11 +758,11 @@ UPDATE {USAGE_TABLE} AS u SET
     price_list_id = (%(list_ids)s::uuid[])[v.k],
     price_list_code = (%(list_codes)s::text[])[v.k],
     unit_price = (%(prices)s::numeric[])[v.k],
-    amount = v.amount,
+    amount = round(u.quantity * (%(prices)s::numeric[])[v.k], 2),
     currency = (%(currencies)s::text[])[v.k],
     rated_at = %(at)s,
     unrated_reason = ''
-FROM unnest(%(handles)s::tid[], %(amounts)s::numeric[], %(outcomes)s::int[]) AS v(tid, amount, k)
+FROM unnest(%(handles)s::tid[], %(outcomes)s::int[]) AS v(tid, k)
 WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
 
@@ -780,7 +826,6 @@ def _write(chunk: RatedChunk, at: datetime) -> int:
                 {
                     "at": at,
                     "handles": _pg_array(chunk.handles, quote=True),
-                    "amounts": _pg_array(map(str, chunk.amounts)),
                     "outcomes": _pg_array(map(str, chunk.outcome_ids)),
                     "rule_ids": [rule.id for rule in rules],
                     "rule_codes": [rule.code for rule in rules],
@@ -858,7 +903,7 @@ def rate_chunk(
         written = 0
         if claim.rows:
             snapshot = holder.current()
-            chunk = rate_rows(claim.rows, snapshot)
+            chunk = rate_rows(claim.rows, snapshot, amounts=connection.vendor != "postgresql")
             written = _write(chunk, timezone.now())
             if written != len(chunk):  # a record changed under us: retry it in the next run
                 raise RuntimeError(f"wrote {written} of {len(chunk)} claimed records; rolled back")
@@ -882,6 +927,7 @@ def rate_pending(
     scope: Scope = Scope(),
     time_budget: float | None = None,
     preload: bool | None = None,
+    holder: SnapshotHolder | None = None,
 ) -> RunReport:
     """Rate pending records in chunks until none are left, ``limit`` or ``time_budget`` is hit.
 
@@ -889,6 +935,7 @@ def rate_pending(
     connection, taking chunks from the queue with ``SKIP LOCKED``: Python's share of the work
     runs on every core. PostgreSQL only, and only outside a transaction (a worker could not see
     the caller's uncommitted records); SQLite serialises writers, so it always uses one.
+    ``holder`` hands a loaded snapshot to a worker.
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         workers = 1
@@ -906,7 +953,8 @@ def rate_pending(
     report = RunReport()
     # A time-boxed run (a polling request) rates a slice: loading every membership would cost
     # more than the slice itself.
-    holder = SnapshotHolder(preload=time_budget is None if preload is None else preload)
+    if holder is None:
+        holder = SnapshotHolder(preload=time_budget is None if preload is None else preload)
     cursor = QueueCursor()
     while True:
         # The budget is checked between chunks; the first chunk always runs, so each call
@@ -934,19 +982,31 @@ def rate_pending(
 def _rate_in_processes(
     workers: int, progress: Callable[[int], None] | None, **options
 ) -> RunReport:
-    """Run ``rate_pending`` in ``workers`` processes and add up their reports."""
+    """Run ``rate_pending`` in ``workers`` forked processes and add up their reports.
+
+    The parent loads the snapshot (rules and, for a large backlog, every membership) once before
+    forking; the workers share it copy-on-write instead of each loading their own. Connections
+    and the connection pool (whose threads a fork would not carry over) are closed first; each
+    worker opens its own.
+    """
     import multiprocessing
-    import os
 
     from pricing.workers import rate_in_process
 
     started = time.perf_counter()
     limit = options.pop("limit")
-    # Plain values only: the worker unpickles them before Django (and this module) is loaded.
-    options["id_range"] = options.pop("scope").id_range
-    context = multiprocessing.get_context("spawn")
+    preload = options.pop("preload")
+    holder = SnapshotHolder(preload=options["time_budget"] is None if preload is None else preload)
+    backlog = pending_count(options["scope"])
+    if holder.preload and backlog >= PRELOAD_MIN:
+        snapshot = holder.current()
+        snapshot.members.load_everyone_if_worth_it(backlog)
+    for conn in connections.all(initialized_only=True):
+        conn.close()
+        if hasattr(conn, "close_pool"):
+            conn.close_pool()
+    context = multiprocessing.get_context("fork")
     messages = context.Queue()
-    settings_module = os.environ.get("DJANGO_SETTINGS_MODULE", "billing.settings")
     processes = []
     for n in range(workers):
         share = None if limit is None else limit // workers + (1 if n < limit % workers else 0)
@@ -954,13 +1014,7 @@ def _rate_in_processes(
             continue
         process = context.Process(
             target=rate_in_process,
-            args=(
-                settings_module,
-                connection.alias,
-                connection.settings_dict["NAME"],
-                {**options, "limit": share},
-                messages,
-            ),
+            args=(holder, {**options, "limit": share}, messages),
             name=f"rate-{n}",
         )
         process.start()
