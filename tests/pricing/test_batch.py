@@ -441,3 +441,41 @@ def test_quantities_over_the_models_limit_are_refused(worked_example):
             value="1000000000", reason="Must be less than 1,000,000,000."
         )
     ]
+
+
+@pytest.mark.django_db
+def test_a_time_slice_that_straddles_local_midnight_rates_each_record_by_its_own_day():
+    """The hot loop memoises tables per 15 minutes of UTC; an offset of +00:07 puts a local
+    midnight inside a slice, and records on either side still get their own day's rules."""
+    from datetime import timezone
+
+    from pricing import engine
+
+    tz = timezone(timedelta(minutes=7))
+    rule = engine.Rule(
+        id="r1",
+        code="FROM-DAY-2",
+        billing_category="retail",
+        priority=1,
+        valid_from=date(2026, 3, 2),
+        price_list_id="pl",
+        currency="EUR",
+        prices={"minute": Decimal("1.00")},
+    )
+    index = batch.RatingIndex([rule], tz=tz, key=lambda value: value)
+    snapshot = batch.Snapshot(
+        stamp=(), index=index, members=batch.MembershipCache(frozenset(), preload=False)
+    )
+    snapshot.members.complete = True
+    midnight = datetime(2026, 3, 1, 23, 53, tzinfo=UTC)  # 00:00 on 2 March at +00:07
+    before, after = midnight - timedelta(minutes=1), midnight + timedelta(minutes=1)
+    assert int(before.timestamp()) // batch.DAY_SLICE == int(after.timestamp()) // batch.DAY_SLICE
+    customer = "00000000-0000-4000-8000-000000000001"
+    rows = [
+        ("h-after", customer, "retail", "minute", Decimal("1"), after),
+        ("h-before", customer, "retail", "minute", Decimal("1"), before),
+        ("h-after-again", customer, "retail", "minute", Decimal("1"), after),
+    ]
+    chunk = batch.rate_rows(rows, snapshot)
+    assert chunk.handles == ["h-after", "h-after-again"]
+    assert [handle for handle, _ in chunk.unrated] == ["h-before"]
