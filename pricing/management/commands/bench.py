@@ -11,6 +11,9 @@ records), then in one run:
 3. **Single record**: ``pricing.selectors.evaluate`` on random stored records, and
    ``POST /api/v1/rate`` through the test client (n/a when that URL does not resolve); p50, p99
    and queries per call.
+4. **Pages**: ``bench_pages`` on the same data (render time and query count of ``/groups/``,
+   the 100,000-member group, ``/customers/``, ``/audit/``, ``/simulate/``); ``--skip-pages``
+   leaves them out.
 
 Between phases the table is vacuumed and (PostgreSQL, if allowed) a checkpoint is forced, so
 each timed pass starts from the same state. Run on an otherwise idle machine::
@@ -19,7 +22,6 @@ each timed pass starts from the same state. Run on an otherwise idle machine::
     export DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_batch DJANGO_DEBUG=1
     python manage.py migrate && python manage.py bench --records 1000000
 
-Page render times at scale are ``bench_pages``' job.
 """
 
 import contextlib
@@ -35,6 +37,7 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import DatabaseError, connection, transaction
 from django.test import Client
@@ -65,6 +68,9 @@ class Command(BaseCommand):
         parser.add_argument("--samples", type=int, default=300, help="single-record calls")
         parser.add_argument("--skip-floor", action="store_true")
         parser.add_argument("--skip-batch", action="store_true")
+        parser.add_argument(
+            "--skip-pages", action="store_true", help="do not run bench_pages on the same data"
+        )
 
     def handle(self, *args, **options) -> None:
         self.rows: list[tuple[str, str]] = []
@@ -78,6 +84,10 @@ class Command(BaseCommand):
             self._batch(count, floor, options)
         self._single(options["samples"])
         self._print(options)
+        if not options["skip_pages"]:
+            # The pages at the same scale, on the same data (bench_pages seeds nothing here).
+            self.stdout.write("")
+            call_command("bench_pages", scale=options["scale"], stdout=self.stdout)
 
     # --- helpers ------------------------------------------------------------------------------
 
