@@ -2,11 +2,13 @@
 
 from dataclasses import dataclass
 from datetime import timedelta
+from html import escape
 
 import django_filters
 from django import forms
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 
 from groups import selectors
 from groups.models import Customer, CustomerGroup, Membership
@@ -164,3 +166,18 @@ def sort_columns(filterset: django_filters.FilterSet, columns: list[tuple[str, s
         else:
             result[key] = SortColumn(key, label, key, "")
     return result
+
+
+def select_options(choices, selected) -> SafeString:
+    """``<option>`` elements for ``(value, label)`` pairs, ``selected`` marked, escaped.
+
+    For drop-downs of every group: a template loop (or ``format_html`` per option) costs tens
+    of milliseconds per thousand options; plain escaping and one join costs about one.
+    """
+    selected = "" if selected in (None, "") else str(selected)
+    options = []
+    for value, label in choices:
+        value = str(value)
+        mark = " selected" if value == selected else ""
+        options.append(f'<option value="{escape(value)}"{mark}>{escape(str(label))}</option>')
+    return mark_safe("".join(options))  # every value and label is escaped above

@@ -12,7 +12,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from groups import selectors, services
-from groups.filters import sort_columns
+from groups.filters import select_options, sort_columns
 from groups.forms import (
     CustomerForm,
     CustomerImportConfirmForm,
@@ -50,7 +50,9 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     }
     if wants_fragment(request):
         return render(request, "groups/customer_list.html#rows", context)
-    context["group_choices"] = selectors.group_choices()
+    context["group_options"] = select_options(
+        selectors.group_choices(), filterset.form["group"].value()
+    )
     return render(request, "groups/customer_list.html", context)
 
 

@@ -38,6 +38,19 @@ def test_filter_by_group_and_active_status(support_client, worked_example):
     assert "Tech Corp" not in names(support_client.get(LIST, {"active": "yes"}))
 
 
+def test_group_filter_lists_every_group_escaped_and_keeps_the_choice(support_client):
+    """The drop-down offers every group by name, escaped, with the filtered one selected."""
+    plain = factories.group("Plain")
+    odd = factories.group('<b>"Odd" & Co</b>')
+    html = support_client.get(LIST, {"group": odd.pk}).content.decode()
+    assert f'<option value="{plain.pk}">Plain</option>' in html
+    assert (
+        f'<option value="{odd.pk}" selected>&lt;b&gt;&quot;Odd&quot; &amp; Co&lt;/b&gt;</option>'
+        in html
+    )
+    assert "<b>" not in html.split('id="customer-group"')[1].split("</select>")[0]
+
+
 def test_rows_show_current_groups(support_client, worked_example):
     response = support_client.get(LIST, {"q": "startup xyz"})
     body = response.content.decode()
