@@ -695,7 +695,7 @@ def _claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
             "ON u.id = c.record_id",
             [*params, size],
         )
-        convert = _identity
+        convert = None
     else:
         with connection.cursor() as db:
             db.execute(
@@ -711,12 +711,12 @@ def _claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
             handle, customer, category, item, quantity, occurred_at = row
             return (handle, customer, category, item, to_decimal(quantity), _aware(occurred_at))
 
-    claim = Claim()
     pending = UsageStatus.PENDING
-    for queue_id, *row, status in found:
-        claim.queue_ids.append(queue_id)
-        if status == pending:
-            claim.rows.append(convert(tuple(row)))
+    live = [row[1:7] for row in found if row[7] == pending]
+    claim = Claim(
+        rows=live if convert is None else [convert(row) for row in live],
+        queue_ids=[row[0] for row in found],
+    )
     if claim.queue_ids:
         cursor.after = max(claim.queue_ids)
     return claim
