@@ -1,8 +1,9 @@
 """The audit: empty and stale groups, and the rules they leave dead or in conflict.
 
 Selectors: every finding is one set-based query (``Exists`` / ``Subquery`` annotations, or a SQL
-self-join for the pairwise rule checks), so the number of queries a page makes does not grow
-with the number of groups, rules, customers or memberships. Python only ever touches the rows of
+self-join for the pairwise rule checks; "customers in no group" fetches the customers without a
+membership first), so the number of queries a page makes does not grow with the number of
+groups, rules, customers or memberships. Python only ever touches the rows of
 one page (and, streaming, the rows of a CSV export). The one write the audit owns, deleting a
 selection of empty groups, goes through ``groups.services.group_delete``.
 
@@ -83,6 +84,7 @@ from django.db.models import (
 )
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, RowNumber
+from django.db.models.lookups import Exact
 from django.urls import reverse
 from django.utils import timezone
 from django_filters import FilterSet
@@ -347,12 +349,58 @@ def group_rows(ids: Sequence, clock: AuditClock) -> list[CustomerGroup]:
 # --- Customers --------------------------------------------------------------------------------
 
 
+# Up to this many customers in no group are looked up by id; more, and the lists filter with
+# the anti-join as a subquery instead.
+NO_GROUP_IDS_MAX = 1000
+
+
+def _customers_without_membership(clock: AuditClock) -> list | RawSQL:
+    """Active customers with no open membership, while some group rule is in force.
+
+    An anti-join of the customers with the open memberships grouped by customer: PostgreSQL
+    merges one pass over the open-membership index with the customers. (A correlated NOT
+    EXISTS made it probe the index once per customer, 100,000 probes, and for a page of the
+    list it walked every customer in name order doing so.) The ids are fetched here, in one
+    query, because the planner cannot know how few rows the anti-join leaves (it assumes half
+    the customers) and would plan the list around that guess; when there are more than
+    ``NO_GROUP_IDS_MAX``, the anti-join is returned as SQL for the caller's query instead.
+    """
+    customer, membership, rule = _t(Customer), _t(Membership), _t(PricingRule)
+    if connection.vendor == "postgresql":
+        without_membership = (
+            f"SELECT c.id FROM {customer} c LEFT JOIN (SELECT customer_id FROM {membership} "
+            "WHERE left_at IS NULL GROUP BY customer_id) m ON m.customer_id = c.id "
+            "WHERE m.customer_id IS NULL"
+        )
+    else:
+        # SQLite probes an index in-process for next to nothing, and the grouped subquery
+        # would be materialised first: there NOT EXISTS is twice as fast.
+        without_membership = (
+            f"SELECT c.id FROM {customer} c WHERE NOT EXISTS (SELECT 1 FROM {membership} m "
+            "WHERE m.customer_id = c.id AND m.left_at IS NULL)"
+        )
+    sql = (
+        f"{without_membership} AND c.is_active "
+        # Evaluated once, first: without a group rule in force nobody misses a group.
+        f"AND EXISTS (SELECT 1 FROM {rule} r WHERE r.group_id IS NOT NULL AND r.is_active "
+        "AND r.valid_from <= %s AND (r.valid_to IS NULL OR r.valid_to >= %s))"
+    )
+    params = [_day(clock.today), _day(clock.today)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} LIMIT %s", [*params, NO_GROUP_IDS_MAX + 1])
+        ids = [row[0] for row in cursor.fetchall()]
+    if len(ids) > NO_GROUP_IDS_MAX:
+        return RawSQL(sql, params)
+    to_python = Customer._meta.pk.to_python
+    return [to_python(pk) for pk in ids]
+
+
 def customers_in_no_group(clock: AuditClock) -> QuerySet[Customer]:
     """Active customers with no current membership who miss a group-priced category.
 
-    Ordered for the database's sake: the anti-join on open memberships first (what discards
-    nearly every customer), then "some group rule is in force" (uncorrelated, evaluated once),
-    then the per-customer category test, which only customers with direct rules need.
+    Runs one query at once (the customers with no open membership, see
+    ``_customers_without_membership``); the queryset then only checks the categories of
+    those customers, and only customers with direct rules need that.
     """
     in_force = PricingRule.objects.filter(_in_force_q(clock.today))
     group_rules = in_force.filter(group__isnull=False)
@@ -362,11 +410,8 @@ def customers_in_no_group(clock: AuditClock) -> QuerySet[Customer]:
             "billing_category"
         )
     )
-    return (
-        Customer.objects.filter(is_active=True)
-        .filter(~Exists(Membership.objects.filter(customer=OuterRef("pk"), left_at__isnull=True)))
-        .filter(Exists(group_rules))
-        .filter(~Exists(direct) | Exists(missed))
+    return Customer.objects.filter(pk__in=_customers_without_membership(clock)).filter(
+        ~Exists(direct) | Exists(missed)
     )
 
 
@@ -408,11 +453,22 @@ def customer_rows(ids: Sequence, clock: AuditClock) -> list[Customer]:
 
 
 def never_applies_q(clock: AuditClock) -> Q:
+    """Enabled rules that price nothing: ended, or their group empty, or their customer inactive.
+
+    Both target checks probe one index for the rules that have such a target; a join on
+    ``customer__is_active`` made PostgreSQL hash all 100,000 customers for a handful of rules.
+    """
     empty_group = ~Exists(_current_members("group_id"))
+    # A scalar subquery: PostgreSQL turns an EXISTS under OR into a hash of every inactive
+    # customer, found by reading the whole customer table.
+    inactive_customer = Exact(
+        Subquery(Customer.objects.filter(pk=OuterRef("customer_id")).values("is_active")[:1]),
+        False,
+    )
     return Q(is_active=True) & (
         Q(valid_to__lt=clock.today)
         | (Q(group__isnull=False) & empty_group)
-        | Q(customer__is_active=False)
+        | (Q(customer__isnull=False) & inactive_customer)
     )
 
 
@@ -467,20 +523,30 @@ def _current_membership(group: str, customer: str) -> str:
 
 def _applicable_cte(today: date, params: list) -> str:
     """``applicable``: rules in force that can apply to somebody (everyone, an active customer,
-    or a group with at least one current member)."""
+    or a group with at least one current member).
+
+    Whether a group has a member is asked once per distinct group (``member_groups``), not once
+    per rule; an inactive customer is looked up by primary key for customer rules only (as an
+    ``EXISTS``, PostgreSQL hashed every customer to answer it).
+    """
     rule, customer, membership = _t(PricingRule), _t(Customer), _t(Membership)
-    params.extend([_day(today), _day(today)])
+    in_force = "r.is_active AND r.valid_from <= %s AND (r.valid_to IS NULL OR r.valid_to >= %s)"
+    params.extend([_day(today), _day(today)] * 2)
     return (
+        # DISTINCT inside a derived table keeps the membership probe per group.
+        f"member_groups AS MATERIALIZED (SELECT g.gid FROM (SELECT DISTINCT r.group_id AS gid "
+        f"FROM {rule} r WHERE {in_force} AND r.group_id IS NOT NULL) g "
+        f"WHERE EXISTS (SELECT 1 FROM {membership} gm WHERE gm.group_id = g.gid "
+        f"AND gm.left_at IS NULL)), "
         f"applicable AS MATERIALIZED (SELECT r.id, r.billing_category AS cat, r.priority AS prio, "
         # A small integer per (category, priority): joining on it is cheaper than on the text
         # category (no collation) and gives PostgreSQL one hashable key.
         f"DENSE_RANK() OVER (ORDER BY r.billing_category, r.priority) AS bucket, "
         f"r.group_id AS gid, r.customer_id AS cid, r.price_list_id AS plid FROM {rule} r "
-        f"WHERE r.is_active AND r.valid_from <= %s AND (r.valid_to IS NULL OR r.valid_to >= %s) "
-        f"AND (r.customer_id IS NULL OR EXISTS (SELECT 1 FROM {customer} c "
-        f"WHERE c.id = r.customer_id AND c.is_active)) "
-        f"AND (r.group_id IS NULL OR EXISTS (SELECT 1 FROM {membership} gm "
-        f"WHERE gm.group_id = r.group_id AND gm.left_at IS NULL)))"
+        f"WHERE {in_force} "
+        f"AND (r.customer_id IS NULL OR (SELECT c.is_active FROM {customer} c "
+        f"WHERE c.id = r.customer_id)) "
+        f"AND (r.group_id IS NULL OR r.group_id IN (SELECT gid FROM member_groups)))"
     )
 
 
@@ -490,10 +556,10 @@ def _group_overlap_sql() -> str:
     Intersects the two groups' open memberships and stops at the first common customer. On
     PostgreSQL that is a merge of two index-only scans of the partial unique index; SQLite
     reads each scanned member's row (``left_at`` is not in the index). The cost grows with the
-    number of same-bucket group-rule pairs times the members scanned before a hit, never with
-    all memberships at once. (Counting, per bucket, the customers two rules reach in one pass
-    was measured too: faster on SQLite at 100 members a group, three to four times slower at
-    1,000, and spilling to disk on PostgreSQL.)
+    number of group-rule pairs it is asked about times the members scanned before a hit, never
+    with all memberships at once. (Counting, per bucket, the customers two rules reach in one
+    pass was measured too: faster on SQLite at 100 members a group, three to four times slower
+    at 1,000, and spilling to disk on PostgreSQL.)
     """
     m = _t(Membership)
     return (
@@ -503,66 +569,88 @@ def _group_overlap_sql() -> str:
     )
 
 
-def _tie_sql(clock: AuditClock, subject_ids: Sequence | None, select: str) -> _Sql:
-    """Tied pairs (a_id < b_id) in a ``pairs`` CTE, then ``select`` over it.
+def _reach_one_customer_sql(*, groups: bool) -> str:
+    """Rules a and b (same bucket) can apply to one customer, the group-pair case aside or only.
 
-    Rules that share (category, priority) form a bucket; pairs are formed within buckets and
-    kept when their targets can reach one customer (``_group_overlap_sql`` for two groups) and
-    their lists share an item. With ``subject_ids`` only the buckets of those rules are looked
-    at (one page's partners).
+    ``groups=False``: the cheap cases (either targets everyone, one customer, one group, or a
+    customer of the other's group: one index probe). ``groups=True``: two different groups
+    with a common current member, the expensive intersection.
+    """
+    if groups:
+        overlap = _group_overlap_sql()
+        return f"(a.gid IS NOT NULL AND b.gid IS NOT NULL AND a.gid <> b.gid AND {overlap})"
+    return (
+        "((a.gid IS NULL AND a.cid IS NULL) OR (b.gid IS NULL AND b.cid IS NULL) "
+        "OR (a.cid IS NOT NULL AND a.cid = b.cid) OR (a.gid IS NOT NULL AND a.gid = b.gid) "
+        f"OR (a.cid IS NOT NULL AND b.gid IS NOT NULL AND {_current_membership('b.gid', 'a.cid')}) "
+        f"OR (b.cid IS NOT NULL AND a.gid IS NOT NULL AND {_current_membership('a.gid', 'b.cid')}))"
+    )
+
+
+def _tie_partner_sql() -> str:
+    """Rule ``b`` is a tie partner of rule ``a`` (both from ``applicable``): the pair condition.
+
+    Symmetric in a and b. The cheap target cases come before the group intersection, so an
+    ``OR`` that is already true never intersects two groups.
+    """
+    return (
+        f"b.bucket = a.bucket AND b.id <> a.id AND {_shares_item('a.plid', 'b.plid')} "
+        f"AND ({_reach_one_customer_sql(groups=False)} OR {_reach_one_customer_sql(groups=True)})"
+    )
+
+
+def tie_ids_sql(clock: AuditClock) -> _Sql:
+    """The ids of every rule in a tie: rules in force with at least one tie partner.
+
+    A rule is in the finding as soon as one partner is found, so this asks, per rule, whether a
+    partner exists (a semi-join that stops at the first) instead of listing every tied pair:
+    first through the cheap target cases alone, then, only for the group rules those left
+    out, through the group intersections. At 5,000 rules that is about one intersection per
+    group rule instead of one per pair of group rules in a bucket.
     """
     params: list = []
     applicable = _applicable_cte(clock.today, params)
-    if subject_ids is None:
-        # Every rule in force; a rule alone in its bucket simply pairs with nothing. (Filtering
-        # buckets here would only blur PostgreSQL's row estimates for the joins below.)
-        bucket_rules = "SELECT id, bucket, gid, cid, plid FROM applicable"
-    else:
-        bucket_rules = (
-            "SELECT a.id, a.bucket, a.gid, a.cid, a.plid FROM applicable a "
-            "WHERE EXISTS (SELECT 1 FROM applicable k WHERE k.bucket = a.bucket "
-            f"AND {_in_ids('k.id', subject_ids, params)})"
-        )
-    everyone_a = "(a.gid IS NULL AND a.cid IS NULL)"
-    everyone_b = "(b.gid IS NULL AND b.cid IS NULL)"
-    overlap = _group_overlap_sql()
+    shares = _shares_item("a.plid", "b.plid")
     sql = (
         f"WITH {applicable}, "
-        f"bucket_rules AS MATERIALIZED ({bucket_rules}), "
-        "pairs AS MATERIALIZED (SELECT a.id AS a_id, b.id AS b_id FROM bucket_rules a "
-        "JOIN bucket_rules b ON b.bucket = a.bucket AND a.id < b.id "
-        f"WHERE {_shares_item('a.plid', 'b.plid')} AND ({everyone_a} OR {everyone_b} "
-        "OR (a.cid IS NOT NULL AND a.cid = b.cid) "
-        f"OR (a.cid IS NOT NULL AND b.gid IS NOT NULL AND {_current_membership('b.gid', 'a.cid')}) "
-        f"OR (b.cid IS NOT NULL AND a.gid IS NOT NULL AND {_current_membership('a.gid', 'b.cid')}) "
-        f"OR (a.gid IS NOT NULL AND b.gid IS NOT NULL AND (a.gid = b.gid OR {overlap})))) "
-        f"{select}"
+        # A join rather than EXISTS: SQLite then indexes the bucket (it scanned every rule per
+        # rule for the EXISTS), and a cheap target test fails for most bucket mates anyway.
+        "easy AS MATERIALIZED (SELECT DISTINCT a.id FROM applicable a JOIN applicable b "
+        "ON b.bucket = a.bucket AND b.id <> a.id "
+        # CASE fixes the order: the target test costs next to nothing, the shared-item test
+        # reads price-list items.
+        f"WHERE CASE WHEN {_reach_one_customer_sql(groups=False)} THEN {shares} ELSE FALSE END) "
+        "SELECT id AS rule_id FROM easy UNION ALL "
+        "SELECT a.id FROM applicable a WHERE a.gid IS NOT NULL "
+        "AND NOT EXISTS (SELECT 1 FROM easy e WHERE e.id = a.id) "
+        "AND EXISTS (SELECT 1 FROM applicable b WHERE b.bucket = a.bucket AND b.gid IS NOT NULL "
+        f"AND b.gid <> a.gid AND {shares} AND {_group_overlap_sql()})"
     )
     return _Sql(sql, params)
 
 
-def tie_ids_sql(clock: AuditClock) -> _Sql:
-    return _tie_sql(clock, None, "SELECT a_id AS rule_id FROM pairs UNION SELECT b_id FROM pairs")
-
-
 def tie_pairs_sql(clock: AuditClock, subject_ids: Sequence | None = None) -> _Sql:
+    """``(rule_id, partner_id)`` for every tied pair, both ways round, or for ``subject_ids``'s.
+
+    With ``subject_ids`` only those rules' own pairs are formed (a page's 25 rules and their
+    bucket mates), not every pair of their buckets.
+    """
+    params: list = []
+    applicable = _applicable_cte(clock.today, params)
     if subject_ids is None:
-        select = (
+        sql = (
+            f"WITH {applicable}, pairs AS MATERIALIZED (SELECT a.id AS a_id, b.id AS b_id "
+            f"FROM applicable a JOIN applicable b ON {_tie_partner_sql()} AND a.id < b.id) "
             "SELECT a_id AS rule_id, b_id AS partner_id FROM pairs "
             "UNION ALL SELECT b_id, a_id FROM pairs"
         )
-        return _tie_sql(clock, None, select)
-    params: list = []
-    a_in = _in_ids("a_id", subject_ids, params)
-    b_in = _in_ids("b_id", subject_ids, [])  # same ids, bound again below
-    select = (
-        f"SELECT a_id AS rule_id, b_id AS partner_id FROM pairs WHERE {a_in} "
-        f"UNION ALL SELECT b_id, a_id FROM pairs WHERE {b_in}"
+        return _Sql(sql, params)
+    subject = _in_ids("a.id", subject_ids, params)
+    sql = (
+        f"WITH {applicable} SELECT a.id AS rule_id, b.id AS partner_id FROM applicable a "
+        f"JOIN applicable b ON {_tie_partner_sql()} WHERE {subject}"
     )
-    built = _tie_sql(clock, subject_ids, select)
-    built.params.extend(params)
-    built.params.extend(params)
-    return built
+    return _Sql(sql, params)
 
 
 def _shadow_sql(clock: AuditClock, subject_ids: Sequence | None, pairs: bool) -> _Sql:
@@ -761,36 +849,50 @@ def never_applies_reasons(rule: PricingRule, clock: AuditClock) -> list[str]:
 # --- Summary, lists and pages -----------------------------------------------------------------
 
 
-def audit_summary(clock: AuditClock, known: dict[str, int] | None = None) -> dict[str, int]:
-    """The count of every finding, in at most three queries (groups, customers, rules).
+# The counts that cost a pass over every customer ("no_group") or compare rules with rules
+# (the pairwise findings; "tie" also intersects group memberships). The page asks for each in
+# a request of its own, so its first response does not wait for them (``pricing.views.audit``).
+DEFERRED_COUNTS = frozenset({"no_group", "shadowed", "tie", "hidden"})
+
+
+def audit_summary(
+    clock: AuditClock,
+    known: dict[str, int] | None = None,
+    *,
+    defer: Iterable[str] = (),
+) -> dict[str, int | None]:
+    """The count of every finding, in at most four queries (groups, customers in two, rules).
 
     ``known`` holds counts the caller already has (the unfiltered list on screen counted its
-    rows), so a heavy finding is not computed twice in one request.
+    rows), so a heavy finding is not computed twice in one request. Findings in ``defer`` that
+    are not known are left out (``None``): the caller gets them from ``finding_count``.
     """
-    counts = dict(known or {})
-    counts.update(
-        groups_with_flags(clock)
-        .order_by()
-        .aggregate(
-            **{
-                key: Count("pk", filter=group_finding_q(key, clock))
-                for key in GROUP_KEYS
-                if key not in counts
-            }
+    counts: dict[str, int | None] = dict(known or {})
+    skip = set(counts) | set(defer)
+    group_keys = [key for key in GROUP_KEYS if key not in skip]
+    if group_keys:
+        counts.update(
+            groups_with_flags(clock)
+            .order_by()
+            .aggregate(
+                **{key: Count("pk", filter=group_finding_q(key, clock)) for key in group_keys}
+            )
         )
-    )
-    if "no_group" not in counts:
+    if "no_group" not in skip:
         counts["no_group"] = customers_in_no_group(clock).order_by().count()
-    counts.update(
-        PricingRule.objects.order_by().aggregate(
-            **{
-                key: Count("pk", filter=rule_finding_q(key, clock))
-                for key in RULE_KEYS
-                if key not in counts
-            }
+    rule_keys = [key for key in RULE_KEYS if key not in skip]
+    if rule_keys:
+        counts.update(
+            PricingRule.objects.order_by().aggregate(
+                **{key: Count("pk", filter=rule_finding_q(key, clock)) for key in rule_keys}
+            )
         )
-    )
-    return {f.key: counts[f.key] for f in FINDINGS}
+    return {f.key: counts.get(f.key) for f in FINDINGS}
+
+
+def finding_count(key: str, clock: AuditClock) -> int:
+    """How many rows finding ``key`` has, unfiltered (one query; two for "no_group")."""
+    return finding_queryset(key, clock).order_by().count()
 
 
 def finding_queryset(key: str, clock: AuditClock) -> QuerySet:

@@ -65,9 +65,12 @@ def _panel_context(
 
 
 def _summary_context(clock: audit.AuditClock, panel: dict) -> dict:
-    # The unfiltered list on screen has counted its finding already.
+    """The summary cards. The deferred counts come as placeholders that fetch themselves.
+
+    The unfiltered list on screen has counted its finding already, deferred or not.
+    """
     known = {} if panel["filtering"] else {panel["finding"].key: panel["page"].count}
-    counts = audit.audit_summary(clock, known=known)
+    counts = audit.audit_summary(clock, known=known, defer=audit.DEFERRED_COUNTS)
     sections = []
     for subject, title in (
         (audit.GROUP, "Groups"),
@@ -76,7 +79,7 @@ def _summary_context(clock: audit.AuditClock, panel: dict) -> dict:
     ):
         items = [(f, counts[f.key]) for f in audit.FINDINGS if f.subject == subject]
         sections.append((title, items))
-    return {"summary": sections, "total": sum(counts.values())}
+    return {"summary": sections}
 
 
 def _page_state(request: HttpRequest) -> tuple[str, QueryDict]:
@@ -92,8 +95,19 @@ def _page_state(request: HttpRequest) -> tuple[str, QueryDict]:
 @require_GET
 @permission_required(VIEW_PERMS, raise_exception=True)
 def audit_page(request: HttpRequest) -> HttpResponse:
-    """The audit: summary counts, then the chosen finding's filterable, paginated list."""
+    """The audit: summary counts, then the chosen finding's filterable, paginated list.
+
+    ``?count=<finding>`` from htmx answers one deferred summary count (its badge), which the
+    page's placeholders fetch once it is shown.
+    """
     clock = audit.audit_clock()
+    deferred = request.GET.get("count")
+    if request.htmx and deferred in audit.DEFERRED_COUNTS:
+        context = {
+            "item": audit.FINDINGS_BY_KEY[deferred],
+            "count": audit.finding_count(deferred, clock),
+        }
+        return render(request, "audit/page.html#count", context)
     context = _panel_context(request, request.GET, clock, next_url=request.get_full_path())
     if request.htmx and not request.htmx.boosted:
         return render(request, "audit/page.html#panel", context)

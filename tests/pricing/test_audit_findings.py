@@ -275,6 +275,39 @@ def test_tie_between_a_customer_rule_and_its_group(clock, lists):
     assert found("tie", clock) == {own.pk, group_rule.pk}
 
 
+def test_tie_between_two_rules_of_one_group_and_none_for_inactive_customers(clock, lists):
+    """Two rules of one populated group tie; a rule for an inactive customer ties with nothing,
+    not even with a rule for everyone."""
+    group = factories.group()
+    member(group)
+    first = factories.rule(group=group, priority=25, price_list=lists["min"])
+    second = factories.rule(group=group, priority=25, price_list=lists["min_sms"])
+    factories.rule(customer=factories.customer(is_active=False), priority=35)
+    factories.rule(priority=35, price_list=lists["gb"])  # everyone, alone in its bucket
+    assert found("tie", clock) == {first.pk, second.pk}
+
+
+def test_tie_partners_of_a_page_match_every_tied_pair(clock, lists):
+    """The partners computed for one page's rules are those of the full pair list."""
+    shared = factories.customer()
+    groups = [factories.group() for _ in range(4)]
+    for group in groups[:3]:
+        member(group, shared)
+    member(groups[3])
+    rules = [factories.rule(group=g, priority=60, price_list=lists["min"]) for g in groups]
+    everyone = factories.rule(priority=80, price_list=lists["min"])
+    alone = factories.rule(group=groups[3], priority=80, price_list=lists["min_sms"])
+    every_pair, _ = audit.rule_partners("tie", clock, limit=10)
+    page_pairs, counts = audit.rule_partners("tie", clock, [rules[0].pk, alone.pk], limit=10)
+    assert set(page_pairs) == {rules[0].pk, alone.pk}
+    for pk in page_pairs:
+        assert set(page_pairs[pk]) == set(every_pair[pk])
+        assert counts[pk] == len(every_pair[pk])
+    assert set(every_pair[rules[0].pk]) == {rules[1].pk, rules[2].pk}
+    assert every_pair[alone.pk] == [everyone.pk]
+    assert rules[3].pk not in every_pair
+
+
 def test_tie_needs_a_common_item(clock, lists):
     """Rules whose lists share no item never compete for a record."""
     factories.rule(priority=40, price_list=lists["min"])
