@@ -4,7 +4,8 @@ Seeds the scaled data set when it is not there yet (``billing.demo.seed_scale(N)
 N/100 groups, N/20 rules, 10 memberships per customer; ``--groups`` spreads the same memberships
 over G groups instead), then renders the main list pages through ``django.test.Client`` as a
 superuser and prints the median render time and the query count of each. Pages that do not exist
-yet print "n/a".
+yet print "n/a". Paths starting with ``hx:`` are sent as htmx requests: the audit's summary
+counts that its page loads after the first response are measured that way, one by one.
 
 Figures are wall-clock times of the whole request (middleware, view, template) in this process;
 run it on an otherwise idle machine, with ``DJANGO_DEBUG=1`` and a file database, e.g.::
@@ -30,6 +31,7 @@ from groups.models import Customer, CustomerGroup, Membership
 from pricing.models import PricingRule
 
 BENCH_USER = "bench-admin"
+HTMX = "hx:"  # a path starting with it is requested as htmx (HX-Request: true)
 MARKER_CODE = "scale-00001"  # the first group seed_scale creates; its presence means "seeded"
 _FIRST = ("Acme", "Blue", "Nova", "Orbit", "Pixel", "Quantum", "River", "Summit", "Terra", "Vector")
 _SECOND = ("Telecom", "Systems", "Labs", "Networks", "Media", "Logistics", "Foods", "Cloud")
@@ -38,15 +40,23 @@ _SECOND = ("Telecom", "Systems", "Labs", "Networks", "Media", "Logistics", "Food
 class Command(BaseCommand):
     help = (
         "Seed the scaled data set if missing, then print render time (median) and query count "
-        "of /groups/, /groups/<largest>/, /customers/, /audit/ and /simulate/."
+        "of /groups/, /groups/<largest>/, /customers/, /audit/ (and its deferred counts) and "
+        "/simulate/."
     )
 
     pages = (
         ("/groups/", "groups list"),
         ("/groups/{largest}/", "largest group"),
         ("/customers/", "customers list"),
+        ("/customers/?q=acme", "customer search"),
         ("/audit/", "audit"),
+        # The audit's deferred summary counts, which the page fetches with htmx once shown.
+        (f"{HTMX}/audit/?count=no_group", "audit: customers in no group (count)"),
+        (f"{HTMX}/audit/?count=tie", "audit: ties (count)"),
+        ("/audit/?finding=tie", "audit: the ties list"),
+        ("/audit/?finding=no_group", "audit: the customers-in-no-group list"),
         ("/simulate/", "simulate"),
+        ("/simulate/?customer={member}&category=retail", "a simulation for a group member"),
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -73,7 +83,8 @@ class Command(BaseCommand):
             action="append",
             default=None,
             metavar="PATH",
-            help="benchmark only this path (repeatable), e.g. --page /audit/?finding=tie",
+            help="benchmark only this path (repeatable), e.g. --page /audit/?finding=tie; "
+            f"prefix {HTMX} to send it as an htmx request",
         )
 
     def handle(
@@ -87,10 +98,11 @@ class Command(BaseCommand):
         client = Client()
         client.force_login(self._bench_user())
         largest = self._largest_group_id()
+        member = self._member_of(largest)
         paths = page or [path for path, _ in self.pages]
         self.stdout.write(f"\n{'page':<46} {'median ms':>10} {'min ms':>8} {'queries':>8}")
         for template in paths:
-            path = template.format(largest=largest)
+            path = template.format(largest=largest, member=member)
             self.stdout.write(self._bench(client, path, runs, show_queries))
 
     # --- data ----------------------------------------------------------------------------------
@@ -145,28 +157,43 @@ class Command(BaseCommand):
         )
         return row["group"] if row else None
 
+    def _member_of(self, group_id) -> str:
+        """A customer of the group (the first by id), for the simulation page."""
+        member = (
+            Membership.objects.current()
+            .filter(group_id=group_id)
+            .order_by("customer_id")
+            .values_list("customer_id", flat=True)
+            .first()
+        )
+        return "" if member is None else str(member)
+
     # --- measuring -----------------------------------------------------------------------------
 
     def _bench(self, client: Client, path: str, runs: int, show_queries: bool = False) -> str:
+        label = path
+        headers = {"HTTP_HOST": "localhost"}  # the default "testserver" is not in ALLOWED_HOSTS
+        if path.startswith(HTMX):
+            path = path.removeprefix(HTMX)
+            headers["HTTP_HX_REQUEST"] = "true"
         try:
             resolve(path.split("?", 1)[0])
         except Resolver404:
-            return f"{path:<46} {'n/a':>10}"
-        # HTTP_HOST: the test client's default "testserver" is not in ALLOWED_HOSTS here.
-        response = client.get(path, HTTP_HOST="localhost", secure=True)  # warm-up
+            return f"{label:<46} {'n/a':>10}"
+        response = client.get(path, secure=True, **headers)  # warm-up
         if response.status_code == 404:
-            return f"{path:<46} {'n/a':>10}"
+            return f"{label:<46} {'n/a':>10}"
         if response.status_code != 200:
-            return f"{path:<46} {'HTTP ' + str(response.status_code):>10}"
+            return f"{label:<46} {'HTTP ' + str(response.status_code):>10}"
         timings = []
         for _ in range(runs):
             started = time.perf_counter()
-            client.get(path, HTTP_HOST="localhost", secure=True)
+            client.get(path, secure=True, **headers)
             timings.append((time.perf_counter() - started) * 1000)
         with CaptureQueriesContext(connection) as captured:
-            client.get(path, HTTP_HOST="localhost", secure=True)
+            client.get(path, secure=True, **headers)
         line = (
-            f"{path:<46} {statistics.median(timings):>10.0f} {min(timings):>8.0f} "
+            f"{label:<46} {statistics.median(timings):>10.0f} {min(timings):>8.0f} "
             f"{len(captured.captured_queries):>8}"
         )
         if show_queries:
