@@ -263,8 +263,9 @@ def billing_day(instant: datetime, tz: tzinfo = UTC) -> date:
 class RuleBook:
     """Rules indexed by billing category, sorted once in evaluation order.
 
-    Build one per request (or per batch chunk) and call :meth:`rate` for each record; sorting and
-    grouping happen here, not per record.
+    Build one and call :meth:`rate` for each record; sorting and grouping happen here, not per
+    record. A book is never changed after it is built (rules and their prices are immutable), so
+    one may be shared between requests and threads: ``pricing.rulecache`` keeps one per process.
     """
 
     __slots__ = ("_by_category", "tz")
