@@ -36,6 +36,7 @@ also writes the reason. ``tests/pricing/test_batch_equivalence.py`` checks the c
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import queue
 import re
@@ -284,6 +285,9 @@ class MembershipCache:
         self.preload = preload
         self.periods: dict[str, tuple] = {}
         self.complete = False  # every customer's periods are loaded; absent means none
+        # The group keys of each customer's periods, in the same order: the hot loop looks
+        # them all up at C speed (map) and reads a period only for the best candidate.
+        self.keys: dict[str, tuple[str, ...]] = {}
         self._lock = threading.Lock()
 
     def ensure(self, customer_keys: Iterable[str]) -> int:
@@ -302,13 +306,14 @@ class MembershipCache:
             ):
                 return 2
             if len(self.periods) + len(missing) > MEMBERSHIP_CACHE_MAX:
-                self.periods = {}
+                self.periods, self.keys = {}, {}
             loaded: dict[str, list] = {key: [] for key in missing}
             queries = 0
             for start in range(0, len(missing), MEMBERSHIP_CHUNK):
                 queries += 1
                 self._collect(_membership_rows(missing[start : start + MEMBERSHIP_CHUNK]), loaded)
             self.periods.update((key, tuple(value)) for key, value in loaded.items())
+            self.keys.update(_group_keys(loaded))
             return queries
 
     def load_everyone_if_worth_it(self, customers: int, *, locked: bool = False) -> bool:
@@ -363,7 +368,13 @@ class MembershipCache:
                 while rows := cursor.fetchmany(20_000):
                     self._collect([(c, g, _aware(j), _aware(lf)) for c, g, j, lf in rows], loaded)
         self.periods = {key: tuple(value) for key, value in loaded.items()}
+        self.keys = dict(_group_keys(loaded))
         self.complete = True
+
+
+def _group_keys(loaded: dict[str, list]) -> Iterator[tuple[str, tuple[str, ...]]]:
+    for key, periods in loaded.items():
+        yield key, tuple(period[0] for period in periods)
 
 
 def _membership_rows(customer_keys: list[str]) -> list[tuple]:
@@ -552,6 +563,8 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
     index, members = snapshot.index, snapshot.members
     members.ensure(row[1] for row in rows)
     periods_of = members.periods.get
+    keys_of = members.keys.get
+    nevers = itertools.repeat(NEVER)
     slices = index.slices
     slices_get = slices.get
     table_for = index.table
@@ -574,16 +587,21 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
             if position is not None and position < best:
                 best = position
         groups = table.groups
-        if groups:
-            for group, joined, left in periods_of(customer, ()):
-                position = groups.get(group)
-                if (
-                    position is not None
-                    and position < best
-                    and joined <= occurred_at
-                    and (left is None or occurred_at < left)
-                ):
-                    best = position
+        if groups and (keys := keys_of(customer)):
+            # Every group's position at once; then the best candidates in turn, until one
+            # whose membership period holds the record's instant (usually the first).
+            positions = list(map(groups.get, keys, nevers))
+            position = min(positions)
+            if position < best:
+                periods = periods_of(customer)
+                while position < best:
+                    at = positions.index(position)
+                    _, joined, left = periods[at]
+                    if joined <= occurred_at and (left is None or occurred_at < left):
+                        best = position
+                        break
+                    positions[at] = NEVER
+                    position = min(positions)
         if best == NEVER:
             misses.append(row)
             continue
