@@ -5,11 +5,11 @@ the services must show in the very next rating, on this connection as in other p
 """
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from groups import services as group_services
@@ -199,6 +199,35 @@ def test_a_book_is_kept_per_billing_time_zone(worked_example, settings, django_a
         assert result.day.isoformat() == "2026-03-01"
     finally:
         billing_tz.cache_clear()
+
+
+def test_a_book_built_inside_a_rolled_back_transaction_is_not_served_after_it(worked_example):
+    startup = worked_example["startup"]
+    with transaction.atomic():
+        pricing_services.rule_update(rule=rule("STD-2026"), priority=60)
+        assert rate(startup).rule.code == "STD-2026"  # the writing connection sees its change
+        transaction.set_rollback(True)
+    assert rate(startup).rule.code == "STARTUP-2026"
+
+
+def test_bulk_inserted_rules_are_seen_without_history_or_signals(worked_example):
+    """Bulk inserts (the demo seed) write no history and send no signal: ``created_at`` shows
+    them."""
+    startup = worked_example["startup"]
+    rate(startup)
+    PricingRule.objects.bulk_create(
+        [
+            PricingRule(
+                code="BULK",
+                name="Bulk",
+                billing_category="retail",
+                price_list=PriceList.objects.get(code="BASE-RETAIL"),
+                priority=500,
+                valid_from=date(2026, 1, 1),
+            )
+        ]
+    )
+    assert rate(startup).rule.code == "BULK"
 
 
 def test_after_a_queryset_update_clear_makes_the_change_seen(worked_example):
