@@ -52,10 +52,14 @@ def customer_search(
         return Customer.objects.none()
     queryset = Customer.objects.search(term)
     if exclude_group is not None:
-        queryset = queryset.exclude(
-            pk__in=Membership.objects.current().filter(group=exclude_group).values("customer_id")
-        )
+        queryset = queryset.filter(~_member_of(exclude_group))
     return queryset.order_by("name", "id")[:limit]
+
+
+def _member_of(group: CustomerGroup) -> Exists:
+    """The outer customer is a current member of ``group``: one probe of the open-membership
+    index per candidate, however many members the group has (``NOT IN`` would read them all)."""
+    return Exists(Membership.objects.current().filter(group=group, customer=OuterRef("pk")))
 
 
 def customer_for_term(term: str, *, exclude_group: CustomerGroup | None = None) -> Customer | None:
@@ -83,9 +87,7 @@ def customer_candidates(
     results = list(customer_search(term, limit=limit, exclude_group=exclude_group))
     exact = Customer.objects.filter(external_id=term)
     if exclude_group is not None:
-        exact = exact.exclude(
-            pk__in=Membership.objects.current().filter(group=exclude_group).values("customer_id")
-        )
+        exact = exact.filter(~_member_of(exclude_group))
     exact = exact.first()
     if exact is not None:
         results = [exact, *[c for c in results if c.pk != exact.pk]][:limit]
