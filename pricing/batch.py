@@ -143,7 +143,6 @@ class RatingIndex:
         )
         self._by_interval: dict[tuple[str, str, int], _Table] = {}
         self.tables: dict[tuple[str, str, date], _Table] = {}
-        self.slices: dict[tuple[str, str, int], _Table] = {}  # see rate_rows
         self._lock = threading.Lock()
 
     def table(self, category: str, item: str, day: date) -> _Table:
@@ -547,17 +546,12 @@ class RatedChunk:
         return len(self.handles) + len(self.unrated)
 
 
-DAY_SLICE = 900  # seconds; every time zone's offset today is a multiple of 15 minutes
-
-
 def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) -> RatedChunk:
     """Rate claimed rows; the hot loop of batch rating.
 
-    Per record: one table lookup for (category, item, 15-minute slice of time), one dict lookup
-    for customer rules, and one per membership period for group rules. A slice's table is the
-    table of its billing day; a slice that straddles midnight in the billing time zone (an
-    offset that is not a multiple of 15 minutes) is looked up by the record's own day. Rows the
-    index cannot price are handed to the engine (``explain_unrated``) for the exact reason.
+    Per record: one table lookup for (category, item, billing day), one dict lookup for customer
+    rules, and the customer's group keys looked up at once for group rules. Rows the index
+    cannot price are handed to the engine (``explain_unrated``) for the exact reason.
     ``amounts=False`` leaves the amounts to the database (see :class:`RatedChunk`).
     """
     index, members = snapshot.index, snapshot.members
@@ -565,8 +559,7 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
     periods_of = members.periods.get
     keys_of = members.keys.get
     nevers = itertools.repeat(NEVER)
-    slices = index.slices
-    slices_get = slices.get
+    tables_get = index.tables.get
     table_for = index.table
     tz = index.tz
     round_amount = engine.round_amount
@@ -577,10 +570,8 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
     misses: list[Row] = []
     for row in rows:
         handle, customer, category, item, quantity, occurred_at = row
-        key = (category, item, int(occurred_at.timestamp()) // DAY_SLICE)
-        table = slices_get(key)
-        if table is None:
-            table = _slice_table(slices, table_for, tz, key, occurred_at)
+        day = occurred_at.astimezone(tz).date()
+        table = tables_get((category, item, day)) or table_for(category, item, day)
         best = table.every
         if table.customers:
             position = table.customers.get(customer)
@@ -617,18 +608,6 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
     if misses:
         _explain(misses, snapshot, chunk)
     return chunk
-
-
-def _slice_table(slices: dict, table_for: Callable, tz: tzinfo, key: tuple, at: datetime):
-    """The table of a record's slice of time, memoised when the whole slice is one billing day."""
-    category, item, number = key
-    day = at.astimezone(tz).date()
-    first = datetime.fromtimestamp(number * DAY_SLICE, UTC).astimezone(tz).date()
-    last = datetime.fromtimestamp(number * DAY_SLICE + DAY_SLICE - 1, UTC).astimezone(tz).date()
-    table = table_for(category, item, day)
-    if first == last:
-        slices[key] = table
-    return table
 
 
 def _explain(rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk) -> None:
