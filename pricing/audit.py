@@ -603,14 +603,28 @@ def tie_ids_sql(clock: AuditClock) -> _Sql:
     """The ids of every rule in a tie: rules in force with at least one tie partner.
 
     A rule is in the finding as soon as one partner is found, so this asks, per rule, whether a
-    partner exists (a semi-join that stops at the first) instead of listing every tied pair:
-    first through the cheap target cases alone, then, only for the group rules those left
-    out, through the group intersections. At 5,000 rules that is about one intersection per
-    group rule instead of one per pair of group rules in a bucket.
+    partner exists (a semi-join that stops at the first) instead of listing every tied pair.
+    Three steps, each only for the rules the earlier ones left:
+
+    1. ``easy``: a partner through the cheap target cases (everyone, one customer, one group,
+       a customer of the other's group).
+    2. ``upward``: a group rule with a partner of a larger id whose group shares a member.
+    3. a group rule with a partner of a smaller id that steps 1 or 2 found tied. A smaller
+       partner they did not find tied has, in step 2, already compared its group with this
+       rule's and found no common member, so it is not asked again.
+
+    Where groups overlap a lot (the 100,000-customer benchmark: 1,000 groups, each customer in
+    ten) that is about one group intersection per group rule, against one per pair of group
+    rules in a bucket when every pair was listed; where they rarely overlap, still each pair
+    once, never twice.
     """
     params: list = []
     applicable = _applicable_cte(clock.today, params)
     shares = _shares_item("a.plid", "b.plid")
+    group_partner = (
+        "SELECT 1 FROM group_rules b WHERE b.bucket = a.bucket AND b.gid <> a.gid AND {order} "
+        f"AND {shares} AND {_group_overlap_sql()}"
+    )
     sql = (
         f"WITH {applicable}, "
         # A join rather than EXISTS: SQLite then indexes the bucket (it scanned every rule per
@@ -619,12 +633,21 @@ def tie_ids_sql(clock: AuditClock) -> _Sql:
         "ON b.bucket = a.bucket AND b.id <> a.id "
         # CASE fixes the order: the target test costs next to nothing, the shared-item test
         # reads price-list items.
-        f"WHERE CASE WHEN {_reach_one_customer_sql(groups=False)} THEN {shares} ELSE FALSE END) "
-        "SELECT id AS rule_id FROM easy UNION ALL "
-        "SELECT a.id FROM applicable a WHERE a.gid IS NOT NULL "
-        "AND NOT EXISTS (SELECT 1 FROM easy e WHERE e.id = a.id) "
-        "AND EXISTS (SELECT 1 FROM applicable b WHERE b.bucket = a.bucket AND b.gid IS NOT NULL "
-        f"AND b.gid <> a.gid AND {shares} AND {_group_overlap_sql()})"
+        f"WHERE CASE WHEN {_reach_one_customer_sql(groups=False)} THEN {shares} ELSE FALSE END), "
+        "group_rules AS MATERIALIZED (SELECT a.id, a.bucket, a.gid, a.plid, "
+        "EXISTS (SELECT 1 FROM easy e WHERE e.id = a.id) AS easy "
+        "FROM applicable a WHERE a.gid IS NOT NULL), "
+        "upward AS MATERIALIZED (SELECT a.id FROM group_rules a WHERE NOT a.easy "
+        f"AND EXISTS ({group_partner.format(order='b.id > a.id')})) "
+        "SELECT id AS rule_id FROM easy "
+        "UNION ALL SELECT id FROM upward "
+        "UNION ALL SELECT a.id FROM group_rules a WHERE NOT a.easy "
+        "AND NOT EXISTS (SELECT 1 FROM upward u WHERE u.id = a.id) "
+        "AND EXISTS ("
+        + group_partner.format(
+            order="b.id < a.id AND (b.easy OR EXISTS (SELECT 1 FROM upward u WHERE u.id = b.id))"
+        )
+        + ")"
     )
     return _Sql(sql, params)
 

@@ -4,6 +4,9 @@ The clock is fixed (1 March 2026, noon UTC) so validity windows and review ages 
 on the day the tests run.
 """
 
+import itertools
+import random
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -285,6 +288,62 @@ def test_tie_between_two_rules_of_one_group_and_none_for_inactive_customers(cloc
     factories.rule(customer=factories.customer(is_active=False), priority=35)
     factories.rule(priority=35, price_list=lists["gb"])  # everyone, alone in its bucket
     assert found("tie", clock) == {first.pk, second.pk}
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(3))))
+def test_tie_found_whichever_rule_has_the_smaller_id(clock, lists, order):
+    """Groups A and C share a member, B shares none: the rules of A and C tie, B's does not,
+    in every order of the rules' ids (the search looks at larger ids first, then smaller)."""
+    a, b, c = factories.group(), factories.group(), factories.group()
+    shared = factories.customer()
+    member(a, shared)
+    member(c, shared)
+    member(b)
+    member(c)
+    ids = [uuid.UUID(int=n + 1) for n in order]
+    rule_a, _, rule_c = (
+        factories.rule(id=pk, group=group, priority=33, price_list=lists["min"])
+        for pk, group in zip(ids, (a, b, c), strict=True)
+    )
+    assert found("tie", clock) == {rule_a.pk, rule_c.pk}
+
+
+def test_tie_matches_every_pair_checked_one_by_one(clock, lists):
+    """On a tangle of groups, priorities and targets the finding equals a pairwise check."""
+    rng = random.Random(7)
+    customers = [factories.customer() for _ in range(12)]
+    groups = [factories.group() for _ in range(8)]
+    members = {g.pk: set() for g in groups}
+    for group in groups:
+        for customer in rng.sample(customers, rng.randint(0, 3)):
+            member(group, customer)
+            members[group.pk].add(customer.pk)
+    rules = []
+    for _ in range(30):
+        target = rng.random()
+        fields = {"priority": rng.choice([1, 2, 3]), "price_list": lists["min"]}
+        if target < 0.7:
+            fields["group"] = rng.choice(groups)
+        elif target < 0.85:
+            fields["customer"] = rng.choice(customers)
+        rules.append(factories.rule(**fields))
+
+    def reach(rule) -> set:
+        if rule.group_id:
+            return members[rule.group_id]
+        if rule.customer_id:
+            return {rule.customer_id}
+        return {c.pk for c in customers}
+
+    live = [r for r in rules if reach(r)]
+    expected = {
+        r.pk
+        for r in live
+        for other in live
+        if other.pk != r.pk and other.priority == r.priority and reach(r) & reach(other)
+    }
+    assert expected
+    assert found("tie", clock) == expected
 
 
 def test_tie_partners_of_a_page_match_every_tied_pair(clock, lists):
