@@ -20,6 +20,23 @@ def test_the_costly_counts_fill_in_after_the_page(live_server, page):
     factories.customer("Lonely Ltd")
     sign_in(page, live_server, "agent")
 
+    # Counts in flight at once, as htmx sees them (its own request events).
+    page.add_init_script(
+        """
+        window.countsInFlight = 0; window.mostCountsInFlight = 0; window.countsDone = 0;
+        const isCount = (e) => (e.detail.requestConfig.path || "").includes("count=");
+        document.addEventListener("htmx:beforeSend", (e) => {
+          if (!isCount(e)) return;
+          window.countsInFlight += 1;
+          window.mostCountsInFlight = Math.max(window.mostCountsInFlight, window.countsInFlight);
+        });
+        document.addEventListener("htmx:afterRequest", (e) => {
+          if (!isCount(e)) return;
+          window.countsInFlight -= 1;
+          window.countsDone += 1;
+        });
+        """
+    )
     page.goto(f"{live_server.url}/audit/")
     # Each placeholder fetches its count once htmx has loaded; the assertion waits for it.
     expect(page.locator("#count-tie")).to_have_text("2")
@@ -27,6 +44,8 @@ def test_the_costly_counts_fill_in_after_the_page(live_server, page):
     expect(page.locator("#count-hidden")).to_have_text("0")
     expect(page.locator("#count-shadowed")).to_have_text("0")
     wait_for_htmx(page)
+    # One after another (hx-sync): an open audit page never holds every server worker at once.
+    assert page.evaluate("[window.countsDone, window.mostCountsInFlight]") == [4, 1]
     page.get_by_role("navigation", name="Findings").get_by_role("link", name="Ties").click()
     wait_for_htmx(page)
     assert "TIE-A" in page.locator("#audit-panel").inner_text()
