@@ -405,6 +405,9 @@ def test_concurrent_runs_never_rate_a_record_twice():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
+# The test process has threads of its own (not Python's: threading.enumerate() shows only the
+# main thread before the fork); `manage.py rate_usage` forks from a single-threaded process.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_worker_processes_rate_everything_once():
     """rate_usage --workers 2 splits the work between two processes; --limit holds across them."""
     if connection.vendor != "postgresql":
