@@ -20,7 +20,12 @@ from groups.forms import (
     GroupAddForm,
 )
 from groups.models import Customer, CustomerGroup
-from groups.views._common import paginate, wants_fragment
+from groups.views._common import (
+    add_membership,
+    confirm_or_remove_membership,
+    paginate,
+    wants_fragment,
+)
 
 CUSTOMERS_PER_PAGE = 50
 HISTORY_PER_PAGE = 20
@@ -208,12 +213,7 @@ def customer_group_add(request: HttpRequest, pk) -> HttpResponse:
             return _groups_response(request, customer, add_form=form, status=422)
         context = detail_context(request, customer, add_form=form)
         return render(request, "groups/customer_detail.html", context, status=422)
-    group = form.cleaned_data["group_obj"]
-    _, created = services.membership_add(group=group, customer=customer, by=request.user)
-    if created:
-        messages.success(request, f"Added “{customer.name}” to “{group.name}”.")
-    else:
-        messages.info(request, f"“{customer.name}” is already a member of “{group.name}”.")
+    add_membership(request, group=form.cleaned_data["group_obj"], customer=customer)
     if wants_fragment(request):
         return _groups_response(request, customer)
     return redirect(reverse("groups:customer_detail", args=[customer.pk]) + "#customer-groups")
@@ -225,18 +225,11 @@ def customer_group_remove(request: HttpRequest, pk, group_pk) -> HttpResponse:
     customer = get_customer(pk)
     group = get_object_or_404(CustomerGroup, pk=group_pk)
     detail_url = reverse("groups:customer_detail", args=[customer.pk])
-    if request.method == "GET":
-        context = {
-            "question": f"Remove “{customer.name}” from “{group.name}”?",
-            "explanation": "The membership ends now; the history keeps it. You can undo.",
-            "action_url": request.path,
-            "cancel_url": detail_url,
-        }
-        return render(request, "groups/membership_remove_confirm.html", context)
-    try:
-        services.membership_remove(group=group, customer=customer, by=request.user)
-    except ValidationError as exc:
-        messages.warning(request, " ".join(exc.messages))
+    confirm = confirm_or_remove_membership(
+        request, group=group, customer=customer, cancel_url=detail_url
+    )
+    if confirm is not None:
+        return confirm
     if wants_fragment(request):
         return _groups_response(request, customer, removed=group)
     return redirect(f"{detail_url}?removed={group.pk}#customer-groups")

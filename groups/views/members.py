@@ -16,7 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from groups import selectors, services
 from groups.forms import BulkConfirmForm, BulkMembershipForm, MemberAddForm
 from groups.models import Customer
-from groups.views._common import wants_fragment
+from groups.views._common import add_membership, confirm_or_remove_membership, wants_fragment
 from groups.views.groups import detail_context, get_group, history_context, members_context
 
 PREVIEW_NAMES = 10
@@ -71,12 +71,7 @@ def member_add(request: HttpRequest, pk) -> HttpResponse:
             return _members_response(request, group, add_form=form, status=422)
         context = detail_context(request, group, add_form=form)
         return render(request, "groups/group_detail.html", context, status=422)
-    customer = form.cleaned_data["customer_obj"]
-    _, created = services.membership_add(group=group, customer=customer, by=request.user)
-    if created:
-        messages.success(request, f"Added “{customer.name}” to “{group.name}”.")
-    else:
-        messages.info(request, f"“{customer.name}” is already a member of “{group.name}”.")
+    add_membership(request, group=group, customer=form.cleaned_data["customer_obj"])
     if wants_fragment(request):
         return _members_response(request, group)
     return redirect(reverse("groups:group_detail", args=[group.pk]) + "#members")
@@ -89,18 +84,11 @@ def member_remove(request: HttpRequest, pk, customer_pk) -> HttpResponse:
     group = get_group(pk)
     customer = get_object_or_404(Customer, pk=customer_pk)
     detail_url = reverse("groups:group_detail", args=[group.pk])
-    if request.method == "GET":
-        context = {
-            "question": f"Remove “{customer.name}” from “{group.name}”?",
-            "explanation": "The membership ends now; the history keeps it. You can undo.",
-            "action_url": request.path,
-            "cancel_url": detail_url,
-        }
-        return render(request, "groups/membership_remove_confirm.html", context)
-    try:
-        services.membership_remove(group=group, customer=customer, by=request.user)
-    except ValidationError as exc:
-        messages.warning(request, " ".join(exc.messages))
+    confirm = confirm_or_remove_membership(
+        request, group=group, customer=customer, cancel_url=detail_url
+    )
+    if confirm is not None:
+        return confirm
     if wants_fragment(request):
         return _members_response(request, group, removed=customer)
     return redirect(f"{detail_url}?removed={customer.pk}#members")
