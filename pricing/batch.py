@@ -649,18 +649,18 @@ class Scope:
 
 @dataclass
 class Claim:
-    """One chunk taken from the queue: the rows to rate and the queue entries to delete.
-
-    ``after`` is the worker's place in the queue: each claim starts after the last entry the
-    worker took, so a long run never rescans the entries it has already deleted.
-    """
+    """One chunk taken from the queue: the rows to rate and the queue entries to delete."""
 
     rows: list[Row] = field(default_factory=list)
     queue_ids: list[int] = field(default_factory=list)
 
 
 class QueueCursor:
-    """A worker's position in the queue (the last ``PendingUsage.id`` it claimed)."""
+    """A worker's place in the queue: the last ``PendingUsage.id`` it claimed.
+
+    Each claim starts after it, so a long run never rescans the entries it already deleted
+    (dead index entries until the next vacuum).
+    """
 
     __slots__ = ("after",)
 
