@@ -196,10 +196,8 @@ class Command(BaseCommand):
             self.row("batch / floor", f"{seconds / floor:.2f}x")
         worker = figures.get("worker_peak_rss_bytes", 0)
         total = figures["peak_rss_bytes"] + max(figures["workers"] - 1, 0) * worker
-        self.row(
-            "batch peak memory (all its processes)",
-            f"{total / 2**20:,.0f} MiB (largest worker {worker / 2**20:,.0f} MiB)",
-        )
+        shape = f" (largest worker {worker / 2**20:,.0f} MiB)" if worker else ""
+        self.row("batch peak memory (all its processes)", f"{total / 2**20:,.0f} MiB{shape}")
         self.row("left pending after the batch", f"{pending:,} (of {count:,})")
 
     def _single(self, samples: int) -> None:
