@@ -38,6 +38,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import json
+import os
 import queue
 import re
 import sys
@@ -928,11 +929,11 @@ def rate_pending(
 ) -> RunReport:
     """Rate pending records in chunks until none are left, ``limit`` or ``time_budget`` is hit.
 
-    ``workers`` > 1 rates in that many processes (``pricing.workers``), each with its own
-    connection, taking chunks from the queue with ``SKIP LOCKED``: Python's share of the work
-    runs on every core. PostgreSQL only, and only outside a transaction (a worker could not see
-    the caller's uncommitted records); SQLite serialises writers, so it always uses one.
-    ``holder`` hands a loaded snapshot to a worker.
+    ``workers`` > 1 rates in that many forked processes (:func:`_rate_in_processes`), each
+    with its own connection, taking chunks from the queue with ``SKIP LOCKED``: Python's share
+    of the work runs on every core. PostgreSQL only, and only outside a transaction (a worker
+    could not see the caller's uncommitted records); SQLite serialises writers, so it always
+    uses one. ``holder`` hands a loaded snapshot to a worker.
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         workers = 1
@@ -981,14 +982,13 @@ def _rate_in_processes(
 ) -> RunReport:
     """Run ``rate_pending`` in ``workers`` forked processes and add up their reports.
 
-    The parent loads the snapshot (rules and, for a large backlog, every membership) once before
-    forking; the workers share it copy-on-write instead of each loading their own. Connections
-    and the connection pool (whose threads a fork would not carry over) are closed first; each
-    worker opens its own.
+    Rating is CPU work in Python and in the database in turns; threads share one interpreter
+    lock, processes use every core. The parent loads the snapshot (rules and, for a large
+    backlog, every membership) once before forking; the workers share it copy-on-write instead
+    of each loading their own. Connections and the connection pool (whose threads a fork would
+    not carry over) are closed first; each worker opens its own.
     """
     import multiprocessing
-
-    from pricing.workers import rate_in_process
 
     started = time.perf_counter()
     limit = options.pop("limit")
@@ -1010,7 +1010,7 @@ def _rate_in_processes(
         if share == 0:
             continue
         process = context.Process(
-            target=rate_in_process,
+            target=_worker,
             args=(holder, {**options, "limit": share}, messages),
             name=f"rate-{n}",
         )
@@ -1043,6 +1043,34 @@ def _rate_in_processes(
         raise RuntimeError("rating worker failed: " + "; ".join(errors))
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _worker(holder: SnapshotHolder, options: dict, messages) -> None:
+    """A forked worker: rate queue chunks until none are left, report on ``messages``.
+
+    Messages: ``("progress", n)`` after each chunk, then one ``("done", rated, chunks)`` or
+    ``("error", text)``. The process ends with ``os._exit``: nothing inherited from the parent
+    (atexit handlers, buffered output) runs twice.
+    """
+    last = [0]
+
+    def progress(done: int) -> None:
+        messages.put(("progress", done - last[0]))
+        last[0] = done
+
+    code = 0
+    try:
+        report = rate_pending(workers=1, progress=progress, holder=holder, **options)
+    except BaseException as exc:  # reported to the parent, which raises
+        messages.put(("error", f"{type(exc).__name__}: {exc}"))
+        code = 1
+    else:
+        messages.put(("done", report.rated, report.chunks))
+    finally:
+        connections.close_all()
+        messages.close()
+        messages.join_thread()
+    os._exit(code)
 
 
 # --- Upload batches ---------------------------------------------------------------------------

@@ -194,8 +194,10 @@ class Command(BaseCommand):
         )
         if floor:
             self.row("batch / floor", f"{seconds / floor:.2f}x")
-        worker = figures.get("worker_peak_rss_bytes", 0)
-        total = figures["peak_rss_bytes"] + max(figures["workers"] - 1, 0) * worker
+        # Parent plus every worker (ru_maxrss of children is the largest one's peak; pages the
+        # forked workers share with the parent are counted in each).
+        worker = figures["worker_peak_rss_bytes"]
+        total = figures["peak_rss_bytes"] + (figures["workers"] if worker else 0) * worker
         shape = f" (largest worker {worker / 2**20:,.0f} MiB)" if worker else ""
         self.row("batch peak memory (all its processes)", f"{total / 2**20:,.0f} MiB{shape}")
         self.row("left pending after the batch", f"{pending:,} (of {count:,})")

@@ -24,20 +24,10 @@ from pricing import batch, services
 BAR_WIDTH = 30
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident memory of this process plus its largest worker process, if any.
-
-    ``ru_maxrss`` is KiB on Linux; for children it is the largest child's peak, so with
-    several workers the sum of all processes is at most this plus (workers - 1) x that peak.
-    """
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return (own + child) * 1024
-
-
-def worker_peak_rss_bytes() -> int:
-    """The largest worker process's peak resident memory (0 without workers)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+def peak_rss_bytes(who: int = resource.RUSAGE_SELF) -> int:
+    """Peak resident memory of this process, or of its largest worker process with
+    ``RUSAGE_CHILDREN`` (0 without workers); ``ru_maxrss`` is KiB on Linux."""
+    return resource.getrusage(who).ru_maxrss * 1024
 
 
 class Command(BaseCommand):
@@ -96,7 +86,7 @@ class Command(BaseCommand):
                 "seconds": round(seconds, 3),
                 "records_per_second": round(rate),
                 "peak_rss_bytes": peak_rss_bytes(),
-                "worker_peak_rss_bytes": worker_peak_rss_bytes(),
+                "worker_peak_rss_bytes": peak_rss_bytes(resource.RUSAGE_CHILDREN),
                 "workers": workers,
                 "chunk_size": options["chunk_size"],
             }
