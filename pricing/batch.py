@@ -937,22 +937,22 @@ def rate_pending(
     """
     if connection.vendor != "postgresql" or connection.in_atomic_block:
         workers = 1
-    if workers > 1:
-        return _rate_in_processes(
-            workers,
-            progress,
-            chunk_size=chunk_size,
-            limit=limit,
-            scope=scope,
-            time_budget=time_budget,
-            preload=preload,
-        )
-    started = time.perf_counter()
-    report = RunReport()
     # A time-boxed run (a polling request) rates a slice: loading every membership would cost
     # more than the slice itself.
     if holder is None:
         holder = SnapshotHolder(preload=time_budget is None if preload is None else preload)
+    if workers > 1:
+        return _rate_in_processes(
+            workers,
+            progress,
+            holder,
+            chunk_size=chunk_size,
+            limit=limit,
+            scope=scope,
+            time_budget=time_budget,
+        )
+    started = time.perf_counter()
+    report = RunReport()
     cursor = QueueCursor()
     while True:
         # The budget is checked between chunks; the first chunk always runs, so each call
@@ -978,7 +978,7 @@ def rate_pending(
 
 
 def _rate_in_processes(
-    workers: int, progress: Callable[[int], None] | None, **options
+    workers: int, progress: Callable[[int], None] | None, holder: SnapshotHolder, **options
 ) -> RunReport:
     """Run ``rate_pending`` in ``workers`` forked processes and add up their reports.
 
@@ -992,8 +992,6 @@ def _rate_in_processes(
 
     started = time.perf_counter()
     limit = options.pop("limit")
-    preload = options.pop("preload")
-    holder = SnapshotHolder(preload=options["time_budget"] is None if preload is None else preload)
     backlog = pending_count(options["scope"])
     if holder.preload and backlog >= PRELOAD_MIN:
         snapshot = holder.current()
