@@ -13,20 +13,10 @@ from tests import factories
 
 MARCH = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
-# Columns batch rating writes. None may be indexed: PostgreSQL then rewrites each rated row in
-# place (a HOT update) instead of adding an entry to every index of the table.
-RATING_WRITES = {
-    "status",
-    "rule_id",
-    "rule_code",
-    "price_list_id",
-    "price_list_code",
-    "unit_price",
-    "amount",
-    "currency",
-    "rated_at",
-    "unrated_reason",
-}
+# Columns rating writes (the fields services.RATED_FIELDS names). None may be indexed:
+# PostgreSQL then rewrites each rated row in place (a HOT update) instead of adding an entry to
+# every index of the table.
+RATING_WRITES = {UsageRecord._meta.get_field(name).column for name in services.RATED_FIELDS}
 
 
 def _queued() -> list:
