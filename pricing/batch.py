@@ -36,8 +36,10 @@ also writes the reason. ``tests/pricing/test_batch_equivalence.py`` checks the c
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 import json
+import math
 import os
 import queue
 import re
@@ -77,7 +79,9 @@ USAGE_TABLE = UsageRecord._meta.db_table
 QUEUE_TABLE = PendingUsage._meta.db_table
 MEMBERSHIP_TABLE = Membership._meta.db_table
 
-Row = tuple  # (handle, customer_key, category, item, quantity, occurred_at)
+# (handle, customer_key, category, item, quantity, occurred_at, billing day). On PostgreSQL the
+# database computes the billing day, and quantity is None: the write-back computes amounts.
+Row = tuple
 
 
 # --- Keys -------------------------------------------------------------------------------------
@@ -271,6 +275,21 @@ def _identity(value):
 # --- Memberships ------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Partition:
+    """Share ``part`` of ``parts`` disjoint shares of the customers, by the last byte of their id.
+
+    A sweep worker (PostgreSQL) loads the memberships of its share only and rates only its
+    share's records: the workers load in parallel, and each holds a fraction of them.
+    """
+
+    part: int
+    parts: int
+
+    def where(self, column: str) -> str:
+        return f"mod(get_byte(uuid_send({column}), 15), {self.parts}) = {self.part}"
+
+
 class MembershipCache:
     """Membership periods of customers, keyed by raw-SQL customer key, loaded on demand.
 
@@ -280,9 +299,13 @@ class MembershipCache:
     beats a hundred thousand index probes).
     """
 
-    def __init__(self, group_keys: frozenset, preload: bool = True) -> None:
+    def __init__(
+        self, group_keys: frozenset, preload: bool = True, partition: Partition | None = None
+    ) -> None:
         self.group_keys = group_keys
         self.preload = preload
+        # A sweep worker's share of the customers (PostgreSQL): only theirs are ever asked for.
+        self.partition = partition
         self.periods: dict[str, tuple] = {}
         self.complete = False  # every customer's periods are loaded; absent means none
         # The group keys of each customer's periods, in the same order: the hot loop looks
@@ -320,7 +343,7 @@ class MembershipCache:
         """Load every membership when ``customers`` is a tenth of all customers or more."""
         if self.complete:
             return True
-        total = Customer.objects.count()
+        total = Customer.objects.count() // (self.partition.parts if self.partition else 1)
         if customers * PRELOAD_SHARE < total or total > MEMBERSHIP_CACHE_MAX:
             return False
         if locked:
@@ -353,9 +376,10 @@ class MembershipCache:
                 connection.wrap_database_errors,
                 psycopg.ServerCursor(connection.connection, "rating_memberships") as cursor,
             ):
+                where = self.partition.where("customer_id") if self.partition else "TRUE"
                 cursor.execute(
                     "SELECT customer_id::text, group_id::text, joined_at, left_at "
-                    f"FROM {MEMBERSHIP_TABLE}",
+                    f"FROM {MEMBERSHIP_TABLE} WHERE {where}",
                     binary=True,
                 )
                 while rows := cursor.fetchmany(20_000):
@@ -494,10 +518,13 @@ class Snapshot:
     members: MembershipCache
 
     @classmethod
-    def load(cls, stamp: tuple | None = None, *, preload: bool = True) -> Snapshot:
+    def load(
+        cls, stamp: tuple | None = None, *, preload: bool = True, partition: Partition | None = None
+    ) -> Snapshot:
         stamp = stamp if stamp is not None else fingerprint()
         index = cached_index(stamp[0])
-        return cls(stamp=stamp, index=index, members=MembershipCache(index.group_keys, preload))
+        members = MembershipCache(index.group_keys, preload, partition)
+        return cls(stamp=stamp, index=index, members=members)
 
 
 class SnapshotHolder:
@@ -507,10 +534,11 @@ class SnapshotHolder:
     membership at once, only those of the customers at hand.
     """
 
-    def __init__(self, *, preload: bool = True) -> None:
+    def __init__(self, *, preload: bool = True, partition: Partition | None = None) -> None:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self.preload = preload
+        self.partition = partition
 
     def current(self) -> Snapshot:
         stamp = fingerprint()
@@ -519,7 +547,9 @@ class SnapshotHolder:
             return snapshot
         with self._lock:
             if self._snapshot is None or self._snapshot.stamp != stamp:
-                self._snapshot = Snapshot.load(stamp, preload=self.preload)
+                self._snapshot = Snapshot.load(
+                    stamp, preload=self.preload, partition=self.partition
+                )
             return self._snapshot
 
 
@@ -562,7 +592,6 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
     nevers = itertools.repeat(NEVER)
     tables_get = index.tables.get
     table_for = index.table
-    tz = index.tz
     round_amount = engine.round_amount
     chunk = RatedChunk()
     handles, amount_list, outcome_ids = chunk.handles, chunk.amounts, chunk.outcome_ids
@@ -570,8 +599,7 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
     outcomes = chunk.outcomes
     misses: list[Row] = []
     for row in rows:
-        handle, customer, category, item, quantity, occurred_at = row
-        day = occurred_at.astimezone(tz).date()
+        handle, customer, category, item, quantity, occurred_at, day = row
         table = tables_get((category, item, day)) or table_for(category, item, day)
         best = table.every
         if table.customers:
@@ -579,7 +607,9 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
             if position is not None and position < best:
                 best = position
         groups = table.groups
-        if groups and (keys := keys_of(customer)):
+        # Most records: none of the customer's groups has a rule before the table's first
+        # everyone rule (the only ones a table keeps), which one C-level pass tells.
+        if groups and (keys := keys_of(customer)) and not groups.keys().isdisjoint(keys):
             # Every group's position at once; then the best candidates in turn, until one
             # whose membership period holds the record's instant (usually the first).
             positions = list(map(groups.get, keys, nevers))
@@ -615,13 +645,13 @@ def _explain(rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk) -> None
     """Unrated rows: the engine's reason, with the customer's name as ``evaluate`` writes it."""
     names = _customer_names({row[1] for row in rows})
     periods_of = snapshot.members.periods.get
-    for handle, customer, category, item, quantity, occurred_at in rows:
+    for handle, customer, category, item, quantity, occurred_at, _ in rows:
         result = snapshot.index.explain_unrated(
             customer_id=customer,
             customer_name=names.get(customer, ""),
             category=category,
             item=item,
-            quantity=quantity,
+            quantity=quantity if quantity is not None else Decimal(0),  # no amount: unrated
             occurred_at=occurred_at,
             periods=periods_of(customer, ()),
         )
@@ -689,28 +719,33 @@ def _claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
             f"WITH claimed AS (SELECT q.id, q.record_id FROM {QUEUE_TABLE} q WHERE {where} "
             "ORDER BY q.id LIMIT %s FOR UPDATE SKIP LOCKED) "
             "SELECT c.id, u.ctid::text, u.customer_id::text, u.billing_category, u.item_code, "
-            f"u.quantity, u.occurred_at, u.status FROM claimed c LEFT JOIN {USAGE_TABLE} u "
-            "ON u.id = c.record_id",
-            [*params, size],
+            f"NULL::numeric, u.occurred_at, {_PG_DAY}, u.status "
+            f"FROM claimed c LEFT JOIN {USAGE_TABLE} u "
+            # In table order, as a sweep writes: two writers never wait on each other in a cycle.
+            "ON u.id = c.record_id ORDER BY u.ctid",
+            [*params, size, billing_tz().key],
         )
         convert = None
     else:
         with connection.cursor() as db:
             db.execute(
                 "SELECT q.id, u.rowid, u.customer_id, u.billing_category, u.item_code, "
-                f"u.quantity, u.occurred_at, u.status FROM {QUEUE_TABLE} q LEFT JOIN "
+                f"u.quantity, u.occurred_at, NULL, u.status FROM {QUEUE_TABLE} q LEFT JOIN "
                 f"{USAGE_TABLE} u ON u.id = q.record_id WHERE {where} ORDER BY q.id LIMIT %s",
                 [*params, size],
             )
             found = db.fetchall()
         to_decimal = _sqlite_quantity_converter()
+        tz = billing_tz()
 
         def convert(row: tuple) -> Row:
-            handle, customer, category, item, quantity, occurred_at = row
-            return (handle, customer, category, item, to_decimal(quantity), _aware(occurred_at))
+            handle, customer, category, item, quantity, occurred_at, _ = row
+            at = _aware(occurred_at)
+            day = at.astimezone(tz).date()
+            return (handle, customer, category, item, to_decimal(quantity), at, day)
 
     pending = UsageStatus.PENDING
-    live = [row[1:7] for row in found if row[7] == pending]
+    live = [row[1:8] for row in found if row[8] == pending]
     claim = Claim(
         rows=live if convert is None else [convert(row) for row in live],
         queue_ids=[row[0] for row in found],
@@ -720,20 +755,32 @@ def _claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
     return claim
 
 
-def _dequeue(queue_ids: list[int]) -> None:
-    """Delete claimed queue entries (same transaction as the rated rows)."""
+# Entries whose record is still pending are kept when a dequeue is told to check.
+_STILL_PENDING = (
+    f"NOT EXISTS (SELECT 1 FROM {USAGE_TABLE} u "
+    f"WHERE u.id = {QUEUE_TABLE}.record_id AND u.status = '{UsageStatus.PENDING}')"
+)
+
+
+def _dequeue(queue_ids: list[int], *, settled_only: bool = False) -> None:
+    """Delete claimed queue entries (same transaction as the rated rows).
+
+    ``settled_only`` keeps the entries whose record is still pending: after a write that found
+    some records changed under it (rated by a sweep meanwhile, or edited), the others stay queued.
+    """
     if not queue_ids:
         return
+    check = f" AND {_STILL_PENDING}" if settled_only else ""
     if connection.vendor == "postgresql":
         _pg_run(
-            f"DELETE FROM {QUEUE_TABLE} WHERE id = ANY(%s::bigint[])",
+            f"DELETE FROM {QUEUE_TABLE} WHERE id = ANY(%s::bigint[]){check}",
             [_pg_array(map(str, queue_ids))],
             fetch=False,
         )
         return
     with connection.cursor() as db:
         db.execute(
-            f"DELETE FROM {QUEUE_TABLE} WHERE id IN (SELECT value FROM json_each(%s))",
+            f"DELETE FROM {QUEUE_TABLE} WHERE id IN (SELECT value FROM json_each(%s)){check}",
             [json.dumps(queue_ids)],
         )
 
@@ -745,6 +792,9 @@ def _sqlite_quantity_converter() -> Callable:
     convert = connection.ops.get_decimalfield_converter(column)
     return lambda value: convert(value, column, connection)
 
+
+# A record's billing day, as the engine takes it (the time zone is the first parameter).
+_PG_DAY = "(occurred_at AT TIME ZONE %s)::date"
 
 # Rated rows: per-row arrays (handle, amount, outcome number) and per-outcome arrays indexed by
 # the outcome number, so each row's rule, codes and price come from an array subscript.
@@ -899,13 +949,15 @@ def rate_chunk(
         if not claim.queue_ids:
             return None
         written = 0
+        settled_only = False
         if claim.rows:
             snapshot = holder.current()
             chunk = rate_rows(claim.rows, snapshot, amounts=connection.vendor != "postgresql")
             written = _write(chunk, timezone.now())
-            if written != len(chunk):  # a record changed under us: retry it in the next run
-                raise RuntimeError(f"wrote {written} of {len(chunk)} claimed records; rolled back")
-        _dequeue(claim.queue_ids)
+            # Fewer rows written than claimed: some records changed under us (a sweep rated
+            # them, or they were edited). Entries of records still pending stay queued.
+            settled_only = written != len(chunk)
+        _dequeue(claim.queue_ids, settled_only=settled_only)
         return written
 
 
@@ -926,17 +978,35 @@ def rate_pending(
     time_budget: float | None = None,
     preload: bool | None = None,
     holder: SnapshotHolder | None = None,
+    sweep: bool | None = None,
 ) -> RunReport:
     """Rate pending records in chunks until none are left, ``limit`` or ``time_budget`` is hit.
 
-    ``workers`` > 1 rates in that many forked processes (:func:`_rate_in_processes`), each
-    with its own connection, taking chunks from the queue with ``SKIP LOCKED``: Python's share
-    of the work runs on every core. PostgreSQL only, and only outside a transaction (a worker
-    could not see the caller's uncommitted records); SQLite serialises writers, so it always
-    uses one. ``holder`` hands a loaded snapshot to a worker.
+    Two ways through the records, with the same answers:
+
+    - **the queue**: chunks of ``PendingUsage`` entries in arrival order; costs per pending
+      record, whatever the size of the table. Used for uploads, limits and time-boxed runs.
+    - **a sweep** (:func:`_sweep`, PostgreSQL): the table read range of blocks by range of
+      blocks, pending rows rated and written back in place, then the queue cleared of settled
+      entries. Chosen for a whole backlog of at least ``SWEEP_MIN`` records that is at least a
+      ``SWEEP_SHARE``-th of the table, where reading every row costs less than finding each
+      pending one through the queue; ``sweep`` forces the choice (tests).
+
+    ``workers`` > 1 rates in that many forked processes (:func:`_in_processes`), each with its
+    own connection: Python's share of the work runs on every core. PostgreSQL only, and only
+    outside a transaction (a worker could not see the caller's uncommitted records); SQLite
+    serialises writers, so it always uses one. ``holder`` hands a loaded snapshot to a worker.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    postgres = connection.vendor == "postgresql"
+    if not postgres or connection.in_atomic_block:
         workers = 1
+    if sweep is None:
+        whole = scope.id_range is None and limit is None and time_budget is None
+        sweep = postgres and whole and holder is None and _worth_sweeping()
+    if sweep:
+        if not postgres:
+            raise ValueError("a sweep reads the table by block ranges: PostgreSQL only")
+        return _sweep(chunk_size=chunk_size, workers=workers, progress=progress)
     # A time-boxed run (a polling request) rates a slice: loading every membership would cost
     # more than the slice itself.
     if holder is None:
@@ -980,22 +1050,149 @@ def rate_pending(
 def _rate_in_processes(
     workers: int, progress: Callable[[int], None] | None, holder: SnapshotHolder, **options
 ) -> RunReport:
-    """Run ``rate_pending`` in ``workers`` forked processes and add up their reports.
+    """Take queue chunks in ``workers`` forked processes (``SKIP LOCKED`` shares them out).
 
-    Rating is CPU work in Python and in the database in turns; threads share one interpreter
-    lock, processes use every core. The parent loads the snapshot (rules and, for a large
-    backlog, every membership) once before forking; the workers share it copy-on-write instead
-    of each loading their own. Connections and the connection pool (whose threads a fork would
-    not carry over) are closed first; each worker opens its own.
+    The parent loads the snapshot (rules and, for a large backlog, every membership) once
+    before forking; the workers share it copy-on-write instead of each loading their own.
+    ``limit`` is split between the workers.
     """
-    import multiprocessing
-
-    started = time.perf_counter()
     limit = options.pop("limit")
     backlog = pending_count(options["scope"])
     if holder.preload and backlog >= PRELOAD_MIN:
         snapshot = holder.current()
         snapshot.members.load_everyone_if_worth_it(backlog)
+    jobs = []
+    for n in range(workers):
+        share = None if limit is None else limit // workers + (1 if n < limit % workers else 0)
+        if share != 0:
+            jobs.append(
+                functools.partial(
+                    rate_pending, workers=1, holder=holder, sweep=False, limit=share, **options
+                )
+            )
+    return _in_processes(jobs, progress)
+
+
+# --- Sweeping the table (PostgreSQL, large backlogs) ------------------------------------------
+# Through the queue, each record costs a queue entry locked, a primary-key lookup and a queue
+# entry deleted, on top of its update. When a large share of the table is pending, reading the
+# table itself in ranges of blocks (a TID range scan: sequential, no index) finds the pending
+# rows for a fraction of that, and the queue is then cleared of its settled entries in one pass.
+
+SWEEP_MIN = 50_000  # pending records from which a run may sweep instead of using the queue
+SWEEP_SHARE = 10  # ... if they are at least 1/SWEEP_SHARE of the table's rows (planner estimate)
+
+
+def _worth_sweeping() -> bool:
+    [(backlog, rows)] = _pg_run(
+        f"SELECT (SELECT COUNT(*) FROM {QUEUE_TABLE}), reltuples FROM pg_class "
+        f"WHERE oid = '{USAGE_TABLE}'::regclass"
+    )
+    # reltuples is -1 until the table was first analysed: judge by the backlog alone then.
+    return backlog >= SWEEP_MIN and backlog * SWEEP_SHARE >= rows
+
+
+@dataclass(frozen=True)
+class SweepPlan:
+    """The blocks a sweep reads: the table as it was when it started, ``step`` at a time.
+
+    Rows added later (beyond ``pages``) are queued; the queue takes them in the next run.
+    """
+
+    pages: int
+    step: int
+
+    def ranges(self) -> Iterator[tuple[int, int]]:
+        for low in range(0, self.pages, self.step):
+            yield low, min(low + self.step, self.pages)
+
+    @classmethod
+    def load(cls, chunk_size: int, parts: int) -> SweepPlan:
+        """Ranges of about ``chunk_size`` pending rows per worker when the whole table is."""
+        [(pages, rows, analysed_pages)] = _pg_run(
+            f"SELECT pg_relation_size('{USAGE_TABLE}') / current_setting('block_size')::int, "
+            f"reltuples, relpages FROM pg_class WHERE oid = '{USAGE_TABLE}'::regclass"
+        )
+        per_page = rows / analysed_pages if rows > 0 and analysed_pages > 0 else 1
+        return cls(pages=int(pages), step=max(1, math.ceil(chunk_size * parts / per_page)))
+
+
+def _sweep(*, chunk_size: int, workers: int, progress: Callable[[int], None] | None) -> RunReport:
+    """Sweep the table in ``workers`` processes, each rating its share of the customers.
+
+    A worker loads the memberships of its own customers only (:class:`Partition`), so the
+    workers load in parallel and none holds them all; each reads every range, and rates and
+    writes its customers' pending rows in one transaction per range. Nothing is locked before
+    the write: the write takes only rows still pending at the same place (``ctid``), so a row
+    rated meanwhile by another runner, or edited, is left alone (and stays queued if pending).
+    Then the queue entries whose record is no longer pending are deleted in one statement.
+    """
+    started = time.perf_counter()
+    plan = SweepPlan.load(chunk_size, workers)
+    jobs = [functools.partial(_sweep_part, plan, Partition(n, workers)) for n in range(workers)]
+    report = jobs[0](progress=progress) if workers == 1 else _in_processes(jobs, progress)
+    _drop_settled()
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _sweep_part(
+    plan: SweepPlan, partition: Partition, progress: Callable[[int], None] | None = None
+) -> RunReport:
+    """One worker's sweep: every range of the plan, the pending rows of its customers."""
+    started = time.perf_counter()
+    holder = SnapshotHolder(partition=partition)
+    where = f" AND {partition.where('customer_id')}" if partition.parts > 1 else ""
+    sql = (
+        "SELECT ctid::text, customer_id::text, billing_category, item_code, NULL::numeric, "
+        f"occurred_at, {_PG_DAY} FROM {USAGE_TABLE} WHERE ctid >= %s::tid AND ctid < %s::tid "
+        f"AND status = '{UsageStatus.PENDING}'{where}"
+    )
+    report = RunReport()
+    for low, high in plan.ranges():
+        with transaction.atomic():
+            _pg_run(_PG_PLAN, fetch=False)
+            rows = _pg_run(sql, [billing_tz().key, f"({low},0)", f"({high},0)"])
+            if rows:
+                chunk = rate_rows(rows, holder.current(), amounts=False)
+                report.rated += _write(chunk, timezone.now())
+        report.chunks += 1
+        if progress is not None and rows:
+            progress(report.rated)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _drop_settled() -> int:
+    """Delete the queue entries whose record is no longer pending (after a sweep)."""
+    with transaction.atomic():
+        # One hash anti-join against the (few) pending rows, whatever the stale statistics
+        # say; room to hash them in memory; no need to wait for the WAL flush (see _PG_PLAN).
+        _pg_run(
+            "SELECT set_config('enable_nestloop', 'off', true), "
+            "set_config('work_mem', '256MB', true), set_config('jit', 'off', true), "
+            "set_config('synchronous_commit', 'off', true)",
+            fetch=False,
+        )
+        return _pg_run(f"DELETE FROM {QUEUE_TABLE} WHERE {_STILL_PENDING}", fetch=False)
+
+
+# --- Worker processes -------------------------------------------------------------------------
+
+Job = Callable[..., RunReport]  # called with progress=callback(records rated so far)
+
+
+def _in_processes(jobs: list[Job], progress: Callable[[int], None] | None) -> RunReport:
+    """Run each job in a forked process and add up their reports.
+
+    Rating is CPU work in Python and in the database in turns; threads share one interpreter
+    lock, processes use every core. Connections and the connection pool (whose threads a fork
+    would not carry over) are closed first; each worker opens its own. Progress from every
+    worker adds up into ``progress``.
+    """
+    import multiprocessing
+
+    started = time.perf_counter()
     for conn in connections.all(initialized_only=True):
         conn.close()
         if hasattr(conn, "close_pool"):
@@ -1003,15 +1200,8 @@ def _rate_in_processes(
     context = multiprocessing.get_context("fork")
     messages = context.Queue()
     processes = []
-    for n in range(workers):
-        share = None if limit is None else limit // workers + (1 if n < limit % workers else 0)
-        if share == 0:
-            continue
-        process = context.Process(
-            target=_worker,
-            args=(holder, {**options, "limit": share}, messages),
-            name=f"rate-{n}",
-        )
+    for n, job in enumerate(jobs):
+        process = context.Process(target=_worker, args=(job, messages), name=f"rate-{n}")
         process.start()
         processes.append(process)
     report = RunReport()
@@ -1043,8 +1233,8 @@ def _rate_in_processes(
     return report
 
 
-def _worker(holder: SnapshotHolder, options: dict, messages) -> None:
-    """A forked worker: rate queue chunks until none are left, report on ``messages``.
+def _worker(job: Job, messages) -> None:
+    """A forked worker: run ``job``, report on ``messages``.
 
     Messages: ``("progress", n)`` after each chunk, then one ``("done", rated, chunks)`` or
     ``("error", text)``. The process ends with ``os._exit``: nothing inherited from the parent
@@ -1058,7 +1248,7 @@ def _worker(holder: SnapshotHolder, options: dict, messages) -> None:
 
     code = 0
     try:
-        report = rate_pending(workers=1, progress=progress, holder=holder, **options)
+        report = job(progress=progress)
     except BaseException as exc:  # reported to the parent, which raises
         messages.put(("error", f"{type(exc).__name__}: {exc}"))
         code = 1

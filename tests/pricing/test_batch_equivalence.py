@@ -13,12 +13,12 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pricing import services
+from pricing import batch, services
 from pricing.models import UsageRecord, UsageStatus
 from pricing.selectors import billing_tz, evaluate
 from tests import factories
@@ -182,7 +182,7 @@ def _expected(data) -> tuple:
     )
 
 
-def _check_world(world) -> None:
+def _check_world(world, *, sweep: bool = False) -> None:
     with transaction.atomic():
         inputs = _build(world)
         pending = [
@@ -195,7 +195,10 @@ def _check_world(world) -> None:
             )
             for data in inputs
         ]
-        rated = services.usage_rate_pending(chunk_size=3)
+        if sweep:  # the table read by block ranges (PostgreSQL), not the queue
+            rated = batch.rate_pending(chunk_size=3, sweep=True).rated
+        else:
+            rated = services.usage_rate_pending(chunk_size=3)
         assert rated == len(pending)
         created = services.usage_records_create(records=inputs)
         for record, api_record, data in zip(pending, created, inputs, strict=True):
@@ -224,5 +227,21 @@ def test_batch_and_api_rating_equal_evaluate_in_other_time_zones(world, zone):
     try:
         with override_settings(BILLING_TIME_ZONE=zone):
             _check_world(world)
+    finally:
+        billing_tz.cache_clear()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+@settings(settings_, max_examples=50)
+@given(world=worlds(), zone=st.sampled_from(["UTC", "Europe/Prague", "America/New_York"]))
+def test_a_sweep_equals_evaluate(world, zone):
+    """A sweep computes billing days in the database: they must be the engine's, DST included."""
+    if connection.vendor != "postgresql":
+        pytest.skip("sweeps are PostgreSQL's")
+    billing_tz.cache_clear()
+    try:
+        with override_settings(BILLING_TIME_ZONE=zone):
+            _check_world(world, sweep=True)
     finally:
         billing_tz.cache_clear()

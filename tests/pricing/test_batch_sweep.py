@@ -1,0 +1,201 @@
+"""Sweeping the table (PostgreSQL): a large backlog is rated by reading the table in block ranges.
+
+The sweep must give the queue's answers (the hypothesis equivalence test runs it too), rate every
+record once even beside a queue runner, leave the queue holding exactly the records still
+pending, and split the customers between worker processes.
+"""
+
+import io
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import pytest
+from django.core.management import call_command
+from django.db import connection, connections
+
+from pricing import batch
+from pricing.models import PendingUsage, UsageRecord, UsageStatus
+from pricing.selectors import evaluate
+from tests import factories
+
+pytestmark = pytest.mark.postgres
+
+MARCH = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def _postgres_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("sweeps read PostgreSQL's table by block ranges (ctid)")
+
+
+def _world(customers: int = 12, per_customer: int = 30) -> list[UsageRecord]:
+    vip = factories.group()
+    factories.rule(priority=0)
+    factories.rule(group=vip, priority=100)
+    records = []
+    for n in range(customers):
+        customer = factories.customer()
+        if n % 2:
+            factories.membership(vip, customer)
+        for k in range(per_customer):
+            records.append(
+                factories.usage(
+                    customer,
+                    quantity=Decimal(k + 1) / 4,
+                    occurred_at=MARCH + timedelta(hours=k),
+                )
+            )
+    return records
+
+
+@pytest.mark.django_db
+def test_a_sweep_rates_like_evaluate_and_empties_the_queue():
+    records = _world()
+    report = batch.rate_pending(sweep=True, chunk_size=7)
+    assert report.rated == len(records)
+    assert report.chunks > 1, "the table was read in several block ranges"
+    assert not PendingUsage.objects.exists()
+    for record in records:
+        record.refresh_from_db()
+        result = evaluate(
+            customer=record.customer,
+            billing_category=record.billing_category,
+            item_code=record.item_code,
+            quantity=record.quantity,
+            occurred_at=record.occurred_at,
+        ).result
+        assert (record.status, record.rule_id, record.amount) == (
+            UsageStatus.RATED,
+            result.rule.id,
+            result.amount,
+        )
+
+
+@pytest.mark.django_db
+def test_a_large_backlog_is_swept_and_a_small_one_goes_through_the_queue(monkeypatch):
+    _world(customers=2, per_customer=10)
+    swept = []
+    monkeypatch.setattr(batch, "_sweep", lambda **kw: swept.append(kw) or batch.RunReport())
+    monkeypatch.setattr(batch, "rate_chunk", lambda *args, **kw: None)  # the queue: a no-op
+    monkeypatch.setattr(batch, "SWEEP_MIN", 21)
+    batch.rate_pending()
+    assert not swept, "20 pending records are fewer than SWEEP_MIN"
+    monkeypatch.setattr(batch, "SWEEP_MIN", 20)
+    batch.rate_pending(limit=100)
+    batch.rate_pending(time_budget=60)
+    assert not swept, "runs with a limit or a time budget take the queue"
+    batch.rate_pending()
+    assert len(swept) == 1
+
+
+@pytest.mark.django_db
+def test_records_edited_during_a_sweep_stay_pending_and_queued(monkeypatch):
+    """A row that moved (edited) after the sweep read it is not written, and keeps its entry."""
+    records = _world(customers=1, per_customer=5)
+    edited = records[2]
+    rate_rows = batch.rate_rows
+
+    def edit_then_rate(rows, snapshot, **options):
+        UsageRecord.objects.filter(pk=edited.pk).update(quantity=Decimal("9"))
+        return rate_rows(rows, snapshot, **options)
+
+    monkeypatch.setattr(batch, "rate_rows", edit_then_rate)
+    report = batch.rate_pending(sweep=True)
+    assert report.rated == 4
+    edited.refresh_from_db()
+    assert edited.status == UsageStatus.PENDING
+    assert list(PendingUsage.objects.values_list("record_id", flat=True)) == [edited.pk]
+    monkeypatch.setattr(batch, "rate_rows", rate_rows)
+    assert batch.rate_pending(sweep=False).rated == 1
+    edited.refresh_from_db()
+    assert edited.amount == (9 * edited.unit_price).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+@pytest.mark.django_db
+def test_a_queue_runner_keeps_entries_of_records_it_could_not_write(monkeypatch):
+    """The queue's counterpart: a claimed record edited before the write stays queued."""
+    records = _world(customers=1, per_customer=4)
+    edited = records[0]
+    rate_rows = batch.rate_rows
+
+    def edit_then_rate(rows, snapshot, **options):
+        UsageRecord.objects.filter(pk=edited.pk).update(quantity=Decimal("2"))
+        return rate_rows(rows, snapshot, **options)
+
+    monkeypatch.setattr(batch, "rate_rows", edit_then_rate)
+    assert batch.rate_pending(sweep=False).rated == 3
+    assert list(PendingUsage.objects.values_list("record_id", flat=True)) == [edited.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sweep_beside_a_queue_runner_rates_each_record_once():
+    """A trigger logs every pending -> rated transition: each record appears exactly once."""
+    records = _world(customers=20, per_customer=40)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE TABLE rating_log (id uuid NOT NULL);
+            CREATE FUNCTION rating_log_write() RETURNS trigger AS $$
+            BEGIN INSERT INTO rating_log VALUES (NEW.id); RETURN NEW; END $$ LANGUAGE plpgsql;
+            CREATE TRIGGER rating_log AFTER UPDATE ON pricing_usagerecord FOR EACH ROW
+            WHEN (OLD.status = 'pending' AND NEW.status <> 'pending')
+            EXECUTE FUNCTION rating_log_write();
+            """
+        )
+    try:
+        start = threading.Barrier(2)
+        errors: list[BaseException] = []
+
+        def runner(sweep: bool) -> None:
+            try:
+                start.wait()
+                batch.rate_pending(sweep=sweep, chunk_size=25)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+            finally:
+                connections.close_all()
+
+        threads = [threading.Thread(target=runner, args=(sweep,)) for sweep in (True, False)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM rating_log")
+            assert cursor.fetchone() == (len(records), len(records))
+        assert not UsageRecord.objects.filter(status=UsageStatus.PENDING).exists()
+        assert not PendingUsage.objects.exists()
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER rating_log ON pricing_usagerecord; "
+                "DROP FUNCTION rating_log_write(); DROP TABLE rating_log;"
+            )
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_rate_usage_sweeps_with_worker_processes_sharing_the_customers(monkeypatch):
+    """Each worker loads and rates its own share of the customers; progress adds up."""
+    monkeypatch.setattr(batch, "SWEEP_MIN", 1)
+    records = _world(customers=16, per_customer=20)
+    out, err = io.StringIO(), io.StringIO()
+    call_command("rate_usage", "--workers", "2", "--chunk-size", "30", stdout=out, stderr=err)
+    assert f"Rated {len(records)} usage records" in out.getvalue()
+    assert f"{len(records)}/{len(records)}" in err.getvalue()
+    assert UsageRecord.objects.filter(status=UsageStatus.RATED).count() == len(records)
+    assert not PendingUsage.objects.exists()
+    with connection.cursor() as cursor:
+        shares = []
+        for n in range(2):
+            cursor.execute(
+                f"SELECT id FROM groups_customer WHERE {batch.Partition(n, 2).where('id')}"
+            )
+            shares.append({row[0] for row in cursor.fetchall()})
+    customers = {record.customer_id for record in records}
+    assert shares[0] | shares[1] == customers
+    assert not shares[0] & shares[1]
+    assert shares[0] == {c for c in customers if c.bytes[15] % 2 == 0}
