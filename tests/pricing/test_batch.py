@@ -16,7 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from groups import services as group_services
 from pricing import batch, services
 from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
-from pricing.selectors import billing_tz
+from pricing.selectors import billing_tz, evaluate
 from tests import factories
 
 MARCH = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -167,6 +167,55 @@ def test_unrated_records_get_the_engines_reason(worked_example):
     assert record.unrated_reason.startswith(
         "No active roaming rule prices item minute for Tech Corp"
     )
+
+
+def test_an_unrated_reason_may_name_a_group_that_decides_no_price(db):
+    """The cache keeps only groups that can decide a price; the reason still sees them all.
+
+    VIP's rule outranks the everyone rule but prices nothing, so VIP never decides a price and
+    its memberships are not preloaded; for an unpriced item, the engine names VIP's rule.
+    """
+    vip = factories.group("VIP")
+    customer = factories.customer("Acme")
+    factories.membership(vip, customer)
+    factories.rule("VIP-RULE", group=vip, priority=200, price_list=factories.price_list(items={}))
+    factories.rule("EVERYONE", priority=100, price_list=factories.price_list(items={"SMS": "1"}))
+    [record] = _pending(customer, 1, item_code="minute")
+    holder = batch.SnapshotHolder()
+    assert holder.current().members.group_keys == frozenset()  # VIP decides nothing
+    services.usage_rate_pending()
+    record.refresh_from_db()
+    assert record.status == UsageStatus.UNRATED
+    assert "nearest: VIP-RULE applies" in record.unrated_reason
+    expected = evaluate(
+        customer=customer,
+        billing_category="retail",
+        item_code="minute",
+        quantity=record.quantity,
+        occurred_at=record.occurred_at,
+    ).result.reason
+    assert record.unrated_reason == expected
+
+
+def test_a_record_billed_outside_the_snapshots_days_sees_every_membership(db):
+    """The cache holds the groups that decide within the days of the records at snapshot time;
+    a record stored later for another day is priced with all its customer's memberships."""
+    summer = factories.group("Summer")
+    customer = factories.customer()
+    factories.membership(summer, customer, joined_at=datetime(2026, 1, 1, tzinfo=UTC))
+    factories.rule("SUMMER", group=summer, priority=200, valid_from=date(2026, 6, 1))
+    factories.rule("EVERYONE", priority=100)
+    [march] = _pending(customer, 1, occurred_at=MARCH)
+    holder = batch.SnapshotHolder()
+    snapshot = holder.current()
+    assert snapshot.days == (date(2026, 3, 1), date(2026, 3, 1))
+    assert snapshot.members.group_keys == frozenset()  # Summer decides nothing in March
+    [june] = _pending(customer, 1, occurred_at=datetime(2026, 6, 15, tzinfo=UTC))
+    assert batch.rate_chunk(10, holder) == 2
+    assert holder.current() is snapshot, "storing usage does not renew the snapshot"
+    march.refresh_from_db()
+    june.refresh_from_db()
+    assert (march.rule_code, june.rule_code) == ("EVERYONE", "SUMMER")
 
 
 # --- Queries ----------------------------------------------------------------------------------
