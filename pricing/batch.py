@@ -1228,13 +1228,24 @@ def _sweep(*, chunk_size: int, workers: int, progress: Callable[[int], None] | N
     writes its customers' pending rows in one transaction per range. Nothing is locked before
     the write: the write takes only rows still pending at the same place (``ctid``), so a row
     rated meanwhile by another runner, or edited, is left alone (and stays queued if pending).
-    Then the queue entries whose record is no longer pending are deleted in one statement.
+    Then the queue entries whose record is no longer pending are deleted, each worker process
+    taking a slice of the queue.
     """
     started = time.perf_counter()
     plan = SweepPlan.load(chunk_size, workers)
     jobs = [functools.partial(_sweep_part, plan, Partition(n, workers)) for n in range(workers)]
-    report = jobs[0](progress=progress) if workers == 1 else _in_processes(jobs, progress)
-    _drop_settled()
+    if workers == 1:
+        report = jobs[0](progress=progress)
+        _drop_settled()
+    else:
+        [(low, high)] = _pg_run(f"SELECT MIN(id), MAX(id) FROM {QUEUE_TABLE}")
+        report = _in_processes(jobs, progress)
+        if low is not None:
+            step = (high - low) // workers + 1
+            bounds = [low + n * step for n in range(1, workers)]
+            # Entries queued meanwhile have higher ids: the last slice has no upper bound.
+            slices = zip([None, *bounds], [*bounds, None], strict=True)
+            _in_processes([functools.partial(_drop_settled, *pair) for pair in slices], None)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -1266,8 +1277,13 @@ def _sweep_part(
     return report
 
 
-def _drop_settled() -> int:
-    """Delete the queue entries whose record is no longer pending (after a sweep)."""
+def _drop_settled(low: int | None = None, high: int | None = None, **_) -> RunReport:
+    """Delete the queue entries (ids from ``low`` to before ``high``) whose record is settled."""
+    where = _STILL_PENDING
+    if low is not None:
+        where += f" AND id >= {int(low)}"
+    if high is not None:
+        where += f" AND id < {int(high)}"
     with transaction.atomic():
         # One hash anti-join against the (few) pending rows, whatever the stale statistics
         # say; room to hash them in memory; no need to wait for the WAL flush (see _PG_PLAN).
@@ -1277,7 +1293,8 @@ def _drop_settled() -> int:
             "set_config('synchronous_commit', 'off', true)",
             fetch=False,
         )
-        return _pg_run(f"DELETE FROM {QUEUE_TABLE} WHERE {_STILL_PENDING}", fetch=False)
+        _pg_run(f"DELETE FROM {QUEUE_TABLE} WHERE {where}", fetch=False)
+    return RunReport()
 
 
 # --- Worker processes -------------------------------------------------------------------------
