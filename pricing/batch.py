@@ -312,21 +312,6 @@ def _identity(value):
 # --- Memberships ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Partition:
-    """Share ``part`` of ``parts`` disjoint shares of the customers, by the last byte of their id.
-
-    A sweep worker (PostgreSQL) loads the memberships of its share only and rates only its
-    share's records: the workers load in parallel, and each holds a fraction of them.
-    """
-
-    part: int
-    parts: int
-
-    def where(self, column: str) -> str:
-        return f"mod(get_byte(uuid_send({column}), 15), {self.parts}) = {self.part}"
-
-
 class MembershipCache:
     """Membership periods of customers, keyed by raw-SQL customer key, loaded on demand.
 
@@ -336,13 +321,9 @@ class MembershipCache:
     beats a hundred thousand index probes).
     """
 
-    def __init__(
-        self, group_keys: frozenset, preload: bool = True, partition: Partition | None = None
-    ) -> None:
+    def __init__(self, group_keys: frozenset, preload: bool = True) -> None:
         self.group_keys = group_keys
         self.preload = preload
-        # A sweep worker's share of the customers (PostgreSQL): only theirs are ever asked for.
-        self.partition = partition
         self.periods: dict[str, tuple] = {}
         self.complete = False  # every customer's periods are loaded; absent means none
         # The group keys of each customer's periods, in the same order: the hot loop looks
@@ -380,7 +361,7 @@ class MembershipCache:
         """Load every membership when ``customers`` is a tenth of all customers or more."""
         if self.complete:
             return True
-        total = Customer.objects.count() // (self.partition.parts if self.partition else 1)
+        total = Customer.objects.count()
         if customers * PRELOAD_SHARE < total or total > MEMBERSHIP_CACHE_MAX:
             return False
         if locked:
@@ -413,10 +394,9 @@ class MembershipCache:
                 connection.wrap_database_errors,
                 psycopg.ServerCursor(connection.connection, "rating_memberships") as cursor,
             ):
-                where = self.partition.where("customer_id") if self.partition else "TRUE"
                 cursor.execute(
                     "SELECT customer_id::text, group_id::text, joined_at, left_at "
-                    f"FROM {MEMBERSHIP_TABLE} WHERE group_id = ANY(%s::uuid[]) AND {where}",
+                    f"FROM {MEMBERSHIP_TABLE} WHERE group_id = ANY(%s::uuid[])",
                     [_pg_array(self.group_keys)],
                     binary=True,
                 )
@@ -563,13 +543,11 @@ class Snapshot:
     days: tuple[date, date] | None = None
 
     @classmethod
-    def load(
-        cls, stamp: tuple | None = None, *, preload: bool = True, partition: Partition | None = None
-    ) -> Snapshot:
+    def load(cls, stamp: tuple | None = None, *, preload: bool = True) -> Snapshot:
         stamp = stamp if stamp is not None else fingerprint()
         index = cached_index(stamp[0])
         days = _usage_days(index.tz)
-        members = MembershipCache(index.deciding_groups(days), preload, partition)
+        members = MembershipCache(index.deciding_groups(days), preload)
         return cls(stamp=stamp, index=index, members=members, days=days)
 
 
@@ -589,11 +567,10 @@ class SnapshotHolder:
     membership at once, only those of the customers at hand.
     """
 
-    def __init__(self, *, preload: bool = True, partition: Partition | None = None) -> None:
+    def __init__(self, *, preload: bool = True) -> None:
         self._snapshot: Snapshot | None = None
         self._lock = threading.Lock()
         self.preload = preload
-        self.partition = partition
 
     def current(self) -> Snapshot:
         stamp = fingerprint()
@@ -602,9 +579,7 @@ class SnapshotHolder:
             return snapshot
         with self._lock:
             if self._snapshot is None or self._snapshot.stamp != stamp:
-                self._snapshot = Snapshot.load(
-                    stamp, preload=self.preload, partition=self.partition
-                )
+                self._snapshot = Snapshot.load(stamp, preload=self.preload)
             return self._snapshot
 
 
@@ -1210,30 +1185,31 @@ class SweepPlan:
             yield low, min(low + self.step, self.pages)
 
     @classmethod
-    def load(cls, chunk_size: int, parts: int) -> SweepPlan:
-        """Ranges of about ``chunk_size`` pending rows per worker when the whole table is."""
+    def load(cls, chunk_size: int) -> SweepPlan:
+        """Ranges of about ``chunk_size`` rows."""
         [(pages, rows, analysed_pages)] = _pg_run(
             f"SELECT pg_relation_size('{USAGE_TABLE}') / current_setting('block_size')::int, "
             f"reltuples, relpages FROM pg_class WHERE oid = '{USAGE_TABLE}'::regclass"
         )
-        per_page = rows / analysed_pages if rows > 0 and analysed_pages > 0 else 1
-        return cls(pages=int(pages), step=max(1, math.ceil(chunk_size * parts / per_page)))
+        # Before the table is first analysed: a generous guess, so chunks err on the small side.
+        per_page = rows / analysed_pages if rows > 0 and analysed_pages > 0 else 60
+        return cls(pages=int(pages), step=max(1, math.ceil(chunk_size / per_page)))
 
 
 def _sweep(*, chunk_size: int, workers: int, progress: Callable[[int], None] | None) -> RunReport:
-    """Sweep the table in ``workers`` processes, each rating its share of the customers.
+    """Sweep the table in ``workers`` processes, each taking every ``workers``-th range.
 
-    A worker loads the memberships of its own customers only (:class:`Partition`), so the
-    workers load in parallel and none holds them all; each reads every range, and rates and
-    writes its customers' pending rows in one transaction per range. Nothing is locked before
+    Each worker loads its own snapshot (rules and the deciding groups' memberships, a small
+    share of all: see :meth:`RatingIndex.deciding_groups`), then rates and writes the pending
+    rows of each of its ranges in one transaction per range. Nothing is locked before
     the write: the write takes only rows still pending at the same place (``ctid``), so a row
     rated meanwhile by another runner, or edited, is left alone (and stays queued if pending).
     Then the queue entries whose record is no longer pending are deleted, each worker process
     taking a slice of the queue.
     """
     started = time.perf_counter()
-    plan = SweepPlan.load(chunk_size, workers)
-    jobs = [functools.partial(_sweep_part, plan, Partition(n, workers)) for n in range(workers)]
+    plan = SweepPlan.load(chunk_size)
+    jobs = [functools.partial(_sweep_part, plan, n, workers) for n in range(workers)]
     if workers == 1:
         report = jobs[0](progress=progress)
         _drop_settled()
@@ -1251,19 +1227,18 @@ def _sweep(*, chunk_size: int, workers: int, progress: Callable[[int], None] | N
 
 
 def _sweep_part(
-    plan: SweepPlan, partition: Partition, progress: Callable[[int], None] | None = None
+    plan: SweepPlan, part: int, parts: int, progress: Callable[[int], None] | None = None
 ) -> RunReport:
-    """One worker's sweep: every range of the plan, the pending rows of its customers."""
+    """One worker's sweep: ranges ``part``, ``part + parts``, ... of the plan."""
     started = time.perf_counter()
-    holder = SnapshotHolder(partition=partition)
-    where = f" AND {partition.where('customer_id')}" if partition.parts > 1 else ""
+    holder = SnapshotHolder()
     sql = (
         "SELECT ctid::text, customer_id::text, billing_category, item_code, NULL::numeric, "
         f"occurred_at, {_PG_DAY} FROM {USAGE_TABLE} WHERE ctid >= %s::tid AND ctid < %s::tid "
-        f"AND status = '{UsageStatus.PENDING}'{where}"
+        f"AND status = '{UsageStatus.PENDING}'"
     )
     report = RunReport()
-    for low, high in plan.ranges():
+    for low, high in itertools.islice(plan.ranges(), part, None, parts):
         with transaction.atomic():
             _pg_run(_PG_PLAN, fetch=False)
             rows = _pg_run(sql, [billing_tz().key, f"({low},0)", f"({high},0)"])

@@ -2,7 +2,7 @@
 
 The sweep must give the queue's answers (the hypothesis equivalence test runs it too), rate every
 record once even beside a queue runner, leave the queue holding exactly the records still
-pending, and split the customers between worker processes.
+pending, and share the ranges of the table between worker processes.
 """
 
 import io
@@ -176,26 +176,44 @@ def test_a_sweep_beside_a_queue_runner_rates_each_record_once():
             )
 
 
+def test_a_sweep_plan_covers_the_table_in_ranges():
+    plan = batch.SweepPlan(pages=10, step=3)
+    assert list(plan.ranges()) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_rate_usage_sweeps_with_worker_processes_sharing_the_customers(monkeypatch):
-    """Each worker loads and rates its own share of the customers; progress adds up."""
+def test_rate_usage_sweeps_with_worker_processes_taking_turns_at_the_ranges(monkeypatch):
+    """Two processes rate disjoint ranges of the table; progress adds up; the queue empties."""
     monkeypatch.setattr(batch, "SWEEP_MIN", 1)
     records = _world(customers=16, per_customer=20)
-    out, err = io.StringIO(), io.StringIO()
-    call_command("rate_usage", "--workers", "2", "--chunk-size", "30", stdout=out, stderr=err)
-    assert f"Rated {len(records)} usage records" in out.getvalue()
-    assert f"{len(records)}/{len(records)}" in err.getvalue()
-    assert UsageRecord.objects.filter(status=UsageStatus.RATED).count() == len(records)
-    assert not PendingUsage.objects.exists()
     with connection.cursor() as cursor:
-        shares = []
-        for n in range(2):
+        cursor.execute(
+            """
+            CREATE TABLE rating_log (id uuid NOT NULL, pid int NOT NULL);
+            CREATE FUNCTION rating_log_write() RETURNS trigger AS $$
+            BEGIN INSERT INTO rating_log VALUES (NEW.id, pg_backend_pid()); RETURN NEW; END $$
+            LANGUAGE plpgsql;
+            CREATE TRIGGER rating_log AFTER UPDATE ON pricing_usagerecord FOR EACH ROW
+            WHEN (OLD.status = 'pending' AND NEW.status <> 'pending')
+            EXECUTE FUNCTION rating_log_write();
+            """
+        )
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        call_command("rate_usage", "--workers", "2", "--chunk-size", "1", stdout=out, stderr=err)
+        assert f"Rated {len(records)} usage records" in out.getvalue()
+        assert f"{len(records)}/{len(records)}" in err.getvalue()
+        assert UsageRecord.objects.filter(status=UsageStatus.RATED).count() == len(records)
+        assert not PendingUsage.objects.exists()
+        with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT id FROM groups_customer WHERE {batch.Partition(n, 2).where('id')}"
+                "SELECT COUNT(*), COUNT(DISTINCT id), COUNT(DISTINCT pid) FROM rating_log"
             )
-            shares.append({row[0] for row in cursor.fetchall()})
-    customers = {record.customer_id for record in records}
-    assert shares[0] | shares[1] == customers
-    assert not shares[0] & shares[1]
-    assert shares[0] == {c for c in customers if c.bytes[15] % 2 == 0}
+            assert cursor.fetchone() == (len(records), len(records), 2)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER rating_log ON pricing_usagerecord; "
+                "DROP FUNCTION rating_log_write(); DROP TABLE rating_log;"
+            )
