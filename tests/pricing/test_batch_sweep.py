@@ -12,7 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from pricing import batch
 from pricing.models import PendingUsage, UsageRecord, UsageStatus
@@ -217,3 +217,48 @@ def test_rate_usage_sweeps_with_worker_processes_taking_turns_at_the_ranges(monk
                 "DROP TRIGGER rating_log ON pricing_usagerecord; "
                 "DROP FUNCTION rating_log_write(); DROP TABLE rating_log;"
             )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_record_set_back_to_pending_during_the_clean_up_stays_queued():
+    """The clean-up deletes settled entries; a record re-queued meanwhile keeps its new entry.
+
+    One connection sets a settled record back to pending and holds its transaction open while
+    the clean-up runs in another, then commits: the record must end up queued.
+    """
+    [record] = _world(customers=1, per_customer=1)
+    UsageRecord.objects.filter(pk=record.pk).update(status=UsageStatus.UNRATED)  # settled
+    assert PendingUsage.objects.filter(record=record).exists(), "its old entry is still there"
+    updated, commit = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def requeue() -> None:
+        try:
+            with transaction.atomic():
+                UsageRecord.objects.filter(pk=record.pk).update(status=UsageStatus.PENDING)
+                updated.set()
+                commit.wait(timeout=10)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    def clean_up() -> None:
+        try:
+            batch._drop_settled()
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    requeuer = threading.Thread(target=requeue)
+    requeuer.start()
+    assert updated.wait(timeout=10)
+    cleaner = threading.Thread(target=clean_up)
+    cleaner.start()
+    cleaner.join(timeout=0.5)  # the clean-up has run, or waits for the open transaction
+    commit.set()
+    requeuer.join()
+    cleaner.join()
+    assert not errors
+    assert PendingUsage.objects.filter(record=record).exists()
