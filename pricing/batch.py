@@ -2,24 +2,36 @@
 
 How a run works (``rate_pending``):
 
-1. **Claim** a chunk from the queue of pending records (``PendingUsage``, kept by database
-   triggers) in its own transaction: ``SELECT ... FOR UPDATE SKIP LOCKED`` on the queue entries
-   on PostgreSQL (two runners never get the same record), an ``IMMEDIATE`` transaction on SQLite
-   (one writer at a time). Each worker resumes after the last entry it claimed. Rows are plain
-   tuples, never model instances, and carry a handle that is stable for the transaction
-   (``ctid`` / ``rowid``) so the write-back needs no index lookup.
+1. **Find pending records**, a chunk at a time, each chunk in its own transaction, one of two
+   ways:
+
+   - *the queue* (``PendingUsage``, kept by database triggers): ``SELECT ... FOR UPDATE SKIP
+     LOCKED`` on its entries on PostgreSQL (two runners never get the same record), an
+     ``IMMEDIATE`` transaction on SQLite (one writer at a time); each worker resumes after the
+     last entry it claimed. Its cost is per pending record, whatever the size of the table:
+     uploads, limits and time-boxed runs use it.
+   - *a sweep* (PostgreSQL, a whole backlog that is a large share of the table): the table
+     itself read range of blocks by range of blocks (TID range scans, sequential, no index);
+     worker processes take turns at the ranges; at the end the queue is cleared of settled
+     entries. No queue lock, index lookup or queue delete per record: see ``_sweep``.
+
+   Rows are plain tuples, never model instances, and carry a handle that is stable for the
+   transaction (``ctid`` / ``rowid``) so the write-back needs no index lookup.
 2. **Rate in memory** with a :class:`RatingIndex` built from the engine's own rules
    (``pricing.selectors.engine_rules``, the loader ``evaluate`` uses; kept while the rules'
-   fingerprint holds) and a :class:`MembershipCache`: the chunk's customers, or every membership
-   in one streamed pass when a run is large. A fingerprint query per chunk replaces both when
-   rules, price lists or memberships change, so a long run picks changes up at the next chunk.
-   Memory is bounded by the chunk size and the number of customers, never by the records.
+   fingerprint holds) and a :class:`MembershipCache` holding only the groups that can decide a
+   price for the stored records' days (``RatingIndex.deciding_groups``): the chunk's
+   customers, or all of them in one streamed pass when a run is large. A fingerprint query per
+   chunk replaces both when rules, price lists or memberships change, so a long run picks
+   changes up at the next chunk. Memory is bounded by the chunk size and the number of
+   customers, never by the records.
 3. **Write back** in one statement per chunk: ``UPDATE ... FROM unnest(arrays)`` joined on
-   ``ctid`` on PostgreSQL, ``UPDATE ... FROM json_each(...)`` by ``rowid`` on SQLite, then delete
-   the chunk's queue entries. Only pending rows are updated, so a record is never rated twice.
-   Rating writes no indexed column of the usage table, and its pages keep free space
-   (fillfactor), so on PostgreSQL each row is rewritten in place (a HOT update) and no index
-   entry is added: that is what makes the write cost close to the database's floor.
+   ``ctid`` on PostgreSQL, ``UPDATE ... FROM json_each(...)`` by ``rowid`` on SQLite (then the
+   chunk's queue entries are deleted). Only rows still pending at that place are updated, so a
+   record is never rated twice. Rating writes no indexed column of the usage table, and its
+   pages keep free space (fillfactor), so on PostgreSQL each row is rewritten in place (a HOT
+   update) and no index entry is added: that is what keeps the write close to the database's
+   floor.
 
 Why the index gives exactly the engine's answer: ``RuleBook.rate`` walks the category's rules in
 evaluation order and returns the first one that is active, valid on the record's day, targets

@@ -427,10 +427,12 @@ def usage_rate_pending(
 ) -> int:
     """Rate pending records in chunks until none are left (or ``limit`` / ``time_budget``).
 
-    Each chunk is claimed, rated and written in its own transaction: ``SELECT ... FOR UPDATE
-    SKIP LOCKED`` on PostgreSQL, so two runners at once never rate the same record twice, and an
-    interrupted run resumes where it stopped; only pending rows are ever written. ``batch_key``
-    limits the run to one upload. Returns the number of records rated (rated or unrated).
+    Each chunk is found, rated and written in its own transaction (from the queue with ``SELECT
+    ... FOR UPDATE SKIP LOCKED``, or, for a large backlog on PostgreSQL, by sweeping the table:
+    see ``pricing.batch``); only rows still pending are ever written, so two runners at once
+    never rate the same record twice, and an interrupted run resumes where it stopped.
+    ``batch_key`` limits the run to one upload. Returns the number of records rated (rated or
+    unrated).
     """
     scope = batch.Scope(batch.batch_id_range(batch_key) if batch_key else None)
     report = batch.rate_pending(

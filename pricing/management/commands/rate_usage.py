@@ -1,9 +1,11 @@
 """``python manage.py rate_usage``: rate every pending usage record, with a progress bar.
 
-Safe to run twice and to run twice at once: each chunk is claimed in its own transaction
-(``FOR UPDATE SKIP LOCKED`` on PostgreSQL, an ``IMMEDIATE`` transaction on SQLite) and only
-pending records are written, so nothing is rated twice; an interrupted run leaves the records it
-did not reach pending, and the next run picks them up.
+Safe to run twice and to run twice at once: each chunk is rated in its own transaction and only
+rows still pending are written, so nothing is rated twice; an interrupted run leaves the records
+it did not reach pending, and the next run picks them up. A large backlog on PostgreSQL (50,000
+records and a tenth of the table or more) is rated by sweeping the table in block ranges, worker
+processes taking turns; otherwise chunks come from the queue of pending records (``FOR UPDATE
+SKIP LOCKED`` on PostgreSQL, an ``IMMEDIATE`` transaction on SQLite). See ``pricing.batch``.
 
     python manage.py rate_usage                  # everything pending
     python manage.py rate_usage --limit 100000   # at most this many
