@@ -64,7 +64,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
-from django.db import connection, connections, transaction
+from django.db import OperationalError, connection, connections, transaction
 from django.db.models.expressions import Col
 from django.utils import timezone
 
@@ -1224,11 +1224,12 @@ def _sweep(*, chunk_size: int, workers: int, progress: Callable[[int], None] | N
     jobs = [functools.partial(_sweep_part, plan, n, workers) for n in range(workers)]
     if workers == 1:
         report = jobs[0](progress=progress)
-        _drop_settled()
+        if not _empty_settled_queue():
+            _drop_settled()
     else:
         [(low, high)] = _pg_run(f"SELECT MIN(id), MAX(id) FROM {QUEUE_TABLE}")
         report = _in_processes(jobs, progress)
-        if low is not None:
+        if low is not None and not _empty_settled_queue():
             step = (high - low) // workers + 1
             bounds = [low + n * step for n in range(1, workers)]
             # Entries queued meanwhile have higher ids: the last slice has no upper bound.
@@ -1262,6 +1263,33 @@ def _sweep_part(
             progress(report.rated)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _empty_settled_queue() -> bool:
+    """Empty the queue at once if no record is pending any more; False if it cannot.
+
+    The usual end of a sweep: every entry is settled, and one TRUNCATE replaces a million row
+    deletions. The queue is locked first (``NOWAIT``: if a queue runner or a writer is using it,
+    the caller deletes settled entries row by row instead), so no record can be queued while
+    the usage table is checked; a writer meanwhile waits for the lock (well under a second).
+    """
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                _pg_run(f"LOCK TABLE {QUEUE_TABLE} IN ACCESS EXCLUSIVE MODE NOWAIT", fetch=False)
+        except OperationalError:
+            return False
+        [(pending,)] = _pg_run(
+            f"SELECT EXISTS (SELECT 1 FROM {USAGE_TABLE} WHERE status = '{UsageStatus.PENDING}')"
+        )
+        if pending:
+            return False
+        try:
+            with transaction.atomic():
+                _pg_run(f"TRUNCATE {QUEUE_TABLE}", fetch=False)
+        except OperationalError:  # the caller's transaction queued entries (deferred checks)
+            return False
+        return True
 
 
 def _drop_settled(low: int | None = None, high: int | None = None, **_) -> RunReport:

@@ -262,3 +262,35 @@ def test_a_record_set_back_to_pending_during_the_clean_up_stays_queued():
     cleaner.join()
     assert not errors
     assert PendingUsage.objects.filter(record=record).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_queue_is_emptied_at_once_only_when_nothing_is_pending_and_nobody_uses_it():
+    records = _world(customers=1, per_customer=3)
+    UsageRecord.objects.filter(pk=records[0].pk).update(status=UsageStatus.UNRATED)
+    assert not batch._empty_settled_queue(), "two records are still pending"
+    assert PendingUsage.objects.count() == 3
+    UsageRecord.objects.update(status=UsageStatus.UNRATED)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold_the_queue() -> None:  # a writer in the middle of its transaction
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("LOCK TABLE pricing_pendingusage IN ROW EXCLUSIVE MODE")
+                holding.set()
+                release.wait(timeout=10)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=hold_the_queue)
+    writer.start()
+    try:
+        assert holding.wait(timeout=10)
+        assert not batch._empty_settled_queue(), "NOWAIT: someone holds the queue"
+    finally:
+        release.set()
+        writer.join()
+    assert PendingUsage.objects.count() == 3
+    assert batch._empty_settled_queue()
+    assert not PendingUsage.objects.exists()
