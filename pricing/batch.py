@@ -395,7 +395,7 @@ class MembershipCache:
                 periods.append((group, joined, left))
 
     def _load_all(self) -> None:
-        """Every membership in one pass, streamed (a server-side cursor on PostgreSQL)."""
+        """The memberships of the cache's groups in one pass (server-side cursor on PostgreSQL)."""
         loaded: dict[str, list] = {}
         if connection.vendor == "postgresql" and self.group_keys:
             import psycopg
@@ -414,10 +414,12 @@ class MembershipCache:
                 )
                 while rows := cursor.fetchmany(20_000):
                     self._collect(rows, loaded)
-        elif connection.vendor != "postgresql":
+        elif connection.vendor != "postgresql" and self.group_keys:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    f"SELECT customer_id, group_id, joined_at, left_at FROM {MEMBERSHIP_TABLE}"
+                    f"SELECT customer_id, group_id, joined_at, left_at FROM {MEMBERSHIP_TABLE} "
+                    "WHERE group_id IN (SELECT value FROM json_each(%s))",
+                    [json.dumps(sorted(self.group_keys))],
                 )
                 while rows := cursor.fetchmany(20_000):
                     self._collect([(c, g, _aware(j), _aware(lf)) for c, g, j, lf in rows], loaded)
