@@ -1294,8 +1294,13 @@ def _empty_settled_queue() -> bool:
         return True
 
 
-def _drop_settled(low: int | None = None, high: int | None = None, **_) -> RunReport:
-    """Delete the queue entries (ids from ``low`` to before ``high``) whose record is settled."""
+def _drop_settled(
+    low: int | None = None, high: int | None = None, progress: Callable | None = None
+) -> RunReport:
+    """Delete the queue entries (ids from ``low`` to before ``high``) whose record is settled.
+
+    ``progress`` is not called: it is there because a worker job (:data:`Job`) takes one.
+    """
     where = _STILL_PENDING
     if low is not None:
         where += f" AND id >= {int(low)}"

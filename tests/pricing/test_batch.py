@@ -393,11 +393,9 @@ def test_batch_keys_name_a_primary_key_range():
 
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_runs_never_rate_a_record_twice():
+def test_concurrent_runs_never_rate_a_record_twice(rating_log):
     """Two runners (threads with their own connections) share the work; each record is written
     exactly once, which a trigger counting pending -> rated transitions proves."""
-    if connection.vendor != "postgresql":
-        pytest.skip("SKIP LOCKED claims are a PostgreSQL feature; SQLite serialises writers")
     vip = factories.group()
     factories.rule(priority=0)
     factories.rule(group=vip, priority=100)
@@ -407,49 +405,29 @@ def test_concurrent_runs_never_rate_a_record_twice():
             factories.membership(vip, customer)
         for _ in range(60):
             factories.usage(customer)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE TABLE rating_log (id uuid NOT NULL);
-            CREATE FUNCTION rating_log_write() RETURNS trigger AS $$
-            BEGIN INSERT INTO rating_log VALUES (NEW.id); RETURN NEW; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER rating_log AFTER UPDATE ON pricing_usagerecord FOR EACH ROW
-            WHEN (OLD.status = 'pending' AND NEW.status <> 'pending')
-            EXECUTE FUNCTION rating_log_write();
-            """
-        )
-    try:
-        start = threading.Barrier(2)
-        counts: list[int] = []
-        errors: list[BaseException] = []
+    start = threading.Barrier(2)
+    counts: list[int] = []
+    errors: list[BaseException] = []
 
-        def runner() -> None:
-            try:
-                start.wait()
-                counts.append(services.usage_rate_pending(chunk_size=25))
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-            finally:
-                connections.close_all()
+    def runner() -> None:
+        try:
+            start.wait()
+            counts.append(services.usage_rate_pending(chunk_size=25))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
 
-        threads = [threading.Thread(target=runner) for _ in range(2)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors
-        assert sum(counts) == 1200
-        assert all(counts), "both runners took a share"
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM rating_log")
-            assert cursor.fetchone() == (1200, 1200)
-        assert not UsageRecord.objects.filter(status=UsageStatus.PENDING).exists()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DROP TRIGGER rating_log ON pricing_usagerecord; "
-                "DROP FUNCTION rating_log_write(); DROP TABLE rating_log;"
-            )
+    threads = [threading.Thread(target=runner) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sum(counts) == 1200
+    assert all(counts), "both runners took a share"
+    assert rating_log()[:2] == (1200, 1200)
+    assert not UsageRecord.objects.filter(status=UsageStatus.PENDING).exists()
 
 
 @pytest.mark.postgres

@@ -90,24 +90,29 @@ def test_a_large_backlog_is_swept_and_a_small_one_goes_through_the_queue(monkeyp
     assert len(swept) == 1
 
 
+def _edit_before_rating(monkeypatch, record: UsageRecord, quantity: Decimal) -> None:
+    """Edit ``record`` (moving its row) after a run has read it, just before it rates."""
+    rate_rows = batch.rate_rows
+
+    def edit_then_rate(rows, snapshot, **options):
+        UsageRecord.objects.filter(pk=record.pk).update(quantity=quantity)
+        return rate_rows(rows, snapshot, **options)
+
+    monkeypatch.setattr(batch, "rate_rows", edit_then_rate)
+
+
 @pytest.mark.django_db
 def test_records_edited_during_a_sweep_stay_pending_and_queued(monkeypatch):
     """A row that moved (edited) after the sweep read it is not written, and keeps its entry."""
     records = _world(customers=1, per_customer=5)
     edited = records[2]
-    rate_rows = batch.rate_rows
-
-    def edit_then_rate(rows, snapshot, **options):
-        UsageRecord.objects.filter(pk=edited.pk).update(quantity=Decimal("9"))
-        return rate_rows(rows, snapshot, **options)
-
-    monkeypatch.setattr(batch, "rate_rows", edit_then_rate)
+    _edit_before_rating(monkeypatch, edited, Decimal("9"))
     report = batch.rate_pending(sweep=True)
     assert report.rated == 4
     edited.refresh_from_db()
     assert edited.status == UsageStatus.PENDING
     assert list(PendingUsage.objects.values_list("record_id", flat=True)) == [edited.pk]
-    monkeypatch.setattr(batch, "rate_rows", rate_rows)
+    monkeypatch.undo()
     assert batch.rate_pending(sweep=False).rated == 1
     edited.refresh_from_db()
     assert edited.amount == (9 * edited.unit_price).quantize(Decimal("0.01"), ROUND_HALF_UP)
@@ -118,62 +123,36 @@ def test_a_queue_runner_keeps_entries_of_records_it_could_not_write(monkeypatch)
     """The queue's counterpart: a claimed record edited before the write stays queued."""
     records = _world(customers=1, per_customer=4)
     edited = records[0]
-    rate_rows = batch.rate_rows
-
-    def edit_then_rate(rows, snapshot, **options):
-        UsageRecord.objects.filter(pk=edited.pk).update(quantity=Decimal("2"))
-        return rate_rows(rows, snapshot, **options)
-
-    monkeypatch.setattr(batch, "rate_rows", edit_then_rate)
+    _edit_before_rating(monkeypatch, edited, Decimal("2"))
     assert batch.rate_pending(sweep=False).rated == 3
     assert list(PendingUsage.objects.values_list("record_id", flat=True)) == [edited.pk]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_sweep_beside_a_queue_runner_rates_each_record_once():
+def test_a_sweep_beside_a_queue_runner_rates_each_record_once(rating_log):
     """A trigger logs every pending -> rated transition: each record appears exactly once."""
     records = _world(customers=20, per_customer=40)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE TABLE rating_log (id uuid NOT NULL);
-            CREATE FUNCTION rating_log_write() RETURNS trigger AS $$
-            BEGIN INSERT INTO rating_log VALUES (NEW.id); RETURN NEW; END $$ LANGUAGE plpgsql;
-            CREATE TRIGGER rating_log AFTER UPDATE ON pricing_usagerecord FOR EACH ROW
-            WHEN (OLD.status = 'pending' AND NEW.status <> 'pending')
-            EXECUTE FUNCTION rating_log_write();
-            """
-        )
-    try:
-        start = threading.Barrier(2)
-        errors: list[BaseException] = []
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
 
-        def runner(sweep: bool) -> None:
-            try:
-                start.wait()
-                batch.rate_pending(sweep=sweep, chunk_size=25)
-            except BaseException as exc:  # pragma: no cover - reported below
-                errors.append(exc)
-            finally:
-                connections.close_all()
+    def runner(sweep: bool) -> None:
+        try:
+            start.wait()
+            batch.rate_pending(sweep=sweep, chunk_size=25)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
 
-        threads = [threading.Thread(target=runner, args=(sweep,)) for sweep in (True, False)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert not errors
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM rating_log")
-            assert cursor.fetchone() == (len(records), len(records))
-        assert not UsageRecord.objects.filter(status=UsageStatus.PENDING).exists()
-        assert not PendingUsage.objects.exists()
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DROP TRIGGER rating_log ON pricing_usagerecord; "
-                "DROP FUNCTION rating_log_write(); DROP TABLE rating_log;"
-            )
+    threads = [threading.Thread(target=runner, args=(sweep,)) for sweep in (True, False)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert rating_log()[:2] == (len(records), len(records))
+    assert not UsageRecord.objects.filter(status=UsageStatus.PENDING).exists()
+    assert not PendingUsage.objects.exists()
 
 
 def test_a_sweep_plan_covers_the_table_in_ranges():
@@ -183,40 +162,19 @@ def test_a_sweep_plan_covers_the_table_in_ranges():
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_rate_usage_sweeps_with_worker_processes_taking_turns_at_the_ranges(monkeypatch):
+def test_rate_usage_sweeps_with_worker_processes_taking_turns_at_the_ranges(
+    monkeypatch, rating_log
+):
     """Two processes rate disjoint ranges of the table; progress adds up; the queue empties."""
     monkeypatch.setattr(batch, "SWEEP_MIN", 1)
     records = _world(customers=16, per_customer=20)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE TABLE rating_log (id uuid NOT NULL, pid int NOT NULL);
-            CREATE FUNCTION rating_log_write() RETURNS trigger AS $$
-            BEGIN INSERT INTO rating_log VALUES (NEW.id, pg_backend_pid()); RETURN NEW; END $$
-            LANGUAGE plpgsql;
-            CREATE TRIGGER rating_log AFTER UPDATE ON pricing_usagerecord FOR EACH ROW
-            WHEN (OLD.status = 'pending' AND NEW.status <> 'pending')
-            EXECUTE FUNCTION rating_log_write();
-            """
-        )
-    try:
-        out, err = io.StringIO(), io.StringIO()
-        call_command("rate_usage", "--workers", "2", "--chunk-size", "1", stdout=out, stderr=err)
-        assert f"Rated {len(records)} usage records" in out.getvalue()
-        assert f"{len(records)}/{len(records)}" in err.getvalue()
-        assert UsageRecord.objects.filter(status=UsageStatus.RATED).count() == len(records)
-        assert not PendingUsage.objects.exists()
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT COUNT(*), COUNT(DISTINCT id), COUNT(DISTINCT pid) FROM rating_log"
-            )
-            assert cursor.fetchone() == (len(records), len(records), 2)
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DROP TRIGGER rating_log ON pricing_usagerecord; "
-                "DROP FUNCTION rating_log_write(); DROP TABLE rating_log;"
-            )
+    out, err = io.StringIO(), io.StringIO()
+    call_command("rate_usage", "--workers", "2", "--chunk-size", "1", stdout=out, stderr=err)
+    assert f"Rated {len(records)} usage records" in out.getvalue()
+    assert f"{len(records)}/{len(records)}" in err.getvalue()
+    assert UsageRecord.objects.filter(status=UsageStatus.RATED).count() == len(records)
+    assert not PendingUsage.objects.exists()
+    assert rating_log() == (len(records), len(records), 2)
 
 
 @pytest.mark.django_db(transaction=True)
