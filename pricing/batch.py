@@ -1218,8 +1218,8 @@ def _sweep(*, chunk_size: int, workers: int, progress: Callable[[int], None] | N
     rows of each of its ranges in one transaction per range. Nothing is locked before
     the write: the write takes only rows still pending at the same place (``ctid``), so a row
     rated meanwhile by another runner, or edited, is left alone (and stays queued if pending).
-    Then the queue entries whose record is no longer pending are deleted, each worker process
-    taking a slice of the queue.
+    Then the queue is emptied at once if nothing is pending (:func:`_empty_settled_queue`);
+    otherwise its settled entries are deleted, each worker process taking a slice of it.
     """
     started = time.perf_counter()
     plan = SweepPlan.load(chunk_size)
