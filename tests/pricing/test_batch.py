@@ -1,9 +1,12 @@
 """Batch rating: rate_usage, resumability, never rating twice, boundaries, CSV uploads, queries."""
 
 import io
+import subprocess
+import sys
 import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -74,6 +77,27 @@ def test_rate_usage_json_reports_figures(worked_example):
     out, _ = _run("rate_usage", "--json")
     assert '"rated": 2' in out
     assert "peak_rss_bytes" in out
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux's VmHWM")
+def test_peak_memory_is_the_commands_own_not_its_parents():
+    """``bench`` starts rate_usage from a process that held a million records: ``ru_maxrss``
+    survives ``exec`` and would report the parent's peak as the command's."""
+    held = bytearray(300 * 2**20)
+    held[:: 2**12] = b"\1" * len(held[:: 2**12])  # touch every page: resident
+    child = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); "
+            "from pricing.management.commands.rate_usage import peak_rss_bytes; "
+            "print(peak_rss_bytes())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert 0 < int(child.stdout) < 200 * 2**20 < len(held)
 
 
 def test_rated_records_keep_their_price_after_rule_and_membership_changes(worked_example):

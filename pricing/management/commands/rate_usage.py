@@ -13,6 +13,7 @@ SKIP LOCKED`` on PostgreSQL, an ``IMMEDIATE`` transaction on SQLite). See ``pric
     python manage.py rate_usage --json           # one JSON line (used by ``bench``)
 """
 
+import contextlib
 import json
 import resource
 import sys
@@ -28,7 +29,17 @@ BAR_WIDTH = 30
 
 def peak_rss_bytes(who: int = resource.RUSAGE_SELF) -> int:
     """Peak resident memory of this process, or of its largest worker process with
-    ``RUSAGE_CHILDREN`` (0 without workers); ``ru_maxrss`` is KiB on Linux."""
+    ``RUSAGE_CHILDREN`` (0 without workers).
+
+    For this process, Linux's ``VmHWM``: ``ru_maxrss`` survives ``exec``, so a command started by
+    a large process (``bench`` after seeding) would report its parent's peak as its own. Forked
+    workers report ``ru_maxrss`` (KiB on Linux), which counts the pages they share with us.
+    """
+    if who == resource.RUSAGE_SELF:
+        with contextlib.suppress(OSError, StopIteration, ValueError):
+            with open("/proc/self/status") as status:
+                line = next(line for line in status if line.startswith("VmHWM:"))
+            return int(line.split()[1]) * 1024
     return resource.getrusage(who).ru_maxrss * 1024
 
 
