@@ -1071,6 +1071,7 @@ def rate_pending(
     preload: bool | None = None,
     holder: SnapshotHolder | None = None,
     sweep: bool | None = None,
+    backlog: int | None = None,
 ) -> RunReport:
     """Rate pending records in chunks until none are left, ``limit`` or ``time_budget`` is hit.
 
@@ -1088,13 +1089,15 @@ def rate_pending(
     own connection: Python's share of the work runs on every core. PostgreSQL only, and only
     outside a transaction (a worker could not see the caller's uncommitted records); SQLite
     serialises writers, so it always uses one. ``holder`` hands a loaded snapshot to a worker.
+    ``backlog`` is :func:`pending_count` of ``scope`` if the caller has just taken it (a count
+    of a million queue entries is not free); otherwise it is counted when needed.
     """
     postgres = connection.vendor == "postgresql"
     if not postgres or connection.in_atomic_block:
         workers = 1
     if sweep is None:
         whole = scope.id_range is None and limit is None and time_budget is None
-        sweep = postgres and whole and holder is None and _worth_sweeping()
+        sweep = postgres and whole and holder is None and _worth_sweeping(backlog)
     if sweep:
         if not postgres:
             raise ValueError("a sweep reads the table by block ranges: PostgreSQL only")
@@ -1108,6 +1111,7 @@ def rate_pending(
             workers,
             progress,
             holder,
+            backlog,
             chunk_size=chunk_size,
             limit=limit,
             scope=scope,
@@ -1140,7 +1144,11 @@ def rate_pending(
 
 
 def _rate_in_processes(
-    workers: int, progress: Callable[[int], None] | None, holder: SnapshotHolder, **options
+    workers: int,
+    progress: Callable[[int], None] | None,
+    holder: SnapshotHolder,
+    backlog: int | None,
+    **options,
 ) -> RunReport:
     """Take queue chunks in ``workers`` forked processes (``SKIP LOCKED`` shares them out).
 
@@ -1149,7 +1157,8 @@ def _rate_in_processes(
     ``limit`` is split between the workers.
     """
     limit = options.pop("limit")
-    backlog = pending_count(options["scope"])
+    if backlog is None:
+        backlog = pending_count(options["scope"])
     if holder.preload and backlog >= PRELOAD_MIN:
         snapshot = holder.current()
         snapshot.members.load_everyone_if_worth_it(backlog)
@@ -1175,13 +1184,15 @@ SWEEP_MIN = 50_000  # pending records from which a run may sweep instead of usin
 SWEEP_SHARE = 10  # ... if they are at least 1/SWEEP_SHARE of the table's rows (planner estimate)
 
 
-def _worth_sweeping() -> bool:
-    [(backlog, rows)] = _pg_run(
-        f"SELECT (SELECT COUNT(*) FROM {QUEUE_TABLE}), reltuples FROM pg_class "
-        f"WHERE oid = '{USAGE_TABLE}'::regclass"
-    )
+def _worth_sweeping(backlog: int | None = None) -> bool:
+    """Whether the whole backlog (``backlog`` if counted already) is worth a sweep."""
+    if backlog is None:
+        backlog = pending_count()
+    if backlog < SWEEP_MIN:
+        return False
+    [(rows,)] = _pg_run(f"SELECT reltuples FROM pg_class WHERE oid = '{USAGE_TABLE}'::regclass")
     # reltuples is -1 until the table was first analysed: judge by the backlog alone then.
-    return backlog >= SWEEP_MIN and backlog * SWEEP_SHARE >= rows
+    return backlog * SWEEP_SHARE >= rows
 
 
 @dataclass(frozen=True)

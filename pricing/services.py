@@ -424,6 +424,7 @@ def usage_rate_pending(
     workers: int = 1,
     batch_key: str | None = None,
     time_budget: float | None = None,
+    backlog: int | None = None,
 ) -> int:
     """Rate pending records in chunks until none are left (or ``limit`` / ``time_budget``).
 
@@ -431,7 +432,8 @@ def usage_rate_pending(
     ... FOR UPDATE SKIP LOCKED``, or, for a large backlog on PostgreSQL, by sweeping the table:
     see ``pricing.batch``); only rows still pending are ever written, so two runners at once
     never rate the same record twice, and an interrupted run resumes where it stopped.
-    ``batch_key`` limits the run to one upload. Returns the number of records rated (rated or
+    ``batch_key`` limits the run to one upload; ``backlog`` is the caller's fresh
+    ``pending_count`` of it, if it took one. Returns the number of records rated (rated or
     unrated).
     """
     scope = batch.Scope(batch.batch_id_range(batch_key) if batch_key else None)
@@ -442,6 +444,7 @@ def usage_rate_pending(
         workers=workers,
         scope=scope,
         time_budget=time_budget,
+        backlog=backlog,
     )
     return report.rated
 

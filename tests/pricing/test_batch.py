@@ -79,6 +79,17 @@ def test_rate_usage_json_reports_figures(worked_example):
     assert "peak_rss_bytes" in out
 
 
+def test_rate_usage_counts_the_queue_once(worked_example):
+    """The progress bar's count also decides between queue and sweep: a million queue entries
+    take tens of milliseconds to count."""
+    _pending(worked_example["tech_corp"], 3)
+    with CaptureQueriesContext(connection) as queries:
+        out, _ = _run("rate_usage", "--json")
+    assert '"rated": 3' in out
+    counts = [q["sql"] for q in queries if "COUNT(" in q["sql"] and batch.QUEUE_TABLE in q["sql"]]
+    assert len(counts) == 1, counts
+
+
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="Linux's VmHWM")
 def test_peak_memory_is_the_commands_own_not_its_parents():
     """``bench`` starts rate_usage from a process that held a million records: ``ru_maxrss``

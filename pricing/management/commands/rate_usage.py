@@ -76,9 +76,8 @@ class Command(BaseCommand):
         if key is not None and not batch.is_batch_key(key):
             raise CommandError(f"{key!r} is not an upload key (16 hex digits).")
         scope = batch.Scope(batch.batch_id_range(key) if key else None)
-        total = batch.pending_count(scope)
-        if options["limit"] is not None:
-            total = min(total, options["limit"])
+        backlog = batch.pending_count(scope)
+        total = backlog if options["limit"] is None else min(backlog, options["limit"])
         quiet = options["quiet"] or options["json"]
         if not total and not options["json"]:
             self.stdout.write("Nothing to rate: no pending usage records.")
@@ -91,6 +90,7 @@ class Command(BaseCommand):
             progress=bar.update if bar else None,
             workers=workers,
             batch_key=key,
+            backlog=backlog,
         )
         seconds = time.perf_counter() - started
         if bar:
