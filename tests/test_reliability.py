@@ -1,13 +1,12 @@
 """Nothing lost under concurrency and faults: one open membership, clean 503s."""
 
-import threading
-
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from groups import services as group_services
 from groups.models import Membership
 from tests import factories
+from tests.concurrency import at_once
 
 
 @pytest.mark.urls("tests.urls_faults")
@@ -39,25 +38,12 @@ def test_a_bad_query_is_not_mistaken_for_an_outage(manager):
 def test_twenty_concurrent_adds_leave_exactly_one_open_membership():
     """20 threads add the same customer to the same group at once: all succeed, one row."""
     group, customer = factories.group(), factories.customer()
-    barrier = threading.Barrier(20)
-    results: list = []
-    errors: list = []
 
     def add():
-        try:
-            barrier.wait()
-            membership, created = group_services.membership_add(group=group, customer=customer)
-            results.append((membership.pk, created))
-        except Exception as exc:  # collected and asserted below
-            errors.append(exc)
-        finally:
-            connections.close_all()
+        membership, created = group_services.membership_add(group=group, customer=customer)
+        return membership.pk, created
 
-    threads = [threading.Thread(target=add) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, errors = at_once(*[add] * 20)
 
     assert errors == []
     assert len(results) == 20

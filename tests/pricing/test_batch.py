@@ -1,9 +1,9 @@
 """Batch rating: rate_usage, resumability, never rating twice, boundaries, CSV uploads, queries."""
 
+import functools
 import io
 import subprocess
 import sys
-import threading
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -21,6 +21,7 @@ from pricing import batch, services
 from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
 from pricing.selectors import billing_tz, evaluate
 from tests import factories
+from tests.concurrency import at_once
 
 MARCH = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -440,24 +441,7 @@ def test_concurrent_runs_never_rate_a_record_twice(rating_log):
             factories.membership(vip, customer)
         for _ in range(60):
             factories.usage(customer)
-    start = threading.Barrier(2)
-    counts: list[int] = []
-    errors: list[BaseException] = []
-
-    def runner() -> None:
-        try:
-            start.wait()
-            counts.append(services.usage_rate_pending(chunk_size=25))
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    counts, errors = at_once(*[functools.partial(services.usage_rate_pending, chunk_size=25)] * 2)
     assert not errors
     assert sum(counts) == 1200
     assert all(counts), "both runners took a share"

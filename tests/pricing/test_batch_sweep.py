@@ -5,6 +5,7 @@ record once even beside a queue runner, leave the queue holding exactly the reco
 pending, and share the ranges of the table between worker processes.
 """
 
+import functools
 import io
 import threading
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from pricing import batch
 from pricing.models import PendingUsage, UsageRecord, UsageStatus
 from pricing.selectors import evaluate
 from tests import factories
+from tests.concurrency import at_once
 
 pytestmark = pytest.mark.postgres
 
@@ -132,23 +134,9 @@ def test_a_queue_runner_keeps_entries_of_records_it_could_not_write(monkeypatch)
 def test_a_sweep_beside_a_queue_runner_rates_each_record_once(rating_log):
     """A trigger logs every pending -> rated transition: each record appears exactly once."""
     records = _world(customers=20, per_customer=40)
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def runner(sweep: bool) -> None:
-        try:
-            start.wait()
-            batch.rate_pending(sweep=sweep, chunk_size=25)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=runner, args=(sweep,)) for sweep in (True, False)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    sweep = functools.partial(batch.rate_pending, sweep=True, chunk_size=25)
+    queue = functools.partial(batch.rate_pending, sweep=False, chunk_size=25)
+    _, errors = at_once(sweep, queue)
     assert not errors
     assert rating_log()[:2] == (len(records), len(records))
     assert not UsageRecord.objects.filter(status=UsageStatus.PENDING).exists()
