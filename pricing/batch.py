@@ -47,7 +47,6 @@ also writes the reason. ``tests/pricing/test_batch_equivalence.py`` checks the c
 
 from __future__ import annotations
 
-import bisect
 import functools
 import itertools
 import json
@@ -55,13 +54,12 @@ import math
 import os
 import queue
 import re
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal
 
 from django.db import OperationalError, connection, connections, transaction
@@ -80,13 +78,11 @@ from pricing.models import (
 )
 from pricing.selectors import billing_tz, engine_rules
 
-NEVER = sys.maxsize  # position of a rule that does not exist
 MEMBERSHIP_CHUNK = 5000  # customers per membership query
 MEMBERSHIP_CACHE_MAX = 500_000  # customers kept between chunks before the cache is dropped
 PRELOAD_MIN = 2_000  # customers a chunk needs before loading everyone is considered
 PRELOAD_SHARE = 10  # ... and it needs at least 1/PRELOAD_SHARE of all customers
 DEFAULT_CHUNK_SIZE = 20_000
-DECIDING_BUDGET = 2_000_000  # rule visits spent at most on finding the deciding groups
 
 USAGE_TABLE = UsageRecord._meta.db_table
 QUEUE_TABLE = PendingUsage._meta.db_table
@@ -115,182 +111,8 @@ def db_key(value) -> str:
 
 # --- The rule index ---------------------------------------------------------------------------
 
-
-class _Table:
-    """Live rules of one (category, item, validity interval) that price the item, by rank."""
-
-    __slots__ = ("customers", "every", "groups", "winners")
-
-    def __init__(self) -> None:
-        self.every = NEVER
-        self.groups: dict[str, int] = {}
-        self.customers: dict[str, int] = {}
-        self.winners: list[tuple[engine.Rule, Decimal]] = []
-
-
-class RatingIndex:
-    """Rules indexed for rating many records; same answers as ``RuleBook.rate``.
-
-    ``book`` is the engine's own rule book over the same rules; it rates the records this index
-    finds no winner for, so unrated reasons are the engine's words.
-    """
-
-    def __init__(
-        self,
-        rules: Iterable[engine.Rule],
-        *,
-        tz: tzinfo,
-        key: Callable[[object], str] = db_key,
-    ) -> None:
-        self.book = engine.RuleBook(rules, tz=tz)
-        self.tz = tz
-        self._key = key
-        self._boundaries: dict[str, list[date]] = {}
-        for category in self.book.categories:
-            days: set[date] = set()
-            for rule in self.book.rules_for(category):
-                days.add(rule.valid_from)
-                if rule.valid_to is not None:
-                    days.add(rule.valid_to + timedelta(days=1))
-            self._boundaries[category] = sorted(days)
-        self.group_keys = frozenset(
-            key(rule.group_id)
-            for category in self.book.categories
-            for rule in self.book.rules_for(category)
-            if rule.group_id is not None
-        )
-        self._by_interval: dict[tuple[str, str, int], _Table] = {}
-        self.tables: dict[tuple[str, str, date], _Table] = {}
-        self._lock = threading.Lock()
-        self._deciding: dict[tuple[date, date], frozenset] = {}
-
-    def deciding_groups(self, days: tuple[date, date] | None) -> frozenset:
-        """The groups whose membership can decide the rule of a record billed within ``days``.
-
-        A group decides only if it is in some table's ``groups``: one of its rules is active,
-        valid, prices the item and comes before the first everyone rule, for some category,
-        item and validity interval. The tables of a span of days are finite (categories x
-        priced items x the intervals that meet the span), so building them all tells exactly;
-        the hot loop and the membership preload then skip every other group (in the
-        benchmark's data, 52 of the 990 groups rules target). ``None``: no days, no groups.
-        With more tables than ``DECIDING_BUDGET`` rule visits allow, every group is kept.
-        """
-        if days is None:
-            return frozenset()
-        found = self._deciding.get(days)
-        if found is not None:
-            return found
-        first, last = days
-        plan = []
-        for category in self.book.categories:
-            rules = self.book.rules_for(category)
-            items = {item for rule in rules for item in rule.prices}
-            starts = [first, *(day for day in self._boundaries[category] if first < day <= last)]
-            plan.append((category, items, starts, len(rules)))
-        if sum(len(items) * len(starts) * n for _, items, starts, n in plan) > DECIDING_BUDGET:
-            found = self.group_keys
-        else:
-            deciding: set[str] = set()
-            for category, items, starts, _ in plan:
-                for day in starts:
-                    for item in items:
-                        deciding.update(self.table(category, item, day).groups)
-            found = frozenset(deciding)
-        self._deciding[days] = found
-        return found
-
-    def table(self, category: str, item: str, day: date) -> _Table:
-        """The table for a record's category, item and billing day (built once, then memoised).
-
-        Rule validity only changes on the days in ``_boundaries``; every day between two
-        boundaries shares one table.
-        """
-        table = self.tables.get((category, item, day))
-        if table is not None:
-            return table
-        interval = bisect.bisect_right(self._boundaries.get(category, ()), day)
-        with self._lock:
-            table = self._by_interval.get((category, item, interval))
-            if table is None:
-                table = self._build(category, item, day)
-                self._by_interval[(category, item, interval)] = table
-            self.tables[(category, item, day)] = table
-        return table
-
-    def _build(self, category: str, item: str, day: date) -> _Table:
-        table = _Table()
-        key = self._key
-        for rule in self.book.rules_for(category):
-            if not rule.is_active or day < rule.valid_from:
-                continue
-            if rule.valid_to is not None and day > rule.valid_to:
-                continue
-            price = rule.prices.get(item)
-            if price is None:
-                continue
-            position = len(table.winners)
-            table.winners.append((rule, price))
-            if rule.customer_id is not None:
-                table.customers.setdefault(key(rule.customer_id), position)
-            elif rule.group_id is not None:
-                table.groups.setdefault(key(rule.group_id), position)
-            else:
-                table.every = position
-                break  # nothing after the first everyone rule can win
-        return table
-
-    def winner(
-        self,
-        customer: str,
-        category: str,
-        item: str,
-        occurred_at: datetime,
-        periods: Sequence[tuple[str, datetime, datetime | None]],
-    ) -> tuple[engine.Rule, Decimal] | None:
-        """The winning rule and unit price for one record, or None (slow path, for few records)."""
-        table = self.table(category, item, occurred_at.astimezone(self.tz).date())
-        best = table.every
-        position = table.customers.get(customer)
-        if position is not None and position < best:
-            best = position
-        groups = table.groups
-        for group, joined, left in periods:
-            position = groups.get(group)
-            if (
-                position is not None
-                and position < best
-                and joined <= occurred_at
-                and (left is None or occurred_at < left)
-            ):
-                best = position
-        return None if best == NEVER else table.winners[best]
-
-    def explain_unrated(
-        self,
-        *,
-        customer_id,
-        customer_name: str,
-        category: str,
-        item: str,
-        quantity: Decimal,
-        occurred_at: datetime,
-        periods: Sequence[tuple[str, datetime, datetime | None]],
-    ) -> engine.Result:
-        """Ask the engine itself about a record the index found no winner for."""
-        group_ids = frozenset(
-            group
-            for group, joined, left in periods
-            if joined <= occurred_at and (left is None or occurred_at < left)
-        )
-        usage = engine.Usage(
-            customer_id=customer_id,
-            billing_category=category,
-            item_code=item,
-            quantity=quantity,
-            occurred_at=occurred_at,
-            customer_name=customer_name,
-        )
-        return self.book.rate(usage, group_ids=group_ids, trace=False)
+RatingIndex = engine.RatingIndex
+NEVER = engine.NEVER
 
 
 def load_index(*, categories: Iterable[str] | None = None, tz: tzinfo | None = None) -> RatingIndex:
@@ -731,15 +553,15 @@ def _explain(rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk) -> None
     names, periods = _customers_in_full({row[1] for row in rows})
     periods_of = periods.get
     for handle, customer, category, item, quantity, occurred_at, _ in rows:
-        result = snapshot.index.explain_unrated(
+        usage = engine.Usage(
             customer_id=customer,
-            customer_name=names.get(customer, ""),
-            category=category,
-            item=item,
+            billing_category=category,
+            item_code=item,
             quantity=quantity if quantity is not None else Decimal(0),  # no amount: unrated
             occurred_at=occurred_at,
-            periods=periods_of(customer, ()),
+            customer_name=names.get(customer, ""),
         )
+        result = snapshot.index.explain_unrated(usage, periods_of(customer, ()))
         if result.rated and result.rule is not None:  # pragma: no cover - index and engine agree
             raise AssertionError(f"batch index missed {result.rule.code} for {customer}")
         chunk.unrated.append((handle, result.reason))
@@ -765,9 +587,24 @@ def _customers_in_full(keys: set[str]) -> tuple[dict[str, str], dict[str, list]]
 
 @dataclass(frozen=True)
 class Scope:
-    """Which pending records a run rates: all of them, or one upload (an id range)."""
+    """Which pending records a run rates: all of them, one upload (a record id range), and/or
+    a range of queue entries (``PendingUsage.id``, inclusive), which is how a backlog is shared
+    out between background tasks (:func:`queue_bounds`)."""
 
     id_range: tuple[uuid.UUID, uuid.UUID] | None = None
+    queue_range: tuple[int, int] | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.id_range is None and self.queue_range is None
+
+
+def queue_bounds() -> tuple[int, int] | None:
+    """The lowest and highest queue entry ids (one query), or None when the queue is empty."""
+    from django.db.models import Max, Min
+
+    bounds = PendingUsage.objects.aggregate(low=Min("id"), high=Max("id"))
+    return None if bounds["low"] is None else (bounds["low"], bounds["high"])
 
 
 @dataclass
@@ -803,6 +640,9 @@ def _claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
         low, high = scope.id_range
         where += " AND q.record_id BETWEEN %s AND %s"
         params += [db_key(low), db_key(high)] if connection.vendor == "sqlite" else [low, high]
+    if scope.queue_range is not None:
+        where += " AND q.id BETWEEN %s AND %s"
+        params += list(scope.queue_range)
     if connection.vendor == "postgresql":
         # Plan settings for the whole chunk transaction (see _PG_PLAN): without them the planner
         # joins a few thousand queue entries to the records with a scan of the whole table.
@@ -1021,6 +861,8 @@ def pending_count(scope: Scope = Scope()) -> int:
     if scope.id_range is not None:
         low, high = scope.id_range
         queryset = queryset.filter(record__gte=low, record__lte=high)
+    if scope.queue_range is not None:
+        queryset = queryset.filter(id__range=scope.queue_range)
     return queryset.count()
 
 
@@ -1096,7 +938,7 @@ def rate_pending(
     if not postgres or connection.in_atomic_block:
         workers = 1
     if sweep is None:
-        whole = scope.id_range is None and limit is None and time_budget is None
+        whole = scope.whole and limit is None and time_budget is None
         sweep = postgres and whole and holder is None and _worth_sweeping(backlog)
     if sweep:
         if not postgres:

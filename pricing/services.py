@@ -316,15 +316,15 @@ class RatingContext:
             key, record.billing_category, record.item_code, record.occurred_at, periods
         )
         if found is None:
-            return self.index.explain_unrated(
+            usage = engine.Usage(
                 customer_id=key,
-                customer_name=customer_name,
-                category=record.billing_category,
-                item=record.item_code,
+                billing_category=record.billing_category,
+                item_code=record.item_code,
                 quantity=record.quantity,
                 occurred_at=record.occurred_at,
-                periods=periods,
+                customer_name=customer_name,
             )
+            return self.index.explain_unrated(usage, periods)
         rule, price = found
         return engine.Result(
             rated=True,
@@ -425,6 +425,7 @@ def usage_rate_pending(
     batch_key: str | None = None,
     time_budget: float | None = None,
     backlog: int | None = None,
+    queue_range: tuple[int, int] | None = None,
 ) -> int:
     """Rate pending records in chunks until none are left (or ``limit`` / ``time_budget``).
 
@@ -433,10 +434,13 @@ def usage_rate_pending(
     see ``pricing.batch``); only rows still pending are ever written, so two runners at once
     never rate the same record twice, and an interrupted run resumes where it stopped.
     ``batch_key`` limits the run to one upload; ``backlog`` is the caller's fresh
-    ``pending_count`` of it, if it took one. Returns the number of records rated (rated or
-    unrated).
+    ``pending_count`` of it, if it took one. ``queue_range`` (inclusive queue entry ids, see
+    ``batch.queue_bounds``) limits the run to part of the backlog, so several background tasks
+    can share one. Returns the number of records rated (rated or unrated).
     """
-    scope = batch.Scope(batch.batch_id_range(batch_key) if batch_key else None)
+    scope = batch.Scope(
+        batch.batch_id_range(batch_key) if batch_key else None, queue_range=queue_range
+    )
     report = batch.rate_pending(
         chunk_size=chunk_size,
         limit=limit,

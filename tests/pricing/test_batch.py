@@ -490,3 +490,19 @@ def test_quantities_over_the_models_limit_are_refused(worked_example):
             value="1000000000", reason="Must be less than 1,000,000,000."
         )
     ]
+
+
+def test_a_queue_range_rates_only_its_share_of_the_backlog(worked_example):
+    """Two runs over disjoint queue ranges rate the whole backlog between them, each its own."""
+    records = _pending(worked_example["tech_corp"], 6)
+    low, high = batch.queue_bounds()
+    middle = low + (high - low) // 2
+    first = services.usage_rate_pending(queue_range=(low, middle))
+    assert first == middle - low + 1
+    assert batch.pending_count(batch.Scope(queue_range=(middle + 1, high))) == 6 - first
+    second = services.usage_rate_pending(queue_range=(middle + 1, high))
+    assert first + second == 6
+    assert batch.queue_bounds() is None
+    assert not UsageRecord.objects.filter(
+        pk__in=[r.pk for r in records], status=UsageStatus.PENDING
+    ).exists()

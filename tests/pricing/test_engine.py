@@ -332,7 +332,8 @@ def test_engine_matches_brute_force_reference(rules, periods, customer_id, item,
 
 def eager_trace(rules, record, group_ids):
     """The trace as a full walk records it: every rule, its outcome and its reason, in order."""
-    from pricing.engine import _ineligibility, _reason, billing_day
+    from pricing.engine import billing_day, ineligibility
+    from pricing.engine.reasons import outcome_reason
 
     day = billing_day(record.occurred_at)
     ordered = sorted(
@@ -340,7 +341,7 @@ def eager_trace(rules, record, group_ids):
     )
     entries, winner = [], None
     for rule in ordered:
-        outcome = _ineligibility(rule, record.customer_id, group_ids, day)
+        outcome = ineligibility(rule, record.customer_id, group_ids, day)
         if outcome is None:
             if winner is not None:
                 outcome = Outcome.OUTRANKED
@@ -348,7 +349,8 @@ def eager_trace(rules, record, group_ids):
                 winner, outcome = rule, Outcome.WON
             else:
                 outcome = Outcome.NO_PRICE
-        entries.append((rule.code, outcome, _reason(outcome, rule, record, day, winner)))
+        reason = outcome_reason(outcome, rule, record.item_code, day, winner)
+        entries.append((rule.code, outcome, reason))
     return entries
 
 
