@@ -1,4 +1,4 @@
-"""Project-wide middleware: sign-in everywhere, flash messages for htmx, clean 503s."""
+"""Project-wide middleware: the billing clock, sign-in, htmx flash messages, clean 503s."""
 
 import logging
 
@@ -7,9 +7,28 @@ from django.contrib.messages import get_messages
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
+from django.utils import timezone
 from psycopg_pool import PoolTimeout
 
+from pricing.clock import billing_tz
+
 logger = logging.getLogger(__name__)
+
+
+class BillingTimeZoneMiddleware:
+    """Make the billing time zone the current time zone of every request.
+
+    One clock for every surface: "today" (``timezone.localdate()``) is the billing day, an
+    instant typed or posted without an offset (forms, the API) is read in the billing time zone
+    as the CSV upload reads it, and times are shown there.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with timezone.override(billing_tz()):
+            return self.get_response(request)
 
 
 class LoginRequiredMiddleware(BaseLoginRequiredMiddleware):

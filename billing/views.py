@@ -4,19 +4,19 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
 from groups.models import Customer, CustomerGroup, Membership
 from pricing import batch
+from pricing.clock import billing_today
 from pricing.models import PriceList, PricingRule
 
 
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     """Landing page: the size of the configuration and where to go next."""
-    today = timezone.localdate()
+    today = billing_today()
     counts = {
         "groups": CustomerGroup.objects.count(),
         "customers": Customer.objects.count(),

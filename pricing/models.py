@@ -21,6 +21,8 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from groups.models import Customer, CustomerGroup, TimeStampedModel
+from pricing import engine, rules_sql
+from pricing.clock import billing_today
 from pricing.currencies import ISO_4217_CODES
 
 CATEGORY_VALIDATOR = RegexValidator(
@@ -113,10 +115,12 @@ class PriceListItem(models.Model):
 
 
 class RuleStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    SCHEDULED = "scheduled", "Scheduled"
-    EXPIRED = "expired", "Expired"
-    DISABLED = "disabled", "Disabled"
+    """A rule's status on a day, as :func:`pricing.engine.status_on` decides it."""
+
+    ACTIVE = engine.Status.ACTIVE.value, "Active"
+    SCHEDULED = engine.Status.SCHEDULED.value, "Scheduled"
+    EXPIRED = engine.Status.EXPIRED.value, "Expired"
+    DISABLED = engine.Status.DISABLED.value, "Disabled"
 
 
 class TargetKind(models.TextChoices):
@@ -126,43 +130,24 @@ class TargetKind(models.TextChoices):
 
 
 class PricingRuleQuerySet(models.QuerySet):
+    """Rule filters and ordering: the engine's rules in ORM form (:mod:`pricing.rules_sql`)."""
+
     def with_targets(self) -> "PricingRuleQuerySet":
         return self.select_related("price_list", "group", "customer")
 
-    def valid_on(self, day: date) -> "PricingRuleQuerySet":
-        """Rules whose validity window contains ``day`` (``valid_to`` is inclusive)."""
-        return self.filter(valid_from__lte=day).filter(
-            Q(valid_to__isnull=True) | Q(valid_to__gte=day)
-        )
-
     def active_on(self, day: date) -> "PricingRuleQuerySet":
-        return self.filter(is_active=True).valid_on(day)
+        """Rules in force on ``day``."""
+        return self.filter(rules_sql.in_force_q(day))
 
     def with_status(self, status: str, today: date) -> "PricingRuleQuerySet":
-        if status == RuleStatus.DISABLED:
-            return self.filter(is_active=False)
-        active = self.filter(is_active=True)
-        if status == RuleStatus.SCHEDULED:
-            return active.filter(valid_from__gt=today)
-        if status == RuleStatus.EXPIRED:
-            return active.filter(valid_to__lt=today)
-        if status == RuleStatus.ACTIVE:
-            return active.valid_on(today)
-        return self
+        """Rules whose status on ``today`` is ``status`` (unknown statuses filter nothing)."""
+        if status not in RuleStatus.values:
+            return self
+        return self.filter(rules_sql.status_q(status, today))
 
     def in_evaluation_order(self) -> "PricingRuleQuerySet":
-        """Priority first, then customer > group > everyone, later ``valid_from``, code.
-
-        The engine sorts the same way; ordering in SQL too keeps lists and the engine's trace
-        reading alike.
-        """
-        return self.order_by(
-            "-priority",
-            F("customer_id").asc(nulls_last=True),
-            F("group_id").asc(nulls_last=True),
-            "-valid_from",
-            "code",
-        )
+        """The engine's evaluation order (:func:`pricing.engine.precedence_key`)."""
+        return self.order_by(*rules_sql.precedence_order())
 
 
 class PricingRule(TimeStampedModel):
@@ -196,7 +181,7 @@ class PricingRule(TimeStampedModel):
         related_name="pricing_rules",
     )
     priority = models.PositiveIntegerField(default=0, help_text="Higher number wins.")
-    valid_from = models.DateField(default=timezone.localdate)
+    valid_from = models.DateField(default=billing_today)
     valid_to = models.DateField(null=True, blank=True, help_text="Inclusive; empty = open-ended.")
     is_active = models.BooleanField("active", default=True)
     description = models.TextField(blank=True)
@@ -264,17 +249,12 @@ class PricingRule(TimeStampedModel):
         return "everyone"
 
     def status_on(self, day: date) -> str:
-        if not self.is_active:
-            return RuleStatus.DISABLED
-        if day < self.valid_from:
-            return RuleStatus.SCHEDULED
-        if self.valid_to is not None and day > self.valid_to:
-            return RuleStatus.EXPIRED
-        return RuleStatus.ACTIVE
+        return RuleStatus(engine.status_on(self.is_active, self.valid_from, self.valid_to, day))
 
     @property
     def status(self) -> str:
-        return self.status_on(timezone.localdate())
+        """The status on today in the billing time zone (:func:`pricing.clock.billing_today`)."""
+        return self.status_on(billing_today())
 
 
 class UsageStatus(models.TextChoices):

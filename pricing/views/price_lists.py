@@ -15,15 +15,14 @@ from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from pricing import services
+from pricing.clock import billing_today
 from pricing.filters import PriceListFilter
 from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
 from pricing.models import PriceList, PriceListItem
-from pricing.selectors import billing_tz
 from pricing.views._history import format_value, history_entries
 
 PAGE_SIZE = 25
@@ -118,7 +117,7 @@ def _detail_context(
     edit_item: PriceListItem | None = None,
     edit_form: PriceListItemForm | None = None,
 ) -> dict:
-    today = timezone.localdate(timezone=billing_tz())
+    today = billing_today()
     rules = list(price_list.rules.in_evaluation_order().select_related("group", "customer"))
     for rule in rules:
         rule.current_status = rule.status_on(today)

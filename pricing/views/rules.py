@@ -6,8 +6,6 @@ runs the same checks, through the services, and saves. Support staff read; prici
 write; every view checks its permission whatever the template shows.
 """
 
-from datetime import date
-
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -15,16 +13,16 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from groups.models import Customer, CustomerGroup
 from groups.selectors import customer_search, group_search
 from pricing import services
+from pricing.clock import billing_today
 from pricing.filters import RuleFilter
 from pricing.forms import RuleForm, mark_invalid
 from pricing.models import PriceList, PricingRule, TargetKind
-from pricing.selectors import billing_tz, categories_in_use
+from pricing.selectors import categories_in_use
 from pricing.views._history import foreign_key_ids, history_entries
 from pricing.views.price_lists import filtering, redirect_to, wants_fragment
 
@@ -35,11 +33,6 @@ TEMPLATE_LIST = "pricing/rule_list.html"
 TEMPLATE_DETAIL = "pricing/rule_detail.html"
 TEMPLATE_FORM = "pricing/rule_form.html"
 TEMPLATE_CONFIRM = "pricing/confirm.html"
-
-
-def billing_today() -> date:
-    """The calendar day that decides rule validity (``BILLING_TIME_ZONE``)."""
-    return timezone.localdate(timezone=billing_tz())
 
 
 # --- The list ---------------------------------------------------------------------------------
