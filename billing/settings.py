@@ -55,6 +55,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "axes",
+    "django_tasks_db",
+    "django_rq",
+    "background",
     "billing",
     "groups",
     "pricing",
@@ -182,8 +185,43 @@ STORAGES = {
 # --- Uploads ----------------------------------------------------------------------------------
 # CSV uploads larger than this are refused with a message instead of being read.
 RATECARD_MAX_UPLOAD_BYTES = int(os.environ.get("RATECARD_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
+# More lines than this are refused up front (storing them would outlast a request's 30 s).
+RATECARD_MAX_UPLOAD_ROWS = int(os.environ.get("RATECARD_MAX_UPLOAD_ROWS", "500000"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
+# --- Background work -------------------------------------------------------------------------
+# Django's Tasks framework (``django.tasks``). The embedded default keeps tasks in this database
+# (django-tasks-db; ``manage.py run_worker`` runs them); ``RATECARD_TASKS_BACKEND=rq`` sends them
+# to RQ on Redis (django-tasks-rq) for any number of workers on any number of hosts.
+RATECARD_TASKS_BACKEND = os.environ.get("RATECARD_TASKS_BACKEND", "db").strip().lower()
+if RATECARD_TASKS_BACKEND not in {"db", "rq"}:
+    raise ValueError("RATECARD_TASKS_BACKEND must be 'db' or 'rq'.")
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+RATECARD_WORK_QUEUE = os.environ.get("RATECARD_WORK_QUEUE", "default")
+TASKS = {
+    "default": (
+        {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": [RATECARD_WORK_QUEUE]}
+        if RATECARD_TASKS_BACKEND == "db"
+        else {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [RATECARD_WORK_QUEUE]}
+    )
+}
+# RQ's queues (used by the rq backend only). A job may run for an hour before RQ gives up on it.
+RQ_QUEUES = {RATECARD_WORK_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
+# The backend alias background work is sent to (tests switch between both).
+RATECARD_WORK_BACKEND = "default"
+# A running task writes a heartbeat this often; one silent for RATECARD_WORK_STALE_SECONDS is
+# taken to have died with its worker and is run again (at most RATECARD_WORK_MAX_ATTEMPTS times).
+RATECARD_WORK_HEARTBEAT_SECONDS = float(os.environ.get("RATECARD_WORK_HEARTBEAT_SECONDS", "5"))
+RATECARD_WORK_STALE_SECONDS = float(os.environ.get("RATECARD_WORK_STALE_SECONDS", "60"))
+RATECARD_WORK_MAX_ATTEMPTS = int(os.environ.get("RATECARD_WORK_MAX_ATTEMPTS", "5"))
+# The scheduler's tick: pending usage is rated, stale work recovered and due webhooks sent this
+# often (seconds).
+RATECARD_SCHEDULE_SECONDS = float(os.environ.get("RATECARD_SCHEDULE_SECONDS", "20"))
+# A backlog is rated as parts of about this many records (queue ranges), one task each.
+RATECARD_RATING_PART_SIZE = int(os.environ.get("RATECARD_RATING_PART_SIZE", "100000"))
+RATECARD_RATING_MAX_PARTS = int(os.environ.get("RATECARD_RATING_MAX_PARTS", "64"))
+RATECARD_RATING_CHUNK = int(os.environ.get("RATECARD_RATING_CHUNK", "20000"))
 
 # --- Domain settings --------------------------------------------------------------------------
 RATECARD_REVIEW_OVERDUE_DAYS = int(os.environ.get("RATECARD_REVIEW_OVERDUE_DAYS", "90"))

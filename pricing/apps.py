@@ -6,3 +6,8 @@ class PricingConfig(AppConfig):
 
     name = "pricing"
     verbose_name = "Pricing"
+
+    def ready(self) -> None:
+        from pricing import periodic
+
+        periodic.register()

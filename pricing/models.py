@@ -390,3 +390,65 @@ class PendingUsage(models.Model):
 
     def __str__(self) -> str:
         return f"pending {self.record_id}"
+
+
+class Upload(models.Model):
+    """One CSV file of usage records stored by a manager: what it was, who sent it, how it rated.
+
+    Its records keep the batch-key id scheme (``pricing.batch``: the ids of an upload's records
+    share the 64-bit prefix ``batch_key``, and the low bits are the file's line numbers), so
+    "the records of an upload" stays a primary-key range. The counts are refreshed when its
+    rating work finishes (and by any rating of the backlog that reached its records).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    batch_key = models.CharField(max_length=16, unique=True)
+    file_name = models.CharField(max_length=255)
+    size = models.BigIntegerField(default=0)
+    checksum = models.CharField(max_length=64, help_text="SHA-256 of the file's bytes")
+    repeat_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    rows = models.PositiveIntegerField(default=0)
+    rated = models.PositiveIntegerField(default=0)
+    unrated = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(default=timezone.now, db_index=True)
+    work = models.ForeignKey(
+        "background.Work", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-uploaded_at", "-pk"]
+        indexes = [models.Index(fields=["checksum"], name="pricing_upload_checksum_idx")]
+        constraints = [
+            # A file's first upload is the original; storing it again needs the manager's
+            # confirmation, recorded as ``repeat_of`` (two requests at once cannot both be first).
+            models.UniqueConstraint(
+                fields=["checksum"],
+                condition=Q(repeat_of__isnull=True),
+                name="pricing_upload_checksum_once_unless_repeat",
+                violation_error_message="This file was already uploaded.",
+            ),
+            models.CheckConstraint(
+                condition=Q(rated__gte=0) & Q(unrated__gte=0),
+                name="pricing_upload_counts_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.file_name
+
+    @property
+    def pending(self) -> int:
+        return max(0, self.rows - self.rated - self.unrated)
+
+    @property
+    def finished(self) -> bool:
+        return self.pending == 0
+
+    @property
+    def percent(self) -> int:
+        return 100 if not self.rows else int(100 * (self.rows - self.pending) / self.rows)

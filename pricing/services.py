@@ -2,8 +2,10 @@
 
 import copy
 import csv
+import hashlib
 import io
 import itertools
+import math
 import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -26,6 +28,7 @@ from pricing.models import (
     PriceList,
     PriceListItem,
     PricingRule,
+    Upload,
     UsageRecord,
     UsageStatus,
 )
@@ -478,6 +481,14 @@ UPLOAD_MISSING_COLUMNS = (
     "The first line must name the columns; missing: {missing}. Expected: customer (external ID "
     "or id), category, item, quantity, occurred_at."
 )
+UPLOAD_TOO_MANY_ROWS = (
+    "The file has {rows:,} lines; an upload may hold at most {limit:,}. Split it into smaller "
+    "files."
+)
+UPLOAD_REPEAT = (
+    "This file was already uploaded as “{name}” on {when} by {who}. Storing it again would rate "
+    "its records twice."
+)
 UPLOAD_LINE = "Line {line}: {message}"
 UPLOAD_MORE_ERRORS = "… and {count} more lines with errors. Nothing was stored."
 LINE_COLUMN_COUNT = "expected {expected} values, found {found}."
@@ -511,6 +522,29 @@ _COLUMNS = {
 class UploadResult:
     batch_key: str
     records: int
+    upload: Upload | None = None
+
+
+class RepeatedUpload(ValidationError):
+    """The file (by checksum) was uploaded before; ``earlier`` is that upload."""
+
+    def __init__(self, earlier: Upload) -> None:
+        who = earlier.uploaded_by.get_username() if earlier.uploaded_by else "someone"
+        when = timezone.localtime(earlier.uploaded_at).strftime("%d %b %Y %H:%M")
+        super().__init__(UPLOAD_REPEAT.format(name=earlier.file_name, when=when, who=who))
+        self.earlier = earlier
+
+
+def _digest(file) -> tuple[str, int]:
+    """The file's SHA-256 and its number of lines (one pass over its bytes, 1 MiB at a time)."""
+    file.seek(0)
+    sha, lines, last = hashlib.sha256(), 0, b"\n"
+    while block := file.read(1024 * 1024):
+        sha.update(block)
+        lines += block.count(b"\n")
+        last = block[-1:]
+    file.seek(0)
+    return sha.hexdigest(), lines + (last != b"\n")
 
 
 def human_size(size: int) -> str:
@@ -679,8 +713,13 @@ def _sniff_delimiter(first_line: str) -> str:
     return best if counts[best] else ","
 
 
-def usage_upload(*, file, by: User | None = None) -> UploadResult:
+def usage_upload(*, file, by: User | None = None, repeat_confirmed: bool = False) -> UploadResult:
     """Store the records of an uploaded CSV as pending, all or nothing, as one upload batch.
+
+    The upload is recorded (:class:`Upload`: file name, size, SHA-256, rows, who and when) in
+    the same transaction. A file whose checksum matches an earlier upload is refused
+    (:class:`RepeatedUpload`, naming it) unless ``repeat_confirmed``; a file of more than
+    ``RATECARD_MAX_UPLOAD_ROWS`` lines is refused before anything is read into the database.
 
     Lines are read as a stream, validated, their customers resolved and stored ``UPLOAD_BUFFER``
     at a time inside one transaction; the first error stops storing, reading goes on to report
@@ -691,6 +730,15 @@ def usage_upload(*, file, by: User | None = None) -> UploadResult:
     size = getattr(file, "size", None)
     if size is not None and size > settings.RATECARD_MAX_UPLOAD_BYTES:
         raise ValidationError(upload_too_large_message(size))
+    checksum, lines = _digest(file)
+    if lines - 1 > settings.RATECARD_MAX_UPLOAD_ROWS:
+        raise ValidationError(
+            UPLOAD_TOO_MANY_ROWS.format(rows=lines - 1, limit=settings.RATECARD_MAX_UPLOAD_ROWS)
+        )
+    originals = Upload.objects.filter(checksum=checksum, repeat_of=None)
+    earlier = originals.select_related("uploaded_by").first()
+    if earlier is not None and not repeat_confirmed:
+        raise RepeatedUpload(earlier)
     key = batch.new_batch_key()
     tz = billing_tz()
     errors: list[str] = []
@@ -758,4 +806,121 @@ def usage_upload(*, file, by: User | None = None) -> UploadResult:
             raise ValidationError(errors)
         if not stored:
             raise ValidationError(UPLOAD_EMPTY)
-    return UploadResult(batch_key=key, records=stored)
+        upload = Upload(
+            batch_key=key,
+            file_name=(getattr(file, "name", "") or "upload.csv")[:255],
+            size=size if size is not None else 0,
+            checksum=checksum,
+            repeat_of=earlier,
+            rows=stored,
+            uploaded_by=by if by is not None and by.is_authenticated else None,
+            uploaded_at=now,
+        )
+        upload.full_clean(validate_constraints=False)
+        try:
+            with transaction.atomic():
+                upload.save(force_insert=True)
+        except IntegrityError:
+            # The same file, first uploaded by a request that committed meanwhile.
+            first = Upload.objects.filter(checksum=checksum, repeat_of=None).first()
+            if first is None:
+                raise
+            raise RepeatedUpload(first) from None
+    return UploadResult(batch_key=key, records=stored, upload=upload)
+
+
+def upload_refresh_counts(*, upload: Upload) -> Upload:
+    """Store the upload's rated and unrated counts as its records are now (one grouped query)."""
+    summary = batch.batch_summary(upload.batch_key)
+    if summary is not None:
+        upload.rows, upload.rated, upload.unrated = summary.total, summary.rated, summary.unrated
+        Upload.objects.filter(pk=upload.pk).update(
+            rows=upload.rows, rated=upload.rated, unrated=upload.unrated
+        )
+    return upload
+
+
+def uploads_refresh_unfinished(*, limit: int = 50) -> int:
+    """Refresh the counts of the latest uploads not yet fully rated (after a backlog run)."""
+    from django.db.models import F
+
+    unfinished = Upload.objects.filter(rated__lt=F("rows") - F("unrated")).order_by("-uploaded_at")
+    count = 0
+    for upload in unfinished[:limit]:
+        upload_refresh_counts(upload=upload)
+        count += 1
+    return count
+
+
+# --- Rating as background work ---------------------------------------------------------------
+
+BACKLOG_KEY = "usage:backlog"
+
+
+def upload_rate(*, upload: Upload, by: User | None = None):
+    """Start (or return the running) background work that rates an upload's pending records.
+
+    The rating carries on when the browser is closed; its progress is the work's.
+    """
+    from background.services import work_start
+    from pricing import tasks
+
+    work = work_start(
+        task=tasks.rate_upload,
+        title=f"Rating {upload.file_name}",
+        params={"upload_id": str(upload.pk)},
+        by=by,
+        dedupe_key=f"usage:upload:{upload.batch_key}",
+        total=upload.pending,
+    )
+    if upload.work_id != work.pk:
+        Upload.objects.filter(pk=upload.pk).update(work=work)
+        upload.work = work
+    return work
+
+
+def usage_rate_backlog_start(*, by: User | None = None):
+    """Start background work rating every pending record, unless some is already under way.
+
+    Returns the work (new or already running), or None when nothing is pending. A large backlog
+    is split into parts by queue range (``RATECARD_RATING_PART_SIZE`` records each) so that
+    every worker takes a share.
+    """
+    from background.models import Work
+    from background.services import work_start
+    from pricing import tasks
+
+    running = (
+        Work.objects.active()
+        .filter(dedupe_key__startswith=BACKLOG_KEY)
+        .order_by("created_at")
+        .select_related("parent")
+        .first()
+    )
+    if running is not None:
+        return running.parent or running
+    pending = batch.pending_count()
+    if not pending:
+        return None
+    return work_start(
+        task=tasks.rate_backlog,
+        title="Rating pending usage",
+        by=by,
+        dedupe_key=BACKLOG_KEY,
+        total=pending,
+    )
+
+
+def backlog_parts(bounds: tuple[int, int], pending: int) -> list[tuple[int, int]]:
+    """Split the queue's id range into consecutive ranges of about ``RATECARD_RATING_PART_SIZE``
+    pending records each (at most ``RATECARD_RATING_MAX_PARTS``)."""
+    low, high = bounds
+    parts = max(
+        1,
+        min(
+            settings.RATECARD_RATING_MAX_PARTS,
+            math.ceil(pending / settings.RATECARD_RATING_PART_SIZE),
+        ),
+    )
+    step = math.ceil((high - low + 1) / parts)
+    return [(start, min(high, start + step - 1)) for start in range(low, high + 1, step)]

@@ -65,3 +65,38 @@ def worked_example(db):
         "startup_program": CustomerGroup.objects.get(code="startup-program"),
         "summer": CustomerGroup.objects.get(code="summer-promo-2026"),
     }
+
+
+@pytest.fixture(params=["default", "rq"], ids=["db-backend", "rq-backend"])
+def work_backend(request, settings):
+    """Background work through each real backend in turn: the database, then RQ on Redis.
+
+    Yields the alias; ``tests.workers.drain(alias)`` runs what was queued.
+    """
+    from tests import workers
+
+    if request.param == workers.RQ:
+        if not workers.redis_available():
+            pytest.skip(f"Redis is not running at {settings.REDIS_URL}")
+        workers.clear_rq()
+    settings.RATECARD_WORK_BACKEND = request.param
+    yield request.param
+    if request.param == workers.RQ:
+        workers.clear_rq()
+
+
+@pytest.fixture
+def run_queue(work_backend, django_capture_on_commit_callbacks):
+    """Run queued background work until none is left, including the work that tasks start
+    (their on-commit enqueues are captured inside the test's transaction and run here)."""
+    from tests.workers import drain
+
+    def run() -> int:
+        total = 0
+        while True:
+            with django_capture_on_commit_callbacks(execute=True) as callbacks:
+                total += drain(work_backend)
+            if not callbacks:
+                return total
+
+    return run

@@ -23,3 +23,19 @@ AXES_FAILURE_LIMIT = 5
 # Serve static files straight from the finders (no collectstatic before tests, e2e included).
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+
+# Background work: the database backend as "default" and RQ on Redis database 1 as "rq"; the
+# tests of background work run each task through both. Each xdist worker has its own queue, so
+# parallel test processes never take each other's jobs.
+RATECARD_WORK_QUEUE = "tests-" + os.environ.get("PYTEST_XDIST_WORKER", "main")
+REDIS_URL = os.environ.get("RATECARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/1")
+# Tasks are declared on "default" and sent to the test queue (``work_enqueue``).
+_QUEUES = ["default", RATECARD_WORK_QUEUE]
+TASKS = {
+    "default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": _QUEUES},
+    "rq": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": _QUEUES},
+}
+RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in _QUEUES}
+# No heartbeat thread in the test process (its in-memory SQLite database is one connection's);
+# the tests with worker processes turn it on in their environment.
+RATECARD_WORK_HEARTBEAT_SECONDS = 0

@@ -1,0 +1,72 @@
+"""Running background work in tests through the real backends, in this process.
+
+``drain(alias)`` runs every task queued for the test queue with the backend's own worker: the
+database backend's ``db_worker`` loop (``django_tasks_db``) or an RQ ``SimpleWorker`` on Redis
+(``django_tasks_rq``), until none is left. The tasks run on this process's database connection,
+so they see the test's data; enqueueing happens on commit, so tests start work inside
+``django_capture_on_commit_callbacks(execute=True)``.
+"""
+
+import socket
+from urllib.parse import urlparse
+
+from django.conf import settings
+
+DB, RQ = "default", "rq"
+
+
+def redis_available() -> bool:
+    url = urlparse(settings.REDIS_URL)
+    try:
+        with socket.create_connection((url.hostname, url.port or 6379), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def rq_queue():
+    import django_rq
+    from django_tasks_rq.backend import Job
+
+    return django_rq.get_queue(settings.RATECARD_WORK_QUEUE, job_class=Job)
+
+
+def clear_rq() -> None:
+    """Empty this test process's RQ queue and its registries (its keys only)."""
+    queue = rq_queue()
+    queue.empty()
+    for registry in (
+        queue.started_job_registry,
+        queue.finished_job_registry,
+        queue.failed_job_registry,
+        queue.scheduled_job_registry,
+    ):
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+
+
+def drain(alias: str) -> int:
+    """Run the queued tasks of ``alias`` until the queue is empty; returns how many ran."""
+    if alias == RQ:
+        from rq.worker import SimpleWorker
+
+        queue = rq_queue()
+        before = queue.finished_job_registry.count + queue.failed_job_registry.count
+        worker = SimpleWorker([queue], connection=queue.connection, job_class=queue.job_class)
+        worker.work(burst=True, with_scheduler=False)
+        return queue.finished_job_registry.count + queue.failed_job_registry.count - before
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    before = DBTaskResult.objects.finished().count()
+    Worker(
+        queue_names=[settings.RATECARD_WORK_QUEUE],
+        interval=0,
+        batch=True,
+        backend_name=DB,
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="tests",
+        excluded_queue_names=[],
+    ).run()
+    return DBTaskResult.objects.finished().count() - before
