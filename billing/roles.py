@@ -12,6 +12,8 @@ SUPPORT_STAFF = "Support staff"
 
 # The apps whose every permission a pricing manager holds.
 DOMAIN_APPS = ("groups", "pricing")
+# Apps only pricing managers see at all: background work, webhook endpoints (their secrets).
+MANAGER_ONLY_APPS = ("background", "billing")
 
 SUPPORT_STAFF_EXTRA = (
     "groups.add_customer",
@@ -47,7 +49,8 @@ def sync_roles(apps, schema_editor=None) -> None:
 
     domain = Permission.objects.filter(content_type__app_label__in=DOMAIN_APPS)
     managers, _ = Group.objects.get_or_create(name=PRICING_MANAGERS)
-    managers.permissions.set(domain)
+    manager_only = Permission.objects.filter(content_type__app_label__in=MANAGER_ONLY_APPS)
+    managers.permissions.set([*domain, *manager_only])
 
     view_all = domain.filter(codename__startswith="view_")
     extra = [

@@ -187,6 +187,10 @@ STORAGES = {
 RATECARD_MAX_UPLOAD_BYTES = int(os.environ.get("RATECARD_MAX_UPLOAD_BYTES", str(20 * 1024 * 1024)))
 # More lines than this are refused up front (storing them would outlast a request's 30 s).
 RATECARD_MAX_UPLOAD_ROWS = int(os.environ.get("RATECARD_MAX_UPLOAD_ROWS", "500000"))
+# Exports of more records than this are written by background work and downloaded when ready.
+RATECARD_EXPORT_INLINE_ROWS = int(os.environ.get("RATECARD_EXPORT_INLINE_ROWS", "100000"))
+# Files that background work writes (exports): shared by web and worker hosts.
+MEDIA_ROOT = Path(os.environ.get("RATECARD_FILES_DIR", str(BASE_DIR / "files")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 

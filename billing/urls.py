@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/v1/", include("billing.api_urls")),
     path("", include("groups.urls")),
     path("", include("pricing.urls")),
+    path("", include("background.views")),
 ]
 
 # JSON under /api/, the usual pages elsewhere.

@@ -7,8 +7,9 @@ from django.shortcuts import render
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
+from background.selectors import work_status
 from groups.models import Customer, CustomerGroup, Membership
-from pricing import batch
+from pricing import batch, selectors_work
 from pricing.clock import billing_today
 from pricing.models import PriceList, PricingRule
 
@@ -25,7 +26,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "active_rules": PricingRule.objects.active_on(today).count(),
         "pending_usage": batch.pending_count(),
     }
-    return render(request, "billing/dashboard.html", {"counts": counts, "today": today})
+    rating = None
+    if request.user.has_perm("pricing.add_usagerecord"):
+        work = selectors_work.backlog_rating()
+        rating = work_status(work) if work is not None else None
+    context = {"counts": counts, "today": today, "rating": rating}
+    return render(request, "billing/dashboard.html", context)
 
 
 @method_decorator(login_not_required, name="dispatch")

@@ -47,10 +47,29 @@ class UsageFilter(django_filters.FilterSet):
         method="filter_to",
         widget=_date_input(),
     )
+    upload = django_filters.CharFilter(
+        label="Upload", method="filter_upload", widget=forms.HiddenInput()
+    )
 
     class Meta:
         model = UsageRecord
-        fields = ["q", "status", "billing_category", "item_code", "occurred_from", "occurred_to"]
+        fields = [
+            "q",
+            "status",
+            "billing_category",
+            "item_code",
+            "occurred_from",
+            "occurred_to",
+            "upload",
+        ]
+
+    def filter_upload(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        """The records of one upload (its batch key): a primary-key range."""
+        from pricing import batch
+
+        if not batch.is_batch_key(value):
+            return queryset.none()
+        return queryset.filter(pk__range=batch.batch_id_range(value))
 
     def filter_customer(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         """An exact external ID, or a part of a customer's name."""
@@ -79,6 +98,11 @@ class UploadForm(forms.Form):
             "without an offset the billing time zone applies)."
         ),
         widget=forms.ClearableFileInput(attrs={"class": "form-control", "accept": ".csv,text/csv"}),
+    )
+    repeat = forms.BooleanField(
+        label="Store it again: this repeat is intended",
+        required=False,
+        help_text="Only for a file that was uploaded before and must be rated a second time.",
     )
 
     def __init__(self, *args, too_large: str | None = None, **kwargs) -> None:

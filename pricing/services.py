@@ -924,3 +924,17 @@ def backlog_parts(bounds: tuple[int, int], pending: int) -> list[tuple[int, int]
     )
     step = math.ceil((high - low + 1) / parts)
     return [(start, min(high, start + step - 1)) for start in range(low, high + 1, step)]
+
+
+def usage_export_start(*, params: dict, filename: str, title: str, by: User | None = None):
+    """Start background work writing a CSV export of usage records (``params``: the filters of
+    ``/usage/``, or ``{"upload": key}`` for one upload's records in file order)."""
+    from background.services import work_start
+    from pricing import tasks
+
+    return work_start(
+        task=tasks.export_usage,
+        title=title,
+        params={"params": params, "filename": filename},
+        by=by,
+    )

@@ -87,3 +87,62 @@ def _rate_range(job: Job, queue_range: tuple[int, int]) -> int:
     )
     services.uploads_refresh_unfinished()
     return rated
+
+
+@task()
+def export_usage(work_id: str) -> dict:
+    """Write a large CSV export of usage records to a file, downloaded when ready."""
+    return run_work(work_id, _export_usage)
+
+
+EXPORT_PROGRESS_EVERY = 10_000
+
+
+def _export_usage(job: Job) -> dict:
+    import csv
+    import tempfile
+
+    from django.core.files import File
+    from django.core.files.storage import default_storage
+    from django.urls import reverse
+
+    from pricing.forms_usage import UsageFilter
+    from pricing.models import UsageRecord
+
+    params = dict(job.params.get("params") or {})
+    by_upload = params.get("upload") and not params.get("filter")
+    if by_upload:
+        queryset = batch.batch_records(params["upload"])
+    else:
+        params.pop("filter", None)
+        filterset = UsageFilter(
+            params or None, queryset=UsageRecord.objects.order_by("-occurred_at", "pk")
+        )
+        valid = filterset.is_bound and filterset.is_valid()
+        queryset = filterset.qs if valid else filterset.queryset
+    total = queryset.count()
+    job.progress(0, total)
+    path = f"exports/{job.work.pk}.csv"
+    # Run again (at least once), the export is written anew, never appended to.
+    if default_storage.exists(path):
+        default_storage.delete(path)
+    written = 0
+    with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as temporary:
+        writer = csv.writer(temporary)
+        for row in batch.export_rows(queryset, lines=bool(by_upload)):
+            writer.writerow(row)
+            written += 1
+            if written % EXPORT_PROGRESS_EVERY == 0:
+                job.progress(written - 1)
+        temporary.seek(0)
+        saved = default_storage.save(path, File(temporary))
+    rows = max(0, written - 1)
+    job.progress(rows, rows)
+    filename = job.params.get("filename", "usage.csv")
+    url = reverse("pricing:usage_export_download", args=[job.work.pk])
+    return {
+        "path": saved,
+        "filename": filename,
+        "rows": rows,
+        "link": {"url": url, "label": f"Download {filename} ({rows:,} records)"},
+    }

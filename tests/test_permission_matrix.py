@@ -94,6 +94,13 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "pricing:usage_batch": {"GET": STAFF},
     "pricing:usage_batch_rate": {"POST": MANAGERS},
     "pricing:usage_batch_export": {"GET": STAFF},
+    "pricing:upload_list": {"GET": STAFF},
+    "pricing:usage_rate_now": {"POST": MANAGERS},
+    "pricing:usage_export_download": {"GET": STAFF},
+    # Background work: managers see the list; anyone with a role follows a piece of work that
+    # a page shows them (an upload's rating, an import).
+    "background:work_list": {"GET": MANAGERS},
+    "background:work_detail": {"GET": STAFF},
 }
 
 SKIPPED_PREFIXES = ("admin/", "api/")

@@ -1,10 +1,13 @@
-"""Usage pages: ``/usage/`` (records, CSV upload), an upload's progress and results, impact preview.
+"""Usage pages: ``/usage/`` (records, CSV upload), uploads and their progress, impact preview.
 
 An upload is validated and stored as pending records in one transaction (nothing is kept when a
-line is wrong); it is then rated in chunks: a first slice inside the upload request, the rest by
-the upload page, which posts to ``/usage/batches/<key>/rate/`` every second (htmx polling) and
-rates for up to ``POLL_BUDGET`` seconds per request, until nothing is pending. ``rate_usage``
-rates the same records if nobody keeps the page open.
+line is wrong) and recorded as an :class:`~pricing.models.Upload`; its rating is background work
+(``pricing.tasks.rate_upload``) that goes on when the browser is closed. Its page shows the
+work's progress with the shared partial (``background/_work.html``) and refreshes its counts and
+rows when the work finishes. A file uploaded before (same SHA-256) is refused with a link to the
+earlier upload unless the manager confirms the repeat. Exports larger than
+``RATECARD_EXPORT_INLINE_ROWS`` are written by background work and downloaded when ready, so no
+request outlives a server's timeout with a silently short file.
 
 Pricing managers upload and rate (``pricing.add_usagerecord``); Support staff see the pages.
 The impact preview is for those who may change rules (``pricing.change_pricingrule``).
@@ -19,28 +22,28 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect
 
-from pricing import batch, services
+from background.models import Work
+from background.selectors import work_status
+from pricing import batch, services, tasks
 from pricing.forms_usage import ImpactForm, UploadForm, UsageFilter
 from pricing.impact import impact_preview
-from pricing.models import PricingRule, UsageRecord
+from pricing.models import PricingRule, Upload, UsageRecord
 
 CAN_VIEW = "pricing.view_usagerecord"
 CAN_UPLOAD = "pricing.add_usagerecord"
 CAN_PREVIEW = "pricing.change_pricingrule"
 PAGE_SIZE = 50
-UPLOAD_BUDGET = 1.0  # seconds of rating inside the upload request
-POLL_BUDGET = 0.7  # seconds of rating per polling request (polls come every second)
-POLL_CHUNK = 10_000
-RECENT_UPLOADS = 8
+RECENT_UPLOADS = 5
 
 
 def _fragment(request: HttpRequest) -> bool:
@@ -78,16 +81,20 @@ def _list_context(request: HttpRequest) -> dict:
         "page_number": number,
         "has_next": has_next,
         "filtering": any(request.GET.get(name) for name in filterset.form.fields),
+        "upload_filter": request.GET.get("upload", "")
+        if batch.is_batch_key(request.GET.get("upload", ""))
+        else "",
         "max_upload": services.human_size(settings.RATECARD_MAX_UPLOAD_BYTES),
+        "max_rows": settings.RATECARD_MAX_UPLOAD_ROWS,
     }
 
 
 def _page_context(request: HttpRequest) -> dict:
-    """What the full page adds to the list: the pending count and the user's recent uploads."""
+    """What the full page adds to the list: the pending count and the latest uploads."""
     return {
         # A count of the rating queue: cheap however many records are rated.
         "pending": batch.pending_count(),
-        "recent": request.session.get("recent_uploads", []),
+        "recent": list(Upload.objects.select_related("uploaded_by")[:RECENT_UPLOADS]),
     }
 
 
@@ -155,25 +162,33 @@ def _upload(request: HttpRequest, guard: UploadLimitHandler) -> HttpResponse:
     )
     form = UploadForm(post, files, too_large=too_large)
     errors: list[str] = []
+    repeat_of = None
     if form.is_valid():
         try:
-            result = services.usage_upload(file=form.cleaned_data["file"], by=request.user)
+            result = services.usage_upload(
+                file=form.cleaned_data["file"],
+                by=request.user,
+                repeat_confirmed=form.cleaned_data["repeat"],
+            )
+        except services.RepeatedUpload as exc:
+            errors, repeat_of = exc.messages, exc.earlier
         except ValidationError as exc:
             errors = exc.messages
         else:
-            services.usage_rate_pending(
-                batch_key=result.batch_key, chunk_size=POLL_CHUNK, time_budget=UPLOAD_BUDGET
-            )
-            _remember(request, result, form.cleaned_data["file"].name)
+            services.upload_rate(upload=result.upload, by=request.user)
             messages.success(
-                request, f"Stored {result.records:,} usage records from the file; rating them."
+                request,
+                f"Stored {result.records:,} usage records from {result.upload.file_name}; "
+                "rating them in the background.",
             )
             url = reverse("pricing:usage_batch", args=[result.batch_key])
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
     context = {
         "form": form,
         "upload_errors": errors,
+        "repeat_of": repeat_of,
         "max_upload": services.human_size(settings.RATECARD_MAX_UPLOAD_BYTES),
+        "max_rows": settings.RATECARD_MAX_UPLOAD_ROWS,
     }
     if _fragment(request):
         return render(request, "usage/list.html#upload", context, status=422)
@@ -181,40 +196,58 @@ def _upload(request: HttpRequest, guard: UploadLimitHandler) -> HttpResponse:
     return render(request, "usage/list.html", context, status=422)
 
 
-def _remember(request: HttpRequest, result: services.UploadResult, name: str) -> None:
-    """The user's last uploads, so they can find a batch page again (kept in the session)."""
-    recent = [u for u in request.session.get("recent_uploads", []) if u["key"] != result.batch_key]
-    recent.insert(
-        0,
-        {
-            "key": result.batch_key,
-            "name": name[:100],
-            "records": result.records,
-            "at": timezone.now().isoformat(timespec="minutes"),
-        },
-    )
-    request.session["recent_uploads"] = recent[:RECENT_UPLOADS]
+@require_GET
+@permission_required(CAN_VIEW, raise_exception=True)
+def upload_list(request: HttpRequest) -> HttpResponse:
+    """Every upload, newest first: file, who, when, rows, rated and unrated counts."""
+    uploads = Upload.objects.select_related("uploaded_by", "work").order_by("-uploaded_at", "-pk")
+    number = _page_number(request)
+    rows, has_next = _page(uploads, number)
+    context = {"uploads": rows, "page_number": number, "has_next": has_next}
+    if _fragment(request):
+        return render(request, "usage/uploads.html#uploads", context)
+    return render(request, "usage/uploads.html", context)
 
 
 # --- One upload: progress, rows, export -------------------------------------------------------
 
 
-def _summary(key: str) -> batch.BatchSummary:
-    summary = batch.batch_summary(key) if batch.is_batch_key(key) else None
-    if summary is None:
+def _upload_or_404(key: str) -> tuple[Upload | None, batch.BatchSummary | None]:
+    """The upload record (None for uploads stored before uploads were records) and its counts.
+
+    Uploads from before have only their records' batch key; their page still works.
+    """
+    if not batch.is_batch_key(key):
         raise Http404("No upload has this key.")
-    return summary
+    upload = Upload.objects.select_related("uploaded_by", "work", "repeat_of").filter(batch_key=key)
+    upload = upload.first()
+    summary = batch.batch_summary(key)
+    if upload is None and summary is None:
+        raise Http404("No upload has this key.")
+    return upload, summary
+
+
+def _batch_context(key: str) -> dict:
+    upload, summary = _upload_or_404(key)
+    work = upload.work if upload is not None else None
+    return {
+        "key": key,
+        "upload": upload,
+        "summary": summary or batch.BatchSummary(key=key),
+        "work_status": work_status(work) if work is not None else None,
+    }
 
 
 @require_GET
 @permission_required(CAN_VIEW, raise_exception=True)
 def usage_batch(request: HttpRequest, key: str) -> HttpResponse:
-    """An upload's progress (polled) and its rated rows (paginated in file order)."""
-    summary = _summary(key)
+    """An upload: titled by its file name, its rating's progress (the work's shared partial),
+    its counts (the unrated count links to those records) and its rows in file order."""
+    context = _batch_context(key)
     number = _page_number(request)
-    context = {"summary": summary, "page_number": number}
-    if _fragment(request) and request.GET.get("part") == "progress":
-        return render(request, "usage/batch.html#progress", context)
+    context["page_number"] = number
+    if _fragment(request) and request.GET.get("part") == "summary":
+        return render(request, "usage/batch.html#summary", context)
     records, has_next = _page(batch.batch_records(key), number)
     for record in records:
         record.line = batch.batch_line(record.pk)
@@ -227,17 +260,35 @@ def usage_batch(request: HttpRequest, key: str) -> HttpResponse:
 @require_POST
 @permission_required(CAN_UPLOAD, raise_exception=True)
 def usage_batch_rate(request: HttpRequest, key: str) -> HttpResponse:
-    """Rate the next slice of an upload (what the page's polling posts), then show progress."""
-    _summary(key)
-    services.usage_rate_pending(batch_key=key, chunk_size=POLL_CHUNK, time_budget=POLL_BUDGET)
-    summary = _summary(key)
-    if not request.htmx:
-        return redirect("pricing:usage_batch", key=key)
-    response = render(request, "usage/batch.html#progress", {"summary": summary})
-    if summary.finished:
-        # The rows below the bar were rendered while records were pending: refresh them once.
-        trigger_client_event(response, "usage-batch-rated")
-    return response
+    """Rate what is still pending in an upload, as background work (or follow the running one)."""
+    upload, _ = _upload_or_404(key)
+    if upload is None:
+        # An upload from before uploads were records: rate it with the backlog.
+        work = services.usage_rate_backlog_start(by=request.user)
+    else:
+        services.upload_refresh_counts(upload=upload)
+        work = services.upload_rate(upload=upload, by=request.user) if upload.pending else None
+    if work is not None:
+        messages.info(request, "Rating the pending records in the background.")
+    url = reverse("pricing:usage_batch", args=[key])
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+@require_POST
+@permission_required(CAN_UPLOAD, raise_exception=True)
+def usage_rate_now(request: HttpRequest) -> HttpResponse:
+    """ "Rate now" (the dashboard): rate every pending record as background work, with progress."""
+    work = services.usage_rate_backlog_start(by=request.user)
+    if work is None:
+        messages.info(request, "No usage records are waiting to be rated.")
+        return (
+            redirect("dashboard")
+            if not request.htmx
+            else HttpResponseClientRedirect(reverse("dashboard"))
+        )
+    if _fragment(request):
+        return render(request, "background/_work.html", {"status": work_status(work)})
+    return redirect("background:work_detail", pk=work.pk)
 
 
 def _csv_response(rows: Iterator[list], filename: str) -> StreamingHttpResponse:
@@ -255,25 +306,74 @@ def _csv_response(rows: Iterator[list], filename: str) -> StreamingHttpResponse:
     return response
 
 
-@require_GET
-@permission_required(CAN_VIEW, raise_exception=True)
-def usage_batch_export(request: HttpRequest, key: str) -> StreamingHttpResponse:
-    _summary(key)
-    rows = batch.export_rows(batch.batch_records(key), lines=True)
-    return _csv_response(rows, f"usage-{key}.csv")
+def _export(request: HttpRequest, *, queryset, filename: str, params: dict, title: str):
+    """Stream a small export; hand a large one to background work and show its progress.
+
+    A streamed response holds a server worker for as long as it takes; past
+    ``RATECARD_EXPORT_INLINE_ROWS`` rows the file is written by a task instead and downloaded
+    when ready (the work's page links to it), so no export is ever cut short by a timeout.
+    """
+    limit = settings.RATECARD_EXPORT_INLINE_ROWS
+    if queryset.order_by()[: limit + 1].count() <= limit:
+        lines = bool(params.get("upload"))
+        return _csv_response(batch.export_rows(queryset, lines=lines), filename)
+    work = services.usage_export_start(
+        params=params, filename=filename, title=title, by=request.user
+    )
+    messages.info(request, "That is a large export: it is being written in the background.")
+    return redirect("background:work_detail", pk=work.pk)
 
 
 @require_GET
 @permission_required(CAN_VIEW, raise_exception=True)
-def usage_export(request: HttpRequest) -> StreamingHttpResponse:
-    """The filtered records of ``/usage/`` as CSV (streamed, any number of rows)."""
+def usage_batch_export(request: HttpRequest, key: str) -> HttpResponse:
+    upload, _ = _upload_or_404(key)
+    name = upload.file_name if upload is not None else key
+    return _export(
+        request,
+        queryset=batch.batch_records(key),
+        filename=f"usage-{key}.csv",
+        params={"upload": key},
+        title=f"Exporting the records of {name}",
+    )
+
+
+@require_GET
+@permission_required(CAN_VIEW, raise_exception=True)
+def usage_export(request: HttpRequest) -> HttpResponse:
+    """The filtered records of ``/usage/`` as CSV (streamed, or written in the background)."""
     filterset = UsageFilter(
         request.GET or None,
         queryset=UsageRecord.objects.order_by("-occurred_at", "pk"),
     )
     queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    return _csv_response(batch.export_rows(queryset), f"usage-{stamp}.csv")
+    params = {name: value for name, value in request.GET.items() if name in filterset.filters}
+    params["filter"] = True
+    return _export(
+        request,
+        queryset=queryset,
+        filename=f"usage-{stamp}.csv",
+        params=params,
+        title="Exporting usage records",
+    )
+
+
+@require_GET
+@permission_required(CAN_VIEW, raise_exception=True)
+def usage_export_download(request: HttpRequest, pk) -> FileResponse:
+    """The file a background export wrote (sent by the file wrapper: no worker held long)."""
+    work = Work.objects.filter(pk=pk, task_path=tasks.export_usage.module_path).first()
+    result = work.result if work is not None and isinstance(work.result, dict) else {}
+    path = result.get("path")
+    if not path or not default_storage.exists(path):
+        raise Http404("This export is not ready, or it was removed.")
+    return FileResponse(
+        default_storage.open(path, "rb"),
+        as_attachment=True,
+        filename=result.get("filename", "usage.csv"),
+        content_type="text/csv; charset=utf-8",
+    )
 
 
 # --- Impact preview ---------------------------------------------------------------------------
@@ -331,7 +431,10 @@ def _rule_from(value: str | None) -> PricingRule | None:
 urlpatterns = [
     path("usage/", usage_list, name="usage"),
     path("usage/upload/", usage_upload, name="usage_upload"),
+    path("usage/uploads/", upload_list, name="upload_list"),
+    path("usage/rate/", usage_rate_now, name="usage_rate_now"),
     path("usage/export.csv", usage_export, name="usage_export"),
+    path("usage/exports/<uuid:pk>.csv", usage_export_download, name="usage_export_download"),
     path("usage/impact/", usage_impact, name="usage_impact"),
     path("usage/batches/<str:key>/", usage_batch, name="usage_batch"),
     path("usage/batches/<str:key>/rate/", usage_batch_rate, name="usage_batch_rate"),

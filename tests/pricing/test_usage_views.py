@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 
 from pricing import batch, services
-from pricing.models import UsageRecord, UsageStatus
+from pricing.models import UsageRecord
 from tests import factories
 
 HEADER = "customer,category,item,quantity,occurred_at\n"
@@ -45,9 +45,7 @@ def test_support_staff_cannot_drive_rating(support_client, worked_example):
     key = _stored_batch()
     assert support_client.post(f"/usage/batches/{key}/rate/").status_code == 403
     page = support_client.get(f"/usage/batches/{key}/").content.decode()
-    # Their page only reads progress while somebody else rates.
-    assert f'hx-get="/usage/batches/{key}/?part=progress"' in page
-    assert "hx-post" not in page
+    assert "Rate the pending records now" not in page
 
 
 def test_users_without_a_role_see_nothing(client, nobody):
@@ -66,19 +64,35 @@ def test_the_upload_checks_the_csrf_token(worked_example, manager):
 # --- Upload -----------------------------------------------------------------------------------
 
 
-def test_a_manager_uploads_a_file_and_lands_on_its_rated_rows(manager_client, worked_example):
-    response = manager_client.post("/usage/upload/", {"file": _file(GOOD)}, follow=True)
+def test_a_manager_uploads_a_file_and_lands_on_its_page_while_a_task_rates_it(
+    manager_client, worked_example, run_queue
+):
+    """The upload is stored and recorded; rating is background work the page follows, and
+    once a worker ran it the page shows the rated rows."""
+    response = manager_client.post(
+        "/usage/upload/", {"file": _file(GOOD, "march.csv")}, follow=True
+    )
     assert response.status_code == 200
-    key = response.context["summary"].key
+    upload = response.context["upload"]
+    key = upload.batch_key
     assert response.redirect_chain == [(f"/usage/batches/{key}/", 302)]
-    summary = response.context["summary"]
-    assert (summary.total, summary.rated, summary.pending) == (2, 2, 0)
     html = response.content.decode()
-    assert "Stored 2 usage records" in html
+    assert '<h1 class="h3 mb-0">march.csv</h1>' in html
+    assert "Stored 2 usage records from march.csv" in html
+    assert response.context["work_status"].work == upload.work
+    assert 'hx-trigger="every 1s"' in html  # the work partial polls its status
+    assert (upload.rows, upload.uploaded_by.username) == (2, "pm")
+    run_queue()
+    page = manager_client.get(f"/usage/batches/{key}/")
+    summary = page.context["summary"]
+    assert (summary.total, summary.rated, summary.pending) == (2, 2, 0)
+    html = page.content.decode()
     assert "STD-2026" in html
     assert "12.00 CZK" in html
     assert f"/usage/batches/{key}/export.csv" in html
-    assert manager_client.session["recent_uploads"][0]["key"] == key
+    assert 'hx-trigger="every 1s"' not in html
+    upload.refresh_from_db()
+    assert (upload.rated, upload.unrated, upload.pending) == (2, 0, 0)
 
 
 def test_an_htmx_upload_redirects_the_browser(manager_client, worked_example):
@@ -127,43 +141,45 @@ def test_get_on_the_upload_url_goes_to_the_page(manager_client):
 # --- An upload's page: polling, rows, export --------------------------------------------------
 
 
-def test_the_progress_block_polls_until_nothing_is_pending(manager_client, worked_example):
-    key = _stored_batch()
-    page = manager_client.get(f"/usage/batches/{key}/").content.decode()
-    assert f'hx-post="/usage/batches/{key}/rate/"' in page
-    assert 'hx-trigger="every 1s"' in page
-
-    response = manager_client.post(f"/usage/batches/{key}/rate/", HTTP_HX_REQUEST="true")
-    assert response.status_code == 200
-    fragment = response.content.decode()
+def test_the_work_partial_polls_until_the_rating_is_done(manager_client, worked_example, run_queue):
+    """The upload page's progress is the shared work partial: it polls its own URL while the
+    work runs; its last answer stops polling and sends "work-finished" to refresh the page."""
+    response = manager_client.post("/usage/upload/", {"file": _file(GOOD)}, follow=True)
+    work = response.context["upload"].work
+    assert f'hx-get="/work/{work.pk}/"' in response.content.decode()
+    running = manager_client.get(f"/work/{work.pk}/", HTTP_HX_REQUEST="true")
+    assert 'hx-trigger="every 1s"' in running.content.decode()
+    assert "HX-Trigger" not in running
+    run_queue()
+    done = manager_client.get(f"/work/{work.pk}/", HTTP_HX_REQUEST="true")
+    fragment = done.content.decode()
     assert fragment.lstrip().startswith("<section")
-    assert "every 1s" not in fragment  # done: the swapped-in block stops polling
-    assert "2 rated" in fragment
-    assert "usage-batch-rated" in response["HX-Trigger"]
-    assert not UsageRecord.objects.filter(status=UsageStatus.PENDING).exists()
+    assert "every 1s" not in fragment
+    assert "work-finished" in done["HX-Trigger"]
+    summary = manager_client.get(
+        f"/usage/batches/{work.params and response.context['upload'].batch_key}/",
+        {"part": "summary"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "2 rated" in summary
 
 
-def test_a_poll_rates_a_slice_and_keeps_polling(manager_client, worked_example, monkeypatch):
-    from pricing.views import usage as views
-
-    monkeypatch.setattr(views, "POLL_CHUNK", 1)
-    monkeypatch.setattr(views, "POLL_BUDGET", 0)
-    key = _stored_batch()
-    response = manager_client.post(f"/usage/batches/{key}/rate/", HTTP_HX_REQUEST="true")
-    fragment = response.content.decode()
-    assert "1 rated" in fragment
-    assert "1 pending" in fragment
-    assert 'hx-trigger="every 1s"' in fragment
-    assert "HX-Trigger" not in response
-
-
-def test_without_javascript_a_button_rates_the_next_slice(manager_client, worked_example):
+def test_rate_now_on_an_upload_starts_its_rating_again(manager_client, worked_example):
+    """The button (no JavaScript needed) starts, or follows, the work rating what is pending."""
     key = _stored_batch()
     page = manager_client.get(f"/usage/batches/{key}/").content.decode()
-    assert "Rate the next records" in page
+    assert "Rate the pending records now" in page
     response = manager_client.post(f"/usage/batches/{key}/rate/")
     assert response.status_code == 302
     assert response["Location"] == f"/usage/batches/{key}/"
+    from pricing.models import Upload
+
+    upload = Upload.objects.get(batch_key=key)
+    assert upload.work.title == "Rating usage.csv"
+    manager_client.post(f"/usage/batches/{key}/rate/")
+    from background.models import Work
+
+    assert Work.objects.count() == 1, "a second click follows the same work"
 
 
 def test_the_rows_fragment_refreshes_after_rating(manager_client, worked_example):
@@ -265,9 +281,9 @@ def test_upload_page_queries_do_not_grow_with_rows(manager_client, worked_exampl
                 manager_client.get(f"/usage/batches/{key}/", **extra)
             counts.append(len(queries))
     assert counts[:2] == counts[2:]
-    with CaptureQueriesContext(connection) as progress:
-        manager_client.get(f"/usage/batches/{big}/", {"part": "progress"}, HTTP_HX_REQUEST="true")
-    assert len(progress) <= 5
+    with CaptureQueriesContext(connection) as summary:
+        manager_client.get(f"/usage/batches/{big}/", {"part": "summary"}, HTTP_HX_REQUEST="true")
+    assert len(summary) <= 6
 
 
 def test_the_amount_total_of_an_upload(manager_client, worked_example):

@@ -1,0 +1,15 @@
+"""Roles again: pricing managers get background work and uploads; support staff see uploads."""
+
+from django.db import migrations
+
+from billing.roles import noop, sync_roles
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("billing", "0001_roles"),
+        ("background", "0001_work"),
+        ("pricing", "0006_upload_records"),
+    ]
+
+    operations = [migrations.RunPython(sync_roles, noop)]
