@@ -223,6 +223,14 @@ RATECARD_WORK_MAX_ATTEMPTS = int(os.environ.get("RATECARD_WORK_MAX_ATTEMPTS", "5
 # often (seconds).
 RATECARD_SCHEDULE_SECONDS = float(os.environ.get("RATECARD_SCHEDULE_SECONDS", "20"))
 # A backlog is rated as parts of about this many records (queue ranges), one task each.
+# Webhooks: a delivery that fails is retried after 30 s, 1 min, 2 min, ... (doubling, at most
+# 6 h apart) until 24 hours after its event; each attempt waits 10 s for an answer.
+RATECARD_WEBHOOK_BACKOFF_SECONDS = float(os.environ.get("RATECARD_WEBHOOK_BACKOFF_SECONDS", "30"))
+RATECARD_WEBHOOK_RETRY_HOURS = float(os.environ.get("RATECARD_WEBHOOK_RETRY_HOURS", "24"))
+RATECARD_WEBHOOK_TIMEOUT = float(os.environ.get("RATECARD_WEBHOOK_TIMEOUT", "10"))
+RATECARD_WEBHOOK_TASK_SECONDS = 60  # one delivery task sends for at most this long
+# usage.unrated events recorded per rating run at most (usage_batch.rated carries the count).
+RATECARD_WEBHOOK_UNRATED_MAX = int(os.environ.get("RATECARD_WEBHOOK_UNRATED_MAX", "1000"))
 RATECARD_RATING_PART_SIZE = int(os.environ.get("RATECARD_RATING_PART_SIZE", "100000"))
 RATECARD_RATING_MAX_PARTS = int(os.environ.get("RATECARD_RATING_MAX_PARTS", "64"))
 RATECARD_RATING_CHUNK = int(os.environ.get("RATECARD_RATING_CHUNK", "20000"))

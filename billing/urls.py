@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("groups.urls")),
     path("", include("pricing.urls")),
     path("", include("background.views")),
+    path("", include("billing.events.views")),
 ]
 
 # JSON under /api/, the usual pages elsewhere.

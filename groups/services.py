@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from groups.models import Customer, CustomerGroup, Membership
+from groups.signals import send_membership_changed
 
 GROUP_NAME_TAKEN = "A group named “{name}” already exists (as “{existing}”)."
 GROUP_CODE_TAKEN = "The code “{code}” is already used by the group “{existing}”."
@@ -284,6 +285,12 @@ def _close(membership: Membership, *, by: User | None, at: datetime) -> None:
     membership.left_at = max(at, membership.joined_at)
     membership.left_by = by
     membership.save(update_fields=["left_at", "left_by"])
+    send_membership_changed(
+        change="left",
+        group_id=membership.group_id,
+        customer_ids=[membership.customer_id],
+        at=membership.left_at,
+    )
 
 
 def membership_add(
@@ -309,6 +316,9 @@ def membership_add(
                 group=group, customer=customer, joined_at=at, joined_by=by
             )
             _touch_groups([group.pk], at)
+            send_membership_changed(
+                change="joined", group_id=group.pk, customer_ids=[customer.pk], at=at
+            )
     except IntegrityError:
         existing = Membership.objects.current().filter(group=group, customer=customer).first()
         if existing is None:
@@ -340,9 +350,12 @@ def membership_remove(
 def group_end_promotion(*, group: CustomerGroup, by: User | None = None) -> int:
     """Remove every current member of the group at once; returns how many left."""
     now = timezone.now()
-    count = Membership.objects.current().filter(group=group).update(left_at=now, left_by=by)
+    current = Membership.objects.current().filter(group=group)
+    leaving = list(current.values_list("customer_id", flat=True))
+    count = current.update(left_at=now, left_by=by)
     if count:
         _touch_groups([group.pk], now)
+        send_membership_changed(change="left", group_id=group.pk, customer_ids=leaving, at=now)
     return count
 
 
@@ -456,12 +469,16 @@ def membership_bulk_apply(
             [Membership(group=group, customer=c, joined_at=now, joined_by=by) for c in plan.to_add],
             batch_size=2000,
         )
+        send_membership_changed(
+            change="joined", group_id=group.pk, customer_ids=[c.pk for c in plan.to_add], at=now
+        )
     if plan.to_remove:
         ids = [c.pk for c in plan.to_remove]
         for start in range(0, len(ids), 5000):
             Membership.objects.current().filter(
                 group=group, customer_id__in=ids[start : start + 5000]
             ).update(left_at=now, left_by=by)
+        send_membership_changed(change="left", group_id=group.pk, customer_ids=ids, at=now)
     if plan.change_count:
         _touch_groups([group.pk], now)
     plan.applied = True
@@ -720,6 +737,13 @@ def customer_import_apply(*, raw: bytes, by: User | None = None) -> ImportPlan:
                 for group_id in row.new_group_ids
             ]
             Membership.objects.bulk_create(memberships, batch_size=2000)
+            joined: dict = {}
+            for membership in memberships:
+                joined.setdefault(membership.group_id, []).append(membership.customer.pk)
+            for group_id, customer_ids in joined.items():
+                send_membership_changed(
+                    change="joined", group_id=group_id, customer_ids=customer_ids, at=now
+                )
     except IntegrityError as exc:
         raise ValidationError(IMPORT_CONFLICT) from exc
     _touch_groups({m.group_id for m in memberships}, now)

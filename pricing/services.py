@@ -33,6 +33,7 @@ from pricing.models import (
     UsageStatus,
 )
 from pricing.selectors import billing_tz, engine_rules
+from pricing.signals import price_list_changed, rule_changed, usage_batch_rated, usage_unrated
 
 PRICE_LIST_CODE_TAKEN = "The code “{code}” is already used by the price list “{existing}”."
 PRICE_LIST_IN_USE = "“{price_list}” cannot be deleted while pricing rules use it: {rules}."
@@ -108,6 +109,7 @@ def price_list_create(
     )
     if items:
         _replace_items(price_list, items)
+    price_list_changed.send(sender=PriceList, price_list=price_list, action="created")
     return price_list
 
 
@@ -129,6 +131,7 @@ def price_list_update(
     _save_price_list(price_list, by)
     if items is not None:
         _replace_items(price_list, items)
+    price_list_changed.send(sender=PriceList, price_list=price_list, action="updated")
     return price_list
 
 
@@ -137,6 +140,7 @@ def price_list_delete(*, price_list: PriceList, by: User | None = None) -> None:
     price_list._history_user = by
     try:
         with transaction.atomic():
+            price_list_changed.send(sender=PriceList, price_list=price_list, action="deleted")
             price_list.delete()
     except ProtectedError as exc:
         rules = sorted(str(obj) for obj in exc.protected_objects)
@@ -165,12 +169,15 @@ def price_list_item_save(
         raise ValidationError({"item_code": ["This price list already prices that item."]})
     item.full_clean(validate_constraints=False)
     item.save()
+    price_list_changed.send(sender=PriceList, price_list=price_list, action="items_changed")
     return item
 
 
 @transaction.atomic
 def price_list_item_delete(*, item: PriceListItem) -> None:
+    price_list = item.price_list
     item.delete()
+    price_list_changed.send(sender=PriceList, price_list=price_list, action="items_changed")
 
 
 # --- Rules ------------------------------------------------------------------------------------
@@ -234,7 +241,9 @@ def rule_create(*, by: User | None = None, **fields) -> PricingRule:
     unknown = set(fields) - RULE_FIELDS
     if unknown:
         raise TypeError(f"rule_create() got unexpected fields: {sorted(unknown)}")
-    return _save_rule(PricingRule(**fields), by)
+    rule = _save_rule(PricingRule(**fields), by)
+    rule_changed.send(sender=PricingRule, rule=rule, action="created")
+    return rule
 
 
 @transaction.atomic
@@ -244,12 +253,15 @@ def rule_update(*, rule: PricingRule, by: User | None = None, **fields) -> Prici
         raise TypeError(f"rule_update() got unexpected fields: {sorted(unknown)}")
     for name, value in fields.items():
         setattr(rule, name, value)
-    return _save_rule(rule, by)
+    _save_rule(rule, by)
+    rule_changed.send(sender=PricingRule, rule=rule, action="updated")
+    return rule
 
 
 @transaction.atomic
 def rule_delete(*, rule: PricingRule, by: User | None = None) -> None:
     rule._history_user = by
+    rule_changed.send(sender=PricingRule, rule=rule, action="deleted")
     rule.delete()
 
 
@@ -258,6 +270,7 @@ def rule_disable(*, rule: PricingRule, by: User | None = None) -> PricingRule:
     rule.is_active = False
     rule._history_user = by
     rule.save(update_fields=["is_active", "updated_at"])
+    rule_changed.send(sender=PricingRule, rule=rule, action="disabled")
     return rule
 
 
@@ -266,6 +279,7 @@ def rule_enable(*, rule: PricingRule, by: User | None = None) -> PricingRule:
     rule.is_active = True
     rule._history_user = by
     rule.save(update_fields=["is_active", "updated_at"])
+    rule_changed.send(sender=PricingRule, rule=rule, action="enabled")
     return rule
 
 
@@ -416,6 +430,9 @@ def usage_records_create(
     for record in objects:
         apply_result(record, context.rate(record, customer_name=record.customer.name), at=now)
     UsageRecord.objects.bulk_create(objects, batch_size=2000)
+    unrated = [record for record in objects if record.status == UsageStatus.UNRATED]
+    if unrated:
+        usage_unrated.send(sender=UsageRecord, records=unrated)
     return objects
 
 
@@ -829,14 +846,26 @@ def usage_upload(*, file, by: User | None = None, repeat_confirmed: bool = False
     return UploadResult(batch_key=key, records=stored, upload=upload)
 
 
+@transaction.atomic
 def upload_refresh_counts(*, upload: Upload) -> Upload:
-    """Store the upload's rated and unrated counts as its records are now (one grouped query)."""
+    """Store the upload's rated and unrated counts as its records are now (one grouped query).
+
+    When this finds the upload newly finished, ``usage_batch_rated`` and ``usage_unrated`` (its
+    unrated records) are sent in the same transaction.
+    """
     summary = batch.batch_summary(upload.batch_key)
-    if summary is not None:
-        upload.rows, upload.rated, upload.unrated = summary.total, summary.rated, summary.unrated
-        Upload.objects.filter(pk=upload.pk).update(
-            rows=upload.rows, rated=upload.rated, unrated=upload.unrated
-        )
+    if summary is None:
+        return upload
+    was_finished = upload.rows > 0 and upload.pending == 0
+    upload.rows, upload.rated, upload.unrated = summary.total, summary.rated, summary.unrated
+    Upload.objects.filter(pk=upload.pk).update(
+        rows=upload.rows, rated=upload.rated, unrated=upload.unrated
+    )
+    if upload.pending == 0 and not was_finished:
+        usage_batch_rated.send(sender=Upload, upload=upload)
+        if upload.unrated:
+            records = batch.batch_records(upload.batch_key).filter(status=UsageStatus.UNRATED)
+            usage_unrated.send(sender=UsageRecord, records=records)
     return upload
 
 

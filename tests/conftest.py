@@ -90,17 +90,19 @@ def run_queue(work_backend, django_capture_on_commit_callbacks):
     """Run queued background work until none is left, including the work that tasks start
     (their on-commit enqueues are captured inside the test's transaction and run here).
 
-    Work recorded by a request (whose on-commit enqueue never fires inside the test's
-    transaction) is enqueued first, as the commit would have.
+    Work and webhook deliveries recorded by a request (whose on-commit enqueue never fires
+    inside the test's transaction) are enqueued first, as the commit would have.
     """
     from background.models import Work, WorkState
     from background.services import work_enqueue
+    from billing.events.services import deliveries_due
     from tests.workers import drain
 
     def run() -> int:
         total = 0
         for work in Work.objects.filter(state=WorkState.QUEUED, task_result_id=""):
             work_enqueue(work_id=work.pk)
+        deliveries_due()
         while True:
             with django_capture_on_commit_callbacks(execute=True) as callbacks:
                 total += drain(work_backend)

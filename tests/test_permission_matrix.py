@@ -101,6 +101,13 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     # a page shows them (an upload's rating, an import).
     "background:work_list": {"GET": MANAGERS},
     "background:work_detail": {"GET": STAFF},
+    # Webhooks: pricing managers only (endpoints hold signing secrets).
+    "billing:webhook_list": {"GET": MANAGERS},
+    "billing:webhook_create": {"GET": MANAGERS, "POST": MANAGERS},
+    "billing:webhook_detail": {"GET": MANAGERS},
+    "billing:webhook_edit": {"GET": MANAGERS, "POST": MANAGERS},
+    "billing:webhook_test": {"POST": MANAGERS},
+    "billing:webhook_delete": {"GET": MANAGERS, "POST": MANAGERS},
 }
 
 SKIPPED_PREFIXES = ("admin/", "api/")

@@ -1,4 +1,5 @@
-"""Roles again: pricing managers get background work and uploads; support staff see uploads."""
+"""Roles again: pricing managers get background work, uploads and webhook endpoints; support
+staff see uploads."""
 
 from django.db import migrations
 
@@ -7,7 +8,7 @@ from billing.roles import noop, sync_roles
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0001_roles"),
+        ("billing", "0002_webhook_events"),
         ("background", "0001_work"),
         ("pricing", "0006_upload_records"),
     ]
