@@ -67,6 +67,18 @@ class Job:
         if total is not None:
             self.total = int(total)
 
+    def once(self, apply: Callable[[], dict]) -> dict:
+        """Run ``apply`` (a write that must not happen twice) and store its result on the work
+        in the same transaction: a later attempt of the same work returns that result instead.
+        """
+        with transaction.atomic():
+            work = Work.objects.select_for_update().get(pk=self.work.pk)
+            if work.result is not None:
+                return work.result
+            result = apply()
+            Work.objects.filter(pk=work.pk).update(result=result)
+        return result
+
 
 def _user(by) -> AbstractBaseUser | None:
     return by if by is not None and getattr(by, "is_authenticated", False) else None

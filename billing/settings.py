@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "axes",
     "django_tasks_db",
     "django_rq",
+    "django_tasks_rq",
     "background",
     "billing",
     "groups",
@@ -231,6 +232,8 @@ RATECARD_WEBHOOK_TIMEOUT = float(os.environ.get("RATECARD_WEBHOOK_TIMEOUT", "10"
 RATECARD_WEBHOOK_TASK_SECONDS = 60  # one delivery task sends for at most this long
 # usage.unrated events recorded per rating run at most (usage_batch.rated carries the count).
 RATECARD_WEBHOOK_UNRATED_MAX = int(os.environ.get("RATECARD_WEBHOOK_UNRATED_MAX", "1000"))
+# Impact previews over windows of more stored records than this run as background work.
+RATECARD_IMPACT_INLINE_RECORDS = int(os.environ.get("RATECARD_IMPACT_INLINE_RECORDS", "20000"))
 RATECARD_RATING_PART_SIZE = int(os.environ.get("RATECARD_RATING_PART_SIZE", "100000"))
 RATECARD_RATING_MAX_PARTS = int(os.environ.get("RATECARD_RATING_MAX_PARTS", "64"))
 RATECARD_RATING_CHUNK = int(os.environ.get("RATECARD_RATING_CHUNK", "20000"))

@@ -749,3 +749,30 @@ def customer_import_apply(*, raw: bytes, by: User | None = None) -> ImportPlan:
     _touch_groups({m.group_id for m in memberships}, now)
     plan.applied = True
     return plan
+
+
+def import_summary(plan: ImportPlan) -> str:
+    return (
+        f"Imported: {len(plan.to_create)} customers created, {len(plan.to_update)} updated, "
+        f"{plan.memberships_to_add} memberships added, {plan.unchanged} unchanged."
+    )
+
+
+def customer_import_start(*, raw: bytes, filename: str = "", by: User | None = None):
+    """Check an import (all lines valid) and start applying it as background work.
+
+    Raises ``ValidationError`` (with every line's problem) when the file cannot be imported, so
+    nothing is queued for a file that would fail.
+    """
+    from background.services import work_start
+    from groups import tasks
+
+    plan = customer_import_plan(raw=raw)
+    if not plan.ok:
+        raise ValidationError([IMPORT_REJECTED.format(count=len(plan.errors)), *plan.errors])
+    return work_start(
+        task=tasks.import_customers,
+        title=f"Importing customers from {filename or 'a CSV file'} ({plan.rows:,} rows)",
+        params={"csv_text": raw.decode("utf-8-sig")},
+        by=by,
+    )

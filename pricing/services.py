@@ -967,3 +967,67 @@ def usage_export_start(*, params: dict, filename: str, title: str, by: User | No
         params={"params": params, "filename": filename},
         by=by,
     )
+
+
+# --- Impact previews over large windows -------------------------------------------------------
+
+
+def impact_report_json(report) -> dict:
+    """An ``ImpactReport`` as JSON (amounts as strings, customers as references)."""
+
+    def money(value) -> str:
+        return f"{value}"
+
+    return {
+        "start": report.start.isoformat(),
+        "end": report.end.isoformat(),
+        "records": report.records,
+        "changed": report.changed,
+        "became_rated": report.became_rated,
+        "became_unrated": report.became_unrated,
+        "customers_affected": report.customers_affected,
+        "totals": [
+            {
+                "currency": t.currency,
+                "before": money(t.before),
+                "after": money(t.after),
+                "delta": money(t.delta),
+            }
+            for t in report.totals
+        ],
+        "customers": [
+            {
+                "customer_key": c.customer_key,
+                "customer": (
+                    {
+                        "pk": str(c.customer.pk),
+                        "name": c.customer.name,
+                        "external_id": c.customer.external_id,
+                    }
+                    if c.customer is not None
+                    else None
+                ),
+                "currency": c.currency,
+                "records": c.records,
+                "changed": c.changed,
+                "before": money(c.before),
+                "after": money(c.after),
+                "delta": money(c.delta),
+            }
+            for c in report.customers
+        ],
+    }
+
+
+def impact_preview_start(*, query: dict[str, list[str]], by: User | None = None):
+    """Start an impact preview (the impact form's GET parameters) as background work."""
+    from background.services import work_start
+    from pricing import tasks
+
+    start, end = (query.get("start") or [""])[0], (query.get("end") or [""])[0]
+    return work_start(
+        task=tasks.preview_impact,
+        title=f"Impact preview {start} to {end}",
+        params={"query": query},
+        by=by,
+    )

@@ -146,3 +146,33 @@ def _export_usage(job: Job) -> dict:
         "rows": rows,
         "link": {"url": url, "label": f"Download {filename} ({rows:,} records)"},
     }
+
+
+@task()
+def preview_impact(work_id: str) -> dict:
+    """An impact preview over a large window, its report stored as JSON on the work."""
+    return run_work(work_id, _preview_impact)
+
+
+def _preview_impact(job: Job) -> dict:
+    from django.core.exceptions import ValidationError
+    from django.http import QueryDict
+
+    from pricing.forms_usage import ImpactForm
+    from pricing.impact import impact_preview
+
+    query = QueryDict(mutable=True)
+    for name, values in job.params["query"].items():
+        query.setlist(name, values)
+    form = ImpactForm(query)
+    if not form.is_valid():
+        errors = "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())
+        raise ValidationError(f"The draft is no longer valid: {errors}")
+    report = impact_preview(
+        start=form.cleaned_data["start"],
+        end=form.cleaned_data["end"],
+        rule=form.rule_draft(),
+        membership=form.membership_draft(),
+        top=form.cleaned_data.get("top") or 20,
+    )
+    return {"report": services.impact_report_json(report)}

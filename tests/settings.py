@@ -38,7 +38,7 @@ TASKS = {
 RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600} for name in _QUEUES}
 # No heartbeat thread in the test process (its in-memory SQLite database is one connection's);
 # the tests with worker processes turn it on in their environment.
-RATECARD_WORK_HEARTBEAT_SECONDS = 0
+RATECARD_WORK_HEARTBEAT_SECONDS = float(os.environ.get("RATECARD_TEST_HEARTBEAT_SECONDS", "0"))
 # Files written by background work (exports) go to a temporary folder per test process.
 import tempfile  # noqa: E402
 

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from background.selectors import work_status
 from groups import selectors, services
 from groups.filters import select_options, sort_columns
 from groups.forms import (
@@ -255,15 +256,18 @@ def customer_import(request: HttpRequest) -> HttpResponse:
         if confirm.is_valid():
             raw = confirm.cleaned_data["csv_text"].encode("utf-8")
             try:
-                plan = services.customer_import_apply(raw=raw, by=request.user)
+                work = services.customer_import_start(
+                    raw=raw, filename=request.POST.get("filename", ""), by=request.user
+                )
             except ValidationError as exc:
                 context["import_errors"] = exc.messages
                 status = 422
             else:
-                summary = _import_summary(plan)
-                messages.success(request, summary)
-                url = reverse("groups:customer_list")
-                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+                # Applied by a worker: the panel follows the work (the shared partial) and
+                # the import goes on if the page is closed.
+                if fragment:
+                    return render(request, "background/_work.html", {"status": work_status(work)})
+                return redirect("background:work_detail", pk=work.pk)
         else:
             context["import_errors"] = ["The preview was incomplete; upload the file again."]
             status = 422
@@ -288,10 +292,3 @@ def customer_import(request: HttpRequest) -> HttpResponse:
     context["form"] = form
     name = f"{template}#upload_form" if fragment else template
     return render(request, name, context, status=status)
-
-
-def _import_summary(plan: services.ImportPlan) -> str:
-    return (
-        f"Imported: {len(plan.to_create)} customers created, {len(plan.to_update)} updated, "
-        f"{plan.memberships_to_add} memberships added, {plan.unchanged} unchanged."
-    )

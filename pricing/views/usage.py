@@ -17,6 +17,7 @@ import csv
 import io
 import uuid
 from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -24,7 +25,14 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -35,6 +43,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from background.models import Work
 from background.selectors import work_status
 from pricing import batch, services, tasks
+from pricing.clock import billing_tz
 from pricing.forms_usage import ImpactForm, UploadForm, UsageFilter
 from pricing.impact import impact_preview
 from pricing.models import PricingRule, Upload, UsageRecord
@@ -385,25 +394,34 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
     """Draft a rule or membership change and see how a window's amounts would move.
 
     A GET form: nothing is saved, and the URL reproduces the preview. ``?rule=<id>`` (the link
-    from a rule's page) pre-fills the draft with that rule's current values.
+    from a rule's page) pre-fills the draft with that rule's current values. A window of more
+    than ``RATECARD_IMPACT_INLINE_RECORDS`` stored records is previewed by background work:
+    the page follows it (``?work=<id>``) and shows the report when it is done.
     """
+    if request.GET.get("work"):
+        return _impact_of_work(request, request.GET["work"])
     report = None
     preview_error = ""
     status = 200
+    work = None
     if "start" in request.GET:
         form = ImpactForm(request.GET)
         if form.is_valid():
-            try:
-                report = impact_preview(
-                    start=form.cleaned_data["start"],
-                    end=form.cleaned_data["end"],
-                    rule=form.rule_draft(),
-                    membership=form.membership_draft(),
-                    top=form.cleaned_data.get("top") or 20,
-                )
-            except ValidationError as exc:
-                preview_error = " ".join(exc.messages)
-                status = 422
+            if _window_records(form) > settings.RATECARD_IMPACT_INLINE_RECORDS:
+                query = {name: request.GET.getlist(name) for name in request.GET}
+                work = services.impact_preview_start(query=query, by=request.user)
+            else:
+                try:
+                    report = impact_preview(
+                        start=form.cleaned_data["start"],
+                        end=form.cleaned_data["end"],
+                        rule=form.rule_draft(),
+                        membership=form.membership_draft(),
+                        top=form.cleaned_data.get("top") or 20,
+                    )
+                except ValidationError as exc:
+                    preview_error = " ".join(exc.messages)
+                    status = 422
         else:
             status = 422
     else:
@@ -413,9 +431,65 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
             initial.update(ImpactForm.initial_for(rule))
         form = ImpactForm(initial=initial)
     context = {"form": form, "report": report, "preview_error": preview_error}
+    if work is not None:
+        context["work_status"] = work_status(work)
+    response = _impact_response(request, context, status)
+    if work is not None and request.htmx:
+        # The address bar names the work, so a reload (or a colleague) finds the same preview.
+        response["HX-Push-Url"] = f"{reverse('pricing:usage_impact')}?work={work.pk}"
+    return response
+
+
+def _impact_response(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
     if _fragment(request):
         return render(request, "usage/impact.html#impact", context, status=status)
     return render(request, "usage/impact.html", context, status=status)
+
+
+def _window_records(form: ImpactForm) -> int:
+    """Stored records in the window (an upper bound of what the preview re-rates; indexed)."""
+    tz = billing_tz()
+    start = datetime.combine(form.cleaned_data["start"], time.min, tzinfo=tz)
+    end = datetime.combine(form.cleaned_data["end"] + timedelta(days=1), time.min, tzinfo=tz)
+    limit = settings.RATECARD_IMPACT_INLINE_RECORDS
+    window = UsageRecord.objects.filter(occurred_at__gte=start, occurred_at__lt=end).order_by()
+    return window[: limit + 1].count()
+
+
+def _impact_of_work(request: HttpRequest, work_id: str) -> HttpResponse:
+    """The preview a piece of background work computes: its draft, its progress, its report."""
+    try:
+        work = Work.objects.select_related("started_by").get(
+            pk=uuid.UUID(work_id), task_path=tasks.preview_impact.module_path
+        )
+    except (ValueError, Work.DoesNotExist):
+        raise Http404("No impact preview has this id.") from None
+    query = QueryDict(mutable=True)
+    for name, values in (work.params.get("query") or {}).items():
+        query.setlist(name, values)
+    form = ImpactForm(query)
+    form.is_valid()
+    status = work_status(work)
+    report = None
+    if status.state == "succeeded" and isinstance(work.result, dict):
+        report = _report_from_json(work.result.get("report") or {})
+    context = {
+        "form": form,
+        "report": report,
+        "preview_error": status.error if status.state == "failed" else "",
+        "work_status": status if not status.finished else None,
+        "work": work,
+    }
+    return _impact_response(request, context)
+
+
+def _report_from_json(data: dict) -> dict:
+
+    return {
+        **data,
+        "start": date.fromisoformat(data["start"]),
+        "end": date.fromisoformat(data["end"]),
+    }
 
 
 def _rule_from(value: str | None) -> PricingRule | None:

@@ -119,8 +119,9 @@ def upload(raw: bytes, name: str = "customers.csv") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, raw, "text/csv")
 
 
-def test_import_preview_then_confirm(support_client, worked_example):
-    """Upload shows the dry run; the confirm step carries the file and imports it."""
+def test_import_preview_then_confirm(support_client, worked_example, run_queue):
+    """Upload shows the dry run; the confirm step carries the file and starts the import as
+    background work, whose progress replaces the panel; a worker applies it."""
     raw = csv_bytes("New One,NEW-1,one@new.example,vip")
     preview = support_client.post(
         "/customers/import/", {"csv_file": upload(raw)}, HTTP_HX_REQUEST="true"
@@ -134,11 +135,39 @@ def test_import_preview_then_confirm(support_client, worked_example):
 
     response = support_client.post(
         "/customers/import/",
-        {"confirm": "1", "csv_text": preview.context["csv_text"]},
+        {"confirm": "1", "csv_text": preview.context["csv_text"], "filename": "new.csv"},
         HTTP_HX_REQUEST="true",
     )
-    assert response["HX-Redirect"] == "/customers/"
+    assert response.status_code == 200
+    fragment = response.content.decode()
+    assert "Importing customers from new.csv (1 rows)" in fragment
+    assert 'hx-trigger="every 1s"' in fragment
+    assert not Customer.objects.filter(external_id="NEW-1").exists()
+    run_queue()
     assert Customer.objects.get(external_id="NEW-1").current_groups().get().code == "vip"
+    from background.models import Work
+
+    work = Work.objects.get()
+    assert work.started_by.username == "agent"
+    assert work.result["summary"].startswith("Imported: 1 customers created")
+    done = support_client.get(f"/work/{work.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "Imported: 1 customers created" in done
+    assert 'href="/customers/"' in done
+
+
+def test_an_import_applied_twice_creates_nothing_twice(support_client, worked_example):
+    """At least once: the import and its result commit together, so a second run of the task
+    (a worker died after the commit) finds the result and applies nothing again."""
+    from background.models import Work, WorkState
+    from groups import services, tasks
+
+    work = services.customer_import_start(raw=csv_bytes("New One,NEW-1,,vip"))
+    assert tasks.import_customers.call(work_id=str(work.pk))["created"] == 1
+    Work.objects.filter(pk=work.pk).update(state=WorkState.RUNNING, heartbeat_at=None)
+    again = tasks.import_customers.call(work_id=str(work.pk))
+    assert again["created"] == 1
+    assert Customer.objects.filter(external_id="NEW-1").count() == 1
+    assert Customer.objects.get(external_id="NEW-1").memberships.count() == 1
 
 
 def test_import_preview_lists_errors_and_offers_no_confirm(support_client, worked_example):
@@ -184,11 +213,13 @@ def test_import_needs_customer_and_membership_rights(client, nobody):
     assert not Customer.objects.exists()
 
 
-def test_manager_can_import(manager_client):
+def test_manager_can_import(manager_client, run_queue):
     factories.group("Gold", code="gold")
     raw = csv_bytes("A,A-1,,gold")
     preview = manager_client.post("/customers/import/", {"csv_file": upload(raw)})
-    manager_client.post(
+    response = manager_client.post(
         "/customers/import/", {"confirm": "1", "csv_text": preview.context["csv_text"]}
     )
+    assert response.status_code == 302  # without JavaScript: to the work's page
+    run_queue()
     assert Customer.objects.get(external_id="A-1").current_groups().get().code == "gold"

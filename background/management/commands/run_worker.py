@@ -38,6 +38,9 @@ def worker_command(queue: str) -> list[str]:
             queue,
             "--worker-class",
             "rq.worker.SimpleWorker",
+            # django-tasks-rq's job class runs a Django task (django.tasks) as an RQ job.
+            "--job-class",
+            "django_tasks_rq.Job",
         ]
     return [
         sys.executable,

@@ -11,6 +11,7 @@ SKIP LOCKED`` on PostgreSQL, an ``IMMEDIATE`` transaction on SQLite). See ``pric
     python manage.py rate_usage --limit 100000   # at most this many
     python manage.py rate_usage --batch 8f3c...  # one upload only
     python manage.py rate_usage --json           # one JSON line (used by ``bench``)
+    python manage.py rate_usage --enqueue        # hand it to the background workers instead
 """
 
 import contextlib
@@ -67,6 +68,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--json", action="store_true", help="print one JSON line with the figures"
         )
+        parser.add_argument(
+            "--enqueue",
+            action="store_true",
+            help="start background work that the workers (run_worker) rate, and return",
+        )
 
     def handle(self, *args, **options) -> None:
         if options["chunk_size"] < 1:
@@ -75,6 +81,9 @@ class Command(BaseCommand):
         key = options["batch"]
         if key is not None and not batch.is_batch_key(key):
             raise CommandError(f"{key!r} is not an upload key (16 hex digits).")
+        if options["enqueue"]:
+            self._enqueue(key)
+            return
         scope = batch.Scope(batch.batch_id_range(key) if key else None)
         backlog = batch.pending_count(scope)
         total = backlog if options["limit"] is None else min(backlog, options["limit"])
@@ -112,6 +121,25 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Rated {rated:,} usage records in {seconds:.1f} s ({rate:,.0f} records/s)."
             )
+        )
+
+    def _enqueue(self, key: str | None) -> None:
+        """Start the rating as background work (one upload, or the whole backlog)."""
+        from pricing.models import Upload
+
+        upload = Upload.objects.filter(batch_key=key).first() if key else None
+        if key and upload is None:
+            raise CommandError(f"No upload record has the key {key}.")
+        if upload is not None:
+            services.upload_refresh_counts(upload=upload)
+            work = services.upload_rate(upload=upload) if upload.pending else None
+        else:
+            work = services.usage_rate_backlog_start()
+        if work is None:
+            self.stdout.write("Nothing to rate: no pending usage records.")
+            return
+        self.stdout.write(
+            self.style.SUCCESS(f"Queued “{work.title}” (work {work.pk}); see /work/{work.pk}/.")
         )
 
 
