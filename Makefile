@@ -1,5 +1,6 @@
 # Ratecard: the two commands of the README, and a few helpers.
 #   make run    set up (virtualenv, install, migrate, demo data) and serve http://127.0.0.1:8000
+#               with the background workers (manage.py run_worker) beside the server
 #   make test   set up and run the whole test suite (DATABASE_URL picks the database)
 PYTHON ?= python3.12
 VENV := .venv
@@ -24,6 +25,9 @@ setup: $(STAMP)
 run: setup
 	DJANGO_DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	DJANGO_DEBUG=1 $(BIN)/python manage.py seed_demo
+	@# The workers (and the schedule) run beside the server and stop with it.
+	DJANGO_DEBUG=1 $(BIN)/python manage.py run_worker --processes 1 & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker' EXIT INT TERM; \
 	DJANGO_DEBUG=1 $(BIN)/python manage.py runserver 127.0.0.1:8000
 
 test: setup

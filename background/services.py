@@ -111,7 +111,8 @@ def work_start(
         dedupe_key=dedupe_key,
         parent=parent,
         progress_total=total,
-        backend=settings.RATECARD_WORK_BACKEND,
+        # Parts go where their parent went (a worker of the same backend started them).
+        backend=parent.backend if parent is not None else settings.RATECARD_WORK_BACKEND,
     )
     work.full_clean(validate_constraints=False)
     try:
@@ -129,7 +130,9 @@ def work_start(
 
 def _task_for(work: Work) -> Task:
     task = import_string(work.task_path)
-    if not isinstance(task, Task):
+    # A task of Django's framework, or of django-tasks (the class RQ's backend makes): the same
+    # interface.
+    if not (callable(getattr(task, "enqueue", None)) and callable(getattr(task, "using", None))):
         raise TypeError(WORK_NOT_A_TASK.format(path=work.task_path))
     return task.using(
         backend=work.backend or settings.RATECARD_WORK_BACKEND,

@@ -203,16 +203,22 @@ RATECARD_TASKS_BACKEND = os.environ.get("RATECARD_TASKS_BACKEND", "db").strip().
 if RATECARD_TASKS_BACKEND not in {"db", "rq"}:
     raise ValueError("RATECARD_TASKS_BACKEND must be 'db' or 'rq'.")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The queue this deployment's work is sent to and its workers take from (tasks are declared on
+# Django's "default" queue and sent here).
 RATECARD_WORK_QUEUE = os.environ.get("RATECARD_WORK_QUEUE", "default")
+_WORK_QUEUES = sorted({"default", RATECARD_WORK_QUEUE})
 TASKS = {
-    "default": (
-        {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": [RATECARD_WORK_QUEUE]}
-        if RATECARD_TASKS_BACKEND == "db"
-        else {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": [RATECARD_WORK_QUEUE]}
-    )
+    "default": {
+        "BACKEND": (
+            "django_tasks_db.DatabaseBackend"
+            if RATECARD_TASKS_BACKEND == "db"
+            else "django_tasks_rq.RQBackend"
+        ),
+        "QUEUES": _WORK_QUEUES,
+    }
 }
 # RQ's queues (used by the rq backend only). A job may run for an hour before RQ gives up on it.
-RQ_QUEUES = {RATECARD_WORK_QUEUE: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
+RQ_QUEUES = {name: {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600} for name in _WORK_QUEUES}
 # The backend alias background work is sent to (tests switch between both).
 RATECARD_WORK_BACKEND = "default"
 # A running task writes a heartbeat this often; one silent for RATECARD_WORK_STALE_SECONDS is

@@ -76,8 +76,7 @@ def work_backend(request, settings):
     from tests import workers
 
     if request.param == workers.RQ:
-        if not workers.redis_available():
-            pytest.skip(f"Redis is not running at {settings.REDIS_URL}")
+        workers.require_redis()
         workers.clear_rq()
     settings.RATECARD_WORK_BACKEND = request.param
     yield request.param

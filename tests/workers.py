@@ -24,6 +24,20 @@ def redis_available() -> bool:
         return False
 
 
+def require_redis() -> None:
+    """Skip without Redis on a developer's machine; fail in CI (``CI`` set), which starts it."""
+    import os
+
+    import pytest
+
+    if redis_available():
+        return
+    message = f"Redis is not running at {settings.REDIS_URL}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (.ci/run starts it)")
+    pytest.skip(message)
+
+
 def rq_queue():
     import django_rq
     from django_tasks_rq.backend import Job
@@ -32,17 +46,23 @@ def rq_queue():
 
 
 def clear_rq() -> None:
-    """Empty this test process's RQ queue and its registries (its keys only)."""
+    """Delete this test process's RQ queue, its registries and their jobs (its keys only)."""
     queue = rq_queue()
-    queue.empty()
-    for registry in (
+    registries = (
         queue.started_job_registry,
         queue.finished_job_registry,
         queue.failed_job_registry,
         queue.scheduled_job_registry,
-    ):
-        for job_id in registry.get_job_ids():
-            registry.remove(job_id, delete_job=True)
+        queue.deferred_job_registry,
+        queue.canceled_job_registry,
+    )
+    ids = set(queue.get_job_ids())
+    for registry in registries:
+        ids.update(registry.get_job_ids())
+    keys = [queue.key, *(registry.key for registry in registries)]
+    for job_id in ids:
+        keys += [queue.job_class.key_for(job_id), f"rq:results:{job_id}"]
+    queue.connection.delete(*keys)
 
 
 def drain(alias: str) -> int:

@@ -32,8 +32,7 @@ def backend(request, settings):
     if connection.vendor != "postgresql":
         pytest.skip("worker processes share the test database on PostgreSQL only")
     if request.param == "rq":
-        if not workers.redis_available():
-            pytest.skip(f"Redis is not running at {settings.REDIS_URL}")
+        workers.require_redis()
         workers.clear_rq()
         settings.RATECARD_WORK_BACKEND = workers.RQ
     yield request.param
@@ -108,11 +107,8 @@ def _wait(condition, timeout: float = 90.0, step: float = 0.05) -> None:
         time.sleep(step)
 
 
-def test_a_worker_killed_mid_task_is_taken_over_and_nothing_is_rated_twice(
-    backend, rating_log, settings
-):
-    settings.RATECARD_RATING_PART_SIZE = 1_000_000  # one task: the one that is killed
-    total = 12_000
+def test_a_worker_killed_mid_task_is_taken_over_and_nothing_is_rated_twice(backend, rating_log):
+    total = 12_000  # one task (parts hold 100,000 records): the one that is killed
     _pending_records(total)
     first = _workers(backend, 1, scheduler=False, RATECARD_RATING_CHUNK="25")
     try:
@@ -137,11 +133,13 @@ def test_a_worker_killed_mid_task_is_taken_over_and_nothing_is_rated_twice(
     assert (transitions, records) == (total, total)
 
 
-def test_two_workers_share_a_backlog_split_by_queue_range(backend, rating_log, settings):
-    settings.RATECARD_RATING_PART_SIZE = 1_000
+def test_two_workers_share_a_backlog_split_by_queue_range(backend, rating_log):
     total = 8_000
     _pending_records(total)
-    pool = _workers(backend, 2, scheduler=False, RATECARD_RATING_CHUNK="200")
+    # The worker that runs the backlog task splits it: parts of 1,000 records.
+    pool = _workers(
+        backend, 2, scheduler=False, RATECARD_RATING_CHUNK="200", RATECARD_RATING_PART_SIZE="1000"
+    )
     try:
         work = services.usage_rate_backlog_start()
         _wait(
