@@ -140,6 +140,7 @@ class Command(BaseCommand):
             ],
             env=env,
             stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,  # the workers log every task
             start_new_session=True,
         )
         try:
