@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("background", "0001_work"),
-        ("pricing", "0005_rule_valid_from_defaults_to_billing_today"),
+        ("pricing", "0006_exact_amounts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
