@@ -144,7 +144,7 @@ def _export_usage(job: Job) -> dict:
         "path": saved,
         "filename": filename,
         "rows": rows,
-        "link": {"url": url, "label": f"Download {filename} ({rows:,} records)"},
+        "link": {"url": url, "label": f"Download {filename} ({rows:,} records)", "download": True},
     }
 
 

@@ -10,3 +10,4 @@ def register() -> None:
     schedule.every(
         "billing.webhooks-due", settings.RATECARD_SCHEDULE_SECONDS, services.deliveries_due
     )
+    schedule.every("billing.webhooks-prune", 3600, services.events_prune)

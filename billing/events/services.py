@@ -296,3 +296,14 @@ def deliver_endpoint(*, endpoint_id, budget: float | None = None) -> dict:
         delivered += delivery_attempt(delivery)
     enqueue_delivery(endpoint_id=endpoint_id)
     return {"sent": sent, "delivered": delivered, "more": True}
+
+
+EVENTS_KEPT = timedelta(days=30)
+
+
+def events_prune(*, older_than: timedelta = EVENTS_KEPT) -> int:
+    """Delete events older than ``older_than`` with no delivery still pending (and their log)."""
+    cutoff = timezone.now() - older_than
+    pending = Delivery.objects.filter(state=DeliveryState.PENDING).values("event_id")
+    deleted, _ = Event.objects.filter(created_at__lt=cutoff).exclude(pk__in=pending).delete()
+    return deleted

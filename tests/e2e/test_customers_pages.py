@@ -9,6 +9,7 @@ from billing.roles import SUPPORT_STAFF
 from groups.models import Customer, Membership
 from tests import factories
 from tests.e2e.conftest import sign_in, wait_for_htmx
+from tests.workers import DB, drain
 
 
 def _signed_in_with_demo_data(page, live_server) -> None:
@@ -66,7 +67,8 @@ def test_customer_joins_a_group_by_enter_then_leaves_and_undoes(live_server, pag
 
 @pytest.mark.django_db(transaction=True)
 def test_csv_import_previews_then_imports(live_server, page, tmp_path):
-    """Uploading a CSV shows the dry run; confirming imports and lands on the list."""
+    """Uploading a CSV shows the dry run; confirming starts the import as background work,
+    whose progress replaces the preview; once a worker ran it, the panel links the list."""
     _signed_in_with_demo_data(page, live_server)
     csv_file = tmp_path / "customers.csv"
     csv_file.write_text(
@@ -84,7 +86,18 @@ def test_csv_import_previews_then_imports(live_server, page, tmp_path):
     assert not Customer.objects.filter(external_id="MIG-1").exists()
 
     page.get_by_role("button", name="Import 2 rows").click()
+    panel = page.locator("#import-panel .work-status")
+    expect(panel).to_contain_text("Importing customers from customers.csv (2 rows)")
+    wait_for_htmx(page)
+    url = page.url
+    page.goto("about:blank")  # nothing polls while the worker runs on the shared connection
+    drain(DB)
+    page.goto(url)
+    from background.models import Work
+
+    page.goto(f"{live_server.url}/work/{Work.objects.get().pk}/")
+    expect(page.locator(".work-status")).to_contain_text("1 customers created")
+    page.get_by_role("link", name="Open the customers").click()
     page.wait_for_url(f"{live_server.url}/customers/")
-    expect(page.locator("#messages")).to_contain_text("1 customers created")
     migrated = Customer.objects.get(external_id="MIG-1")
     assert set(migrated.current_groups().values_list("code", flat=True)) == {"vip", "standard"}

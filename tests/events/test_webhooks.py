@@ -241,3 +241,16 @@ def test_a_paused_endpoint_receives_nothing(db):
     pricing_services.rule_disable(rule=factories.rule())
     assert not Delivery.objects.exists()
     assert Endpoint.objects.get().is_active is False
+
+
+def test_old_events_are_pruned_unless_a_delivery_is_pending(db):
+    endpoint = services.endpoint_create(url="https://a.example/h", event_types=["rule.changed"])
+    services.events_record([services.Draft(types.RULE_CHANGED, {"n": 1})])
+    services.events_record([services.Draft(types.RULE_CHANGED, {"n": 2})])
+    old = timezone.now() - timedelta(days=31)
+    Event.objects.update(created_at=old)
+    done = Delivery.objects.filter(event__payload__data__n=1).get()
+    Delivery.objects.filter(pk=done.pk).update(state=DeliveryState.SUCCEEDED)
+    assert services.events_prune() == 2  # the event and its delivery
+    assert list(Event.objects.values_list("payload__data__n", flat=True)) == [2]
+    assert endpoint.deliveries.count() == 1
