@@ -93,6 +93,10 @@ def test_a_manager_uploads_a_file_and_lands_on_its_page_while_a_task_rates_it(
     assert 'hx-trigger="every 1s"' not in html
     upload.refresh_from_db()
     assert (upload.rated, upload.unrated, upload.pending) == (2, 0, 0)
+    # Delivered a second time, the task finds its work done and rates nothing.
+    from pricing import tasks
+
+    assert tasks.rate_upload.call(work_id=str(upload.work_id)) == {"skipped": True}
 
 
 def test_an_htmx_upload_redirects_the_browser(manager_client, worked_example):
