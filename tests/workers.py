@@ -75,11 +75,13 @@ def drain(alias: str) -> int:
         worker = SimpleWorker([queue], connection=queue.connection, job_class=queue.job_class)
         worker.work(burst=True, with_scheduler=False)
         return queue.finished_job_registry.count + queue.failed_job_registry.count - before
-    from django_tasks_db.management.commands.db_worker import Worker
+    from unittest import mock
+
+    from django_tasks_db.management.commands import db_worker
     from django_tasks_db.models import DBTaskResult
 
     before = DBTaskResult.objects.finished().count()
-    Worker(
+    worker = db_worker.Worker(
         queue_names=[settings.RATECARD_WORK_QUEUE],
         interval=0,
         batch=True,
@@ -88,5 +90,9 @@ def drain(alias: str) -> int:
         max_tasks=None,
         worker_id="tests",
         excluded_queue_names=[],
-    ).run()
+    )
+    # The worker closes stale connections between tasks, as a request would; inside the
+    # test's transaction that would close the test's own connection.
+    with mock.patch.object(db_worker, "close_old_connections", return_value=None):
+        worker.run()
     return DBTaskResult.objects.finished().count() - before
