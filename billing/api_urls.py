@@ -17,6 +17,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework import permissions
 from rest_framework.routers import APIRootView, DefaultRouter
 
+from billing.events.api import WebhookEndpointViewSet
 from groups.api import CustomerViewSet, GroupViewSet
 from pricing.api import PriceListViewSet, PricingRuleViewSet, RateView, UsageRecordViewSet
 
@@ -64,6 +65,7 @@ router.register("customers", CustomerViewSet, basename="customer")
 router.register("price-lists", PriceListViewSet, basename="price-list")
 router.register("pricing-rules", PricingRuleViewSet, basename="pricing-rule")
 router.register("usage-records", UsageRecordViewSet, basename="usage-record")
+router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
 urlpatterns = [
     re_path(r"^rate/?$", RateView.as_view(), name="api-rate"),

@@ -83,4 +83,11 @@ def world(db) -> dict:
         "spare_customer": factories.customer("Spare Customer", external_id="S-1"),
         "spare_price_list": factories.price_list("SPARE-PL"),
         "usage": factories.usage(member),
+        "endpoint": _endpoint(),
     }
+
+
+def _endpoint():
+    from billing.events import services
+
+    return services.endpoint_create(url="https://hooks.example/gold", event_types=["rule.changed"])

@@ -95,6 +95,27 @@ CASES = [
         201,
         MANAGER,
     ),
+    # Webhook endpoints: pricing managers only, reading included (they carry their secret).
+    ("GET", "webhook-endpoints", None, 200, MANAGER),
+    (
+        "POST",
+        "webhook-endpoints",
+        {"url": "https://hooks.example/r", "event_types": ["rule.changed"]},
+        201,
+        MANAGER,
+    ),
+    ("GET", "webhook-endpoints/{endpoint}", None, 200, MANAGER),
+    ("PATCH", "webhook-endpoints/{endpoint}", {"is_active": False}, 200, MANAGER),
+    (
+        "PUT",
+        "webhook-endpoints/{endpoint}",
+        {"url": "https://hooks.example/new", "event_types": ["price_list.changed"]},
+        200,
+        MANAGER,
+    ),
+    ("DELETE", "webhook-endpoints/{endpoint}", None, 204, MANAGER),
+    ("POST", "webhook-endpoints/{endpoint}/test", None, 202, MANAGER),
+    ("GET", "webhook-endpoints/{endpoint}/deliveries", None, 200, MANAGER),
 ]
 
 ROLES = ["anonymous", "nobody", "support", "manager", "superuser"]
@@ -144,6 +165,7 @@ def test_api_root_lists_the_collections_for_any_signed_in_user(request, db, role
             "price-lists",
             "pricing-rules",
             "usage-records",
+            "webhook-endpoints",
         }
 
 
