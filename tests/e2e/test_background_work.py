@@ -104,3 +104,28 @@ def test_a_manager_registers_a_webhook_and_sends_a_test_event(live_server, page,
     assert "Pending" in log.inner_text()  # nothing listens: retried later
     page.get_by_text("Show").click()
     _shot(page, "webhook-endpoint-1440")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_export_becomes_background_work_with_a_download(live_server, page, world, settings):
+    """Issue 22 item 8 in the browser: the export link of a large list opens the export's
+    progress (never a short file); when it is written, its link downloads every record."""
+    settings.RATECARD_EXPORT_INLINE_ROWS = 2
+    customer = factories.customer()
+    for _ in range(5):
+        factories.usage(customer)
+    sign_in(page, live_server, "pm")
+    page.goto(f"{live_server.url}/usage/")
+    page.get_by_role("link", name="Download these records (CSV)").click()
+    page.wait_for_url(f"{live_server.url}/work/*/")
+    assert "Exporting usage records" in page.locator(".work-status").inner_text()
+    url = page.url
+    page.goto("about:blank")
+    drain(DB)
+    page.goto(url)
+    link = page.get_by_role("link", name="(5 records)")
+    _shot(page, "export-ready-1440")
+    with page.expect_download() as download_info:
+        link.click()
+    with open(download_info.value.path(), encoding="utf-8") as file:
+        assert len(file.read().splitlines()) == 6
