@@ -213,7 +213,8 @@ def group_named(name: str, *, exclude=None) -> CustomerGroup | None:
 
 def group_rules(group: CustomerGroup) -> QuerySet:
     """Rules that target the group, strongest first, with their price lists (one query)."""
-    return group.pricing_rules.select_related("price_list").order_by("-priority", "code")
+    # The related manager is pricing's QuerySet: its evaluation order, without importing pricing.
+    return group.pricing_rules.select_related("price_list").in_evaluation_order()
 
 
 def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:
