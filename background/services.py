@@ -276,12 +276,28 @@ def _stop(heartbeat: _Heartbeat | None) -> None:
         heartbeat.stop()
 
 
+def _queue_outside_database(alias: str) -> bool:
+    """True for a backend whose queue lives outside this database (RQ: Redis can lose it)."""
+    from django.tasks import task_backends
+    from django_tasks_db.backend import DatabaseBackend
+
+    try:
+        return not isinstance(
+            task_backends[alias or settings.RATECARD_WORK_BACKEND], DatabaseBackend
+        )
+    except Exception:
+        return False
+
+
 def work_recover(*, now=None) -> int:
-    """Enqueue again the work whose worker died, and the work that never reached its backend.
+    """Enqueue again the work whose worker died, and the work whose task may be lost.
 
     Running work with a heartbeat older than ``RATECARD_WORK_STALE_SECONDS`` lost its worker;
     it is enqueued once per such period (not at every tick), and given up after
-    ``RATECARD_WORK_MAX_ATTEMPTS`` attempts. Returns how many were enqueued.
+    ``RATECARD_WORK_MAX_ATTEMPTS`` attempts. Queued work that never reached its backend (the
+    enqueue failed) is sent again, and so is work queued in Redis for longer than
+    ``RATECARD_WORK_REQUEUE_SECONDS`` (a restarted Redis forgets its queue; a duplicate finds
+    the work done and skips). Returns how many were enqueued.
     """
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.RATECARD_WORK_STALE_SECONDS)
@@ -291,8 +307,17 @@ def work_recover(*, now=None) -> int:
     unsent = Work.objects.filter(
         state=WorkState.QUEUED, task_result_id="", created_at__lt=now - UNSENT_GRACE
     ).exclude(enqueued_at__gt=stale)
+    waited = now - timedelta(seconds=settings.RATECARD_WORK_REQUEUE_SECONDS)
+    waiting = [
+        work
+        for work in Work.objects.filter(state=WorkState.QUEUED, enqueued_at__lt=waited)
+        .exclude(task_result_id="")
+        .only("pk", "attempts", "backend")
+        if _queue_outside_database(work.backend)
+    ]
     count = 0
-    for work in [*orphaned.only("pk", "attempts"), *unsent.only("pk", "attempts")]:
+    candidates = [*orphaned.only("pk", "attempts"), *unsent.only("pk", "attempts"), *waiting]
+    for work in candidates:
         if work.attempts >= settings.RATECARD_WORK_MAX_ATTEMPTS:
             Work.objects.filter(pk=work.pk, state__in=[WorkState.RUNNING, WorkState.QUEUED]).update(
                 state=WorkState.FAILED,

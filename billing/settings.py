@@ -227,6 +227,8 @@ RATECARD_WORK_BACKEND = "default"
 RATECARD_WORK_HEARTBEAT_SECONDS = float(os.environ.get("RATECARD_WORK_HEARTBEAT_SECONDS", "5"))
 RATECARD_WORK_STALE_SECONDS = float(os.environ.get("RATECARD_WORK_STALE_SECONDS", "60"))
 RATECARD_WORK_MAX_ATTEMPTS = int(os.environ.get("RATECARD_WORK_MAX_ATTEMPTS", "5"))
+# Work queued in Redis this long is enqueued again (Redis may have lost it; a duplicate skips).
+RATECARD_WORK_REQUEUE_SECONDS = float(os.environ.get("RATECARD_WORK_REQUEUE_SECONDS", "600"))
 # The scheduler's tick: pending usage is rated, stale work recovered and due webhooks sent this
 # often (seconds).
 RATECARD_SCHEDULE_SECONDS = float(os.environ.get("RATECARD_SCHEDULE_SECONDS", "20"))

@@ -183,3 +183,21 @@ def test_the_schedule_starts_rating_new_pending_records(
     drain(work_backend)
     assert batch.pending_count() == 0
     assert Work.objects.get().state == WorkState.SUCCEEDED
+
+
+def test_work_queued_in_redis_too_long_is_sent_again_but_not_on_the_database(
+    work_backend, priced, settings, django_capture_on_commit_callbacks
+):
+    """Redis may forget its queue (a restart): long-queued work is enqueued again there; the
+    database backend's queue is the database itself and is left alone."""
+    _pending(2, priced)
+    with django_capture_on_commit_callbacks(execute=True):
+        work = pricing_services.usage_rate_backlog_start()
+    long_ago = timezone.now() - timedelta(seconds=settings.RATECARD_WORK_REQUEUE_SECONDS + 5)
+    Work.objects.filter(pk=work.pk).update(enqueued_at=long_ago)
+    expected = 1 if work_backend == "rq" else 0
+    assert services.work_recover() == expected
+    drain(work_backend)
+    work.refresh_from_db()
+    assert work.state == WorkState.SUCCEEDED
+    assert batch.pending_count() == 0
