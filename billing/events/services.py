@@ -190,10 +190,19 @@ def enqueue_delivery(*, endpoint_id) -> bool:
 
 
 def deliveries_due(*, now=None) -> int:
-    """Enqueue delivery for every endpoint with a delivery due (the schedule's job)."""
+    """Enqueue delivery for every endpoint with a delivery due (the schedule's job).
+
+    An endpoint with a delivery attempted within the lease is being served by a task already:
+    it gets no second one, so a slow endpoint is not sent to by ever more tasks at once.
+    """
     now = now or timezone.now()
+    pending = Delivery.objects.filter(state=DeliveryState.PENDING)
+    busy = pending.filter(last_attempt_at__gt=now - LEASE, next_attempt_at__gt=now).values(
+        "endpoint_id"
+    )
     endpoint_ids = (
-        Delivery.objects.filter(state=DeliveryState.PENDING, next_attempt_at__lte=now)
+        pending.filter(next_attempt_at__lte=now)
+        .exclude(endpoint_id__in=busy)
         .values_list("endpoint_id", flat=True)
         .distinct()
     )

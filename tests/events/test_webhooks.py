@@ -261,3 +261,16 @@ def test_old_events_are_pruned_unless_a_delivery_is_pending(db):
     assert services.events_prune() == 2  # the event and its delivery
     assert list(Event.objects.values_list("payload__data__n", flat=True)) == [2]
     assert endpoint.deliveries.count() == 1
+
+
+def test_an_endpoint_being_served_gets_no_second_delivery_task(db, monkeypatch):
+    """The schedule enqueues a task per endpoint with something due, but not for an endpoint
+    whose delivery is under lease (a task is sending to it)."""
+    endpoint = services.endpoint_create(url="https://a.example/h", event_types=["rule.changed"])
+    services.events_record([services.Draft(types.RULE_CHANGED, {"n": 1})])
+    services.events_record([services.Draft(types.RULE_CHANGED, {"n": 2})])
+    sent = []
+    monkeypatch.setattr(services, "enqueue_delivery", lambda endpoint_id: sent.append(1) or True)
+    assert services.deliveries_due() == 1
+    services._claim(endpoint.pk)  # a task is sending the first one
+    assert services.deliveries_due() == 0
