@@ -203,6 +203,7 @@ def deliveries_due(*, now=None) -> int:
     endpoint_ids = (
         pending.filter(next_attempt_at__lte=now)
         .exclude(endpoint_id__in=busy)
+        .order_by()  # the model's ordering would make DISTINCT keep one row per delivery
         .values_list("endpoint_id", flat=True)
         .distinct()
     )
