@@ -90,4 +90,6 @@ def world(db) -> dict:
 def _endpoint():
     from billing.events import services
 
-    return services.endpoint_create(url="https://hooks.example/gold", event_types=["rule.changed"])
+    return services.endpoint_create(
+        url="http://127.0.0.1:9/hooks/gold", event_types=["rule.changed"]
+    )

@@ -100,7 +100,7 @@ CASES = [
     (
         "POST",
         "webhook-endpoints",
-        {"url": "https://hooks.example/r", "event_types": ["rule.changed"]},
+        {"url": "http://127.0.0.1:9/hooks/r", "event_types": ["rule.changed"]},
         201,
         MANAGER,
     ),
@@ -109,7 +109,7 @@ CASES = [
     (
         "PUT",
         "webhook-endpoints/{endpoint}",
-        {"url": "https://hooks.example/new", "event_types": ["price_list.changed"]},
+        {"url": "http://127.0.0.1:9/hooks/new", "event_types": ["price_list.changed"]},
         200,
         MANAGER,
     ),

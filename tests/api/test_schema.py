@@ -78,7 +78,7 @@ def _real_ids(example) -> dict[str, dict[str, str]]:
 def _endpoint():
     from billing.events import services
 
-    return services.endpoint_create(url="https://hooks.example/r", event_types=["rule.changed"])
+    return services.endpoint_create(url="http://127.0.0.1:9/hooks/r", event_types=["rule.changed"])
 
 
 @pytest.fixture

@@ -107,7 +107,7 @@ def test_a_local_receiver_gets_each_event_once_after_two_failures(
 
 def test_events_are_recorded_in_the_changes_transaction_only_for_subscribers(db):
     """No endpoint wants price lists: no event. A rolled-back change leaves no event."""
-    services.endpoint_create(url="https://example.com/h", event_types=[types.RULE_CHANGED])
+    services.endpoint_create(url="http://127.0.0.1:9/h", event_types=[types.RULE_CHANGED])
     factories.price_list(code="STD")
     pricing_services.price_list_create(name="Other", code="OTHER", currency="CZK")
     assert not Event.objects.exists()
@@ -149,7 +149,7 @@ def test_a_failed_delivery_waits_longer_each_time_and_gives_up_after_24_hours(db
 
 
 def test_a_claimed_delivery_is_not_sent_twice_at_once(db):
-    endpoint = services.endpoint_create(url="https://example.com/h", event_types=["rule.changed"])
+    endpoint = services.endpoint_create(url="http://127.0.0.1:9/h", event_types=["rule.changed"])
     services.events_record([services.Draft(types.RULE_CHANGED, {"x": 1})])
     assert services._claim(endpoint.pk) is not None
     assert services._claim(endpoint.pk) is None, "leased to the first claimant"
@@ -174,7 +174,7 @@ def test_the_signature_is_stripes_scheme():
 def test_membership_events_cover_bulk_changes_and_leaving(db):
     """Bulk adds, removals and the end of a promotion each record one event per customer."""
     services.endpoint_create(
-        url="https://example.com/h", event_types=[types.MEMBERSHIP_JOINED, types.MEMBERSHIP_LEFT]
+        url="http://127.0.0.1:9/h", event_types=[types.MEMBERSHIP_JOINED, types.MEMBERSHIP_LEFT]
     )
     group = factories.group()
     customers = [factories.customer(external_id=f"E-{n}") for n in range(3)]
@@ -199,7 +199,7 @@ def test_an_upload_that_finishes_rating_sends_its_counts_and_its_unrated_records
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     services.endpoint_create(
-        url="https://example.com/h", event_types=[types.USAGE_BATCH_RATED, types.USAGE_UNRATED]
+        url="http://127.0.0.1:9/h", event_types=[types.USAGE_BATCH_RATED, types.USAGE_UNRATED]
     )
     text = (
         "customer,category,item,quantity,occurred_at\n"
@@ -223,7 +223,7 @@ def test_an_upload_that_finishes_rating_sends_its_counts_and_its_unrated_records
 
 
 def test_the_payload_is_json_with_id_type_timestamp_and_data(db):
-    services.endpoint_create(url="https://example.com/h", event_types=[types.PRICE_LIST_CHANGED])
+    services.endpoint_create(url="http://127.0.0.1:9/h", event_types=[types.PRICE_LIST_CHANGED])
     price_list = pricing_services.price_list_create(
         name="Standard",
         code="STD",
@@ -240,7 +240,7 @@ def test_the_payload_is_json_with_id_type_timestamp_and_data(db):
 
 
 def test_a_paused_endpoint_receives_nothing(db):
-    endpoint = services.endpoint_create(url="https://example.com/h", event_types=["rule.changed"])
+    endpoint = services.endpoint_create(url="http://127.0.0.1:9/h", event_types=["rule.changed"])
     services.endpoint_update(
         endpoint=endpoint, url=endpoint.url, event_types=endpoint.event_types, is_active=False
     )
@@ -251,7 +251,7 @@ def test_a_paused_endpoint_receives_nothing(db):
 
 
 def test_old_events_are_pruned_unless_a_delivery_is_pending(db):
-    endpoint = services.endpoint_create(url="https://a.example/h", event_types=["rule.changed"])
+    endpoint = services.endpoint_create(url="http://127.0.0.1:9/a/h", event_types=["rule.changed"])
     services.events_record([services.Draft(types.RULE_CHANGED, {"n": 1})])
     services.events_record([services.Draft(types.RULE_CHANGED, {"n": 2})])
     old = timezone.now() - timedelta(days=31)
@@ -266,7 +266,7 @@ def test_old_events_are_pruned_unless_a_delivery_is_pending(db):
 def test_an_endpoint_being_served_gets_no_second_delivery_task(db, monkeypatch):
     """The schedule enqueues a task per endpoint with something due, but not for an endpoint
     whose delivery is under lease (a task is sending to it)."""
-    endpoint = services.endpoint_create(url="https://a.example/h", event_types=["rule.changed"])
+    endpoint = services.endpoint_create(url="http://127.0.0.1:9/a/h", event_types=["rule.changed"])
     services.events_record([services.Draft(types.RULE_CHANGED, {"n": 1})])
     services.events_record([services.Draft(types.RULE_CHANGED, {"n": 2})])
     sent = []
