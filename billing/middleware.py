@@ -8,8 +8,10 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from psycopg_pool import PoolTimeout
 
+from groups.pages import wants_fragment
 from pricing.clock import billing_tz
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,28 @@ class HtmxMessagesMiddleware:
         response.write(
             render_to_string("_messages.html", {"messages": storage, "oob": True}, request)
         )
+        return response
+
+
+class HtmxCacheMiddleware:
+    """Keep a fragment out of the browser's cache of whole pages.
+
+    One URL answers a fragment to htmx and the page to everybody else. Without ``Vary`` the
+    browser may answer a later plain visit of that URL (Back after leaving the page, a reopened
+    tab) with the fragment it cached: a page without navigation or heading. Every HTML answer
+    therefore varies on the htmx headers, and a fragment is never stored at all.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
+        if wants_fragment(request):
+            add_never_cache_headers(response)
         return response
 
 

@@ -25,8 +25,8 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.exceptions import validation_error_detail
 from groups import services
+from groups.errors import validation_error_detail
 from groups.models import Customer, CustomerGroup, Membership
 
 UNKNOWN_CUSTOMER = "No customer with this id."

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import router
 from django.db.models import (
     Count,
     Exists,
@@ -16,24 +17,21 @@ from django.db.models import (
     Model,
     OuterRef,
     Prefetch,
+    ProtectedError,
     Q,
     QuerySet,
     Subquery,
     Value,
 )
+from django.db.models.deletion import Collector
 from django.db.models.functions import Coalesce
 
 from groups.models import Customer, CustomerGroup, Membership
 
-
-def _rule_model() -> type[Model]:
-    """The model behind ``CustomerGroup.pricing_rules``, reached without importing pricing."""
-    return CustomerGroup._meta.get_field("pricing_rules").related_model
-
-
-def rules_targeting(group_ref) -> QuerySet:
-    """Pricing rules whose target is ``group_ref`` (a group, a pk or an ``OuterRef``)."""
-    return _rule_model().objects.filter(group=group_ref)
+# Pricing rules point at groups; this app never imports them nor looks their model up. Counts
+# and filters go through the reverse relation pricing declares (``related_name``), and pages
+# that show the rules load pricing's own fragment.
+RULES_RELATION = "pricing_rules"
 
 
 # --- Customers --------------------------------------------------------------------------------
@@ -185,8 +183,18 @@ def group_table() -> QuerySet[CustomerGroup]:
     """
     return CustomerGroup.objects.annotate(
         member_count=_count_subquery(Membership.objects.current(), "group"),
-        rule_count=_count_subquery(_rule_model().objects.all(), "group"),
+        rule_count=_rule_count(),
     ).select_related("reviewed_by")
+
+
+def _rule_count():
+    """Rules targeting the outer group, counted through the reverse relation (0 when none)."""
+    counts = (
+        CustomerGroup.objects.filter(pk=OuterRef("pk"))
+        .annotate(n=Count(RULES_RELATION))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
 def group_choices() -> list[tuple]:
@@ -195,7 +203,10 @@ def group_choices() -> list[tuple]:
 
 
 def groups_without_rules(queryset: QuerySet[CustomerGroup]) -> QuerySet[CustomerGroup]:
-    return queryset.filter(~Exists(rules_targeting(OuterRef("pk"))))
+    targeted = CustomerGroup.objects.filter(
+        pk=OuterRef("pk"), **{f"{RULES_RELATION}__isnull": False}
+    )
+    return queryset.filter(~Exists(targeted))
 
 
 def group_detail(pk) -> CustomerGroup:
@@ -211,9 +222,18 @@ def group_named(name: str, *, exclude=None) -> CustomerGroup | None:
     return queryset.first()
 
 
-def group_rules(group: CustomerGroup) -> QuerySet:
-    """Rules that target the group, strongest first, with their price lists (one query)."""
-    return group.pricing_rules.select_related("price_list").order_by("-priority", "code")
+def group_delete_blockers(group: CustomerGroup) -> list[Model]:
+    """What stops the group from being deleted: the objects of other apps that protect it.
+
+    Found the way deleting finds them, by Django's deletion collector, without deleting
+    anything (memberships cascade and are not loaded). Each reads as itself (``str``).
+    """
+    collector = Collector(using=router.db_for_write(CustomerGroup))
+    try:
+        collector.collect([group])
+    except ProtectedError as exc:
+        return sorted(exc.protected_objects, key=str)
+    return []
 
 
 def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:

@@ -69,6 +69,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "pricing:rule_customer_options": {"GET": MANAGERS},
     "pricing:rule_group_options": {"GET": MANAGERS},
     "pricing:rule_detail": {"GET": STAFF},
+    "pricing:group_rules": {"GET": STAFF},
     "pricing:rule_update": {"GET": MANAGERS, "POST": MANAGERS},
     "pricing:rule_disable": {"GET": MANAGERS, "POST": MANAGERS},
     "pricing:rule_enable": {"GET": MANAGERS, "POST": MANAGERS},

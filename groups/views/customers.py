@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from groups import selectors, services
 from groups.filters import select_options, sort_columns
@@ -20,12 +19,8 @@ from groups.forms import (
     GroupAddForm,
 )
 from groups.models import Customer, CustomerGroup
-from groups.views._common import (
-    add_membership,
-    confirm_or_remove_membership,
-    paginate,
-    wants_fragment,
-)
+from groups.pages import paginate, redirect_to, wants_fragment
+from groups.views._common import add_membership, confirm_or_remove_membership
 
 CUSTOMERS_PER_PAGE = 50
 HISTORY_PER_PAGE = 20
@@ -73,7 +68,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created the customer “{customer.name}”.")
             url = reverse("groups:customer_detail", args=[customer.pk])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, url)
     status = 422 if form.errors else 200
     context = {"form": form}
     if wants_fragment(request):
@@ -263,7 +258,7 @@ def customer_import(request: HttpRequest) -> HttpResponse:
                 summary = _import_summary(plan)
                 messages.success(request, summary)
                 url = reverse("groups:customer_list")
-                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+                return redirect_to(request, url)
         else:
             context["import_errors"] = ["The preview was incomplete; upload the file again."]
             status = 422

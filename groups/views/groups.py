@@ -9,13 +9,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from groups import selectors, services
 from groups.filters import sort_columns
 from groups.forms import GroupForm, MemberAddForm
 from groups.models import Customer, CustomerGroup
-from groups.views._common import paginate, wants_fragment
+from groups.pages import paginate, redirect_to, wants_fragment
 
 GROUPS_PER_PAGE = 25
 MEMBERS_PER_PAGE = 50
@@ -78,7 +77,7 @@ def group_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created the group “{group.name}”.")
             url = reverse("groups:group_detail", args=[group.pk])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, url)
     status = 422 if form.errors else 200
     if wants_fragment(request):
         return render(request, "groups/group_form.html#create_form", {"form": form}, status=status)
@@ -136,7 +135,6 @@ def detail_context(request: HttpRequest, group: CustomerGroup, **members_kwargs)
     history_from_request = members_kwargs.pop("history_from_request", False)
     context = members_context(request, group, from_request=members_from_request, **members_kwargs)
     context.update(history_context(request, group, from_request=history_from_request))
-    context["rules"] = list(selectors.group_rules(group))
     context["audit"] = selectors.group_audit_trail(group)
     return context
 
@@ -220,7 +218,7 @@ def group_review(request: HttpRequest, pk) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required("groups.delete_customergroup", raise_exception=True)
 def group_delete(request: HttpRequest, pk) -> HttpResponse:
-    """Confirm, then delete; refused with the rules' names while rules target the group."""
+    """Confirm, then delete; the page names what blocks deletion (rules) before anyone confirms."""
     group = get_group(pk)
     error = None
     if request.method == "POST":
@@ -231,8 +229,8 @@ def group_delete(request: HttpRequest, pk) -> HttpResponse:
         else:
             messages.success(request, f"Deleted the group “{group.name}”.")
             url = reverse("groups:group_list")
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    context = {"group": group, "rules": list(selectors.group_rules(group)), "error": error}
+            return redirect_to(request, url)
+    context = {"group": group, "blockers": selectors.group_delete_blockers(group), "error": error}
     status = 409 if error else 200
     if wants_fragment(request):
         return render(request, "groups/group_delete.html#refused", context, status=status)

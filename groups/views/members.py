@@ -16,7 +16,8 @@ from django.views.decorators.vary import vary_on_headers
 from groups import selectors, services
 from groups.forms import BulkConfirmForm, BulkMembershipForm, MemberAddForm
 from groups.models import Customer
-from groups.views._common import add_membership, confirm_or_remove_membership, wants_fragment
+from groups.pages import wants_fragment
+from groups.views._common import add_membership, confirm_or_remove_membership
 from groups.views.groups import detail_context, get_group, history_context, members_context
 
 PREVIEW_NAMES = 10

@@ -20,6 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from groups.models import CustomerGroup
+from groups.pages import counted_page, page_number, wants_fragment
 from groups.services import group_end_promotion, group_mark_reviewed
 from pricing import audit
 from pricing.models import PricingRule
@@ -46,8 +47,9 @@ def _panel_context(
     key = _finding_key(data)
     finding = audit.FINDINGS_BY_KEY[key]
     filterset, queryset = audit.finding_list(key, data, clock)
-    page = audit.page_of(queryset, data.get("page"), PAGE_SIZE)
+    page = audit.page_of(queryset, page_number(data.get("page")), PAGE_SIZE)
     page.rows = audit.finding_rows(key, page.ids, clock)
+    page_obj = counted_page(page.rows, number=page.number, per_page=PAGE_SIZE, count=page.count)
     filtering = any(data.get(name) for name in filterset.form.fields)
     return {
         "finding": finding,
@@ -55,6 +57,7 @@ def _panel_context(
         "filter": filterset,
         "filtering": filtering,
         "page": page,
+        "page_obj": page_obj,
         "findings": audit.FINDINGS,
         "clock": clock,
         "next": next_url,
@@ -102,14 +105,14 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     """
     clock = audit.audit_clock()
     deferred = request.GET.get("count")
-    if request.htmx and deferred in audit.DEFERRED_COUNTS:
+    if wants_fragment(request) and deferred in audit.DEFERRED_COUNTS:
         context = {
             "item": audit.FINDINGS_BY_KEY[deferred],
             "count": audit.finding_count(deferred, clock),
         }
         return render(request, "audit/page.html#count", context)
     context = _panel_context(request, request.GET, clock, next_url=request.get_full_path())
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         return render(request, "audit/page.html#panel", context)
     context.update(_summary_context(clock, context))
     return render(request, "audit/page.html", context)
@@ -118,7 +121,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
 def _after_action(request: HttpRequest) -> HttpResponse:
     """htmx: the refreshed body (counts and list); plain POST: back to the page."""
     target, data = _page_state(request)
-    if not request.htmx:
+    if not wants_fragment(request):
         return redirect(target)
     clock = audit.audit_clock()
     context = _panel_context(request, data, clock, next_url=target)
@@ -152,7 +155,7 @@ def _confirm(request: HttpRequest, *, title: str, question: str, items=(), butto
 
 def _confirmed(request: HttpRequest) -> bool:
     # htmx requests come through hx-confirm; plain forms through the confirmation page.
-    return bool(request.htmx) or request.POST.get("confirmed") == "yes"
+    return wants_fragment(request) or request.POST.get("confirmed") == "yes"
 
 
 @require_POST

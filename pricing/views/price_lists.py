@@ -9,15 +9,14 @@ whatever the template shows.
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import ProtectedError
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
+from groups.pages import paginate, redirect_to, wants_fragment
 from pricing import services
 from pricing.clock import billing_today
 from pricing.filters import PriceListFilter
@@ -33,19 +32,6 @@ TEMPLATE_FORM = "pricing/price_list_form.html"
 TEMPLATE_CONFIRM = "pricing/confirm.html"
 
 
-def wants_fragment(request: HttpRequest) -> bool:
-    """An htmx swap, not a history restore (which needs the whole page back)."""
-    htmx = request.htmx
-    return bool(htmx) and not htmx.history_restore_request and not htmx.boosted
-
-
-def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
-    """After a successful write: a full navigation, even when htmx sent the form."""
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
-
-
 def filtering(request: HttpRequest) -> bool:
     return any(value for key, value in request.GET.items() if key != "page")
 
@@ -58,7 +44,7 @@ def filtering(request: HttpRequest) -> bool:
 def price_list_list(request: HttpRequest) -> HttpResponse:
     """Price lists with item and rule counts; search and currency filter in the URL."""
     filterset = PriceListFilter(request.GET)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(filterset.qs, per_page=PAGE_SIZE, number=request.GET.get("page"))
     context = {
         "filter": filterset,
         "page": page,
@@ -362,7 +348,7 @@ def price_list_delete(request: HttpRequest, pk) -> HttpResponse:
         services.price_list_delete(price_list=price_list, by=request.user)
     except ProtectedError as exc:
         messages.error(request, exc.args[0])
-        if request.htmx:
+        if wants_fragment(request):
             # Nothing to swap: the message arrives out of band (HtmxMessagesMiddleware).
             return HttpResponse(status=409)
         return redirect(detail_url)

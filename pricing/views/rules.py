@@ -9,13 +9,13 @@ write; every view checks its permission whatever the template shows.
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from groups.models import Customer, CustomerGroup
+from groups.pages import paginate, redirect_to, wants_fragment
 from groups.selectors import customer_search, group_search
 from pricing import services
 from pricing.clock import billing_today
@@ -24,7 +24,7 @@ from pricing.forms import RuleForm, mark_invalid
 from pricing.models import PriceList, PricingRule, TargetKind
 from pricing.selectors import categories_in_use
 from pricing.views._history import foreign_key_ids, history_entries
-from pricing.views.price_lists import filtering, redirect_to, wants_fragment
+from pricing.views.price_lists import filtering
 
 PAGE_SIZE = 50
 HISTORY_LIMIT = 50
@@ -44,7 +44,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     """Rules in the order the engine tries them, filtered by what the URL says."""
     today = billing_today()
     filterset = RuleFilter(request.GET, today=today)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(filterset.qs, per_page=PAGE_SIZE, number=request.GET.get("page"))
     rules = list(page.object_list)
     for rule in rules:
         rule.current_status = rule.status_on(today)
@@ -60,6 +60,31 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     context["group_choices"] = filterset.group_choices()
     context["customer_choices"] = filterset.customer_choices()
     return render(request, TEMPLATE_LIST, context)
+
+
+# --- The rules of one group -------------------------------------------------------------------
+
+
+@require_GET
+@permission_required("pricing.view_pricingrule", raise_exception=True)
+def group_rules(request: HttpRequest, pk) -> HttpResponse:
+    """The rules that target a group, in the engine's order, with their status today.
+
+    The group page loads the ``#rules`` fragment into its rules card (``groups`` knows nothing
+    of pricing); ``?blocking=1`` words it for the group's delete page. Without JavaScript the
+    card's link leads to this page.
+    """
+    group = get_object_or_404(CustomerGroup, pk=pk)
+    today = billing_today()
+    rules = list(
+        PricingRule.objects.filter(group=group).select_related("price_list").in_evaluation_order()
+    )
+    for rule in rules:
+        rule.current_status = rule.status_on(today)
+    context = {"group": group, "rules": rules, "blocking": request.GET.get("blocking") == "1"}
+    if wants_fragment(request):
+        return render(request, "pricing/group_rules.html#rules", context)
+    return render(request, "pricing/group_rules.html", context)
 
 
 # --- One rule ---------------------------------------------------------------------------------
@@ -338,4 +363,5 @@ urlpatterns = [
     path("pricing/rules/<uuid:pk>/disable/", rule_disable, name="rule_disable"),
     path("pricing/rules/<uuid:pk>/enable/", rule_enable, name="rule_enable"),
     path("pricing/rules/<uuid:pk>/delete/", rule_delete, name="rule_delete"),
+    path("pricing/groups/<uuid:pk>/rules/", group_rules, name="group_rules"),
 ]

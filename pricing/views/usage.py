@@ -26,8 +26,9 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import trigger_client_event
 
+from groups.pages import open_page, redirect_to, wants_fragment
 from pricing import batch, services
 from pricing.forms_usage import ImpactForm, UploadForm, UsageFilter
 from pricing.impact import impact_preview
@@ -43,24 +44,6 @@ POLL_CHUNK = 10_000
 RECENT_UPLOADS = 8
 
 
-def _fragment(request: HttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(int(request.GET.get("page", "1")), 1)
-    except ValueError:
-        return 1
-
-
-def _page(queryset, number: int) -> tuple[list, bool]:
-    """One page without a COUNT over millions of rows: fetch one extra row to know "next"."""
-    start = (number - 1) * PAGE_SIZE
-    rows = list(queryset[start : start + PAGE_SIZE + 1])
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-
-
 # --- The list and the upload form -------------------------------------------------------------
 
 
@@ -70,13 +53,12 @@ def _list_context(request: HttpRequest) -> dict:
         queryset=UsageRecord.objects.select_related("customer").order_by("-occurred_at", "pk"),
     )
     queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
-    number = _page_number(request)
-    records, has_next = _page(queryset, number)
+    # No COUNT over millions of rows: the page knows only whether an older one follows.
+    page_obj = open_page(queryset, per_page=PAGE_SIZE, number=request.GET.get("page"))
     return {
         "filter": filterset,
-        "records": records,
-        "page_number": number,
-        "has_next": has_next,
+        "records": page_obj.object_list,
+        "page_obj": page_obj,
         "filtering": any(request.GET.get(name) for name in filterset.form.fields),
         "max_upload": services.human_size(settings.RATECARD_MAX_UPLOAD_BYTES),
     }
@@ -96,7 +78,7 @@ def _page_context(request: HttpRequest) -> dict:
 def usage_list(request: HttpRequest) -> HttpResponse:
     """Stored records, newest first, filtered in the URL; managers also see the upload form."""
     context = _list_context(request)
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "usage/list.html#records", context)
     context.update(_page_context(request), form=UploadForm())
     return render(request, "usage/list.html", context)
@@ -169,13 +151,13 @@ def _upload(request: HttpRequest, guard: UploadLimitHandler) -> HttpResponse:
                 request, f"Stored {result.records:,} usage records from the file; rating them."
             )
             url = reverse("pricing:usage_batch", args=[result.batch_key])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, url)
     context = {
         "form": form,
         "upload_errors": errors,
         "max_upload": services.human_size(settings.RATECARD_MAX_UPLOAD_BYTES),
     }
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "usage/list.html#upload", context, status=422)
     context = {**_list_context(request), **_page_context(request), **context}
     return render(request, "usage/list.html", context, status=422)
@@ -211,15 +193,16 @@ def _summary(key: str) -> batch.BatchSummary:
 def usage_batch(request: HttpRequest, key: str) -> HttpResponse:
     """An upload's progress (polled) and its rated rows (paginated in file order)."""
     summary = _summary(key)
-    number = _page_number(request)
-    context = {"summary": summary, "page_number": number}
-    if _fragment(request) and request.GET.get("part") == "progress":
+    context = {"summary": summary}
+    if wants_fragment(request) and request.GET.get("part") == "progress":
         return render(request, "usage/batch.html#progress", context)
-    records, has_next = _page(batch.batch_records(key), number)
-    for record in records:
+    page_obj = open_page(
+        batch.batch_records(key), per_page=PAGE_SIZE, number=request.GET.get("page")
+    )
+    for record in page_obj.object_list:
         record.line = batch.batch_line(record.pk)
-    context.update(records=records, has_next=has_next)
-    if _fragment(request):
+    context.update(records=page_obj.object_list, page_obj=page_obj)
+    if wants_fragment(request):
         return render(request, "usage/batch.html#rows", context)
     return render(request, "usage/batch.html", context)
 
@@ -231,7 +214,7 @@ def usage_batch_rate(request: HttpRequest, key: str) -> HttpResponse:
     _summary(key)
     services.usage_rate_pending(batch_key=key, chunk_size=POLL_CHUNK, time_budget=POLL_BUDGET)
     summary = _summary(key)
-    if not request.htmx:
+    if not wants_fragment(request):
         return redirect("pricing:usage_batch", key=key)
     response = render(request, "usage/batch.html#progress", {"summary": summary})
     if summary.finished:
@@ -313,7 +296,7 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
             initial.update(ImpactForm.initial_for(rule))
         form = ImpactForm(initial=initial)
     context = {"form": form, "report": report, "preview_error": preview_error}
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "usage/impact.html#impact", context, status=status)
     return render(request, "usage/impact.html", context, status=status)
 
