@@ -114,7 +114,7 @@ def customer_current_memberships(customer: Customer) -> QuerySet[Membership]:
     return (
         Membership.objects.current()
         .filter(customer=customer)
-        .select_related("group", "joined_by")
+        .select_related("group", "joined_by", "backdated_by")
         .order_by("group__name", "group_id")
     )
 
@@ -123,7 +123,7 @@ def customer_membership_history(customer: Customer) -> QuerySet[Membership]:
     """Every membership period of a customer, latest change first."""
     return (
         Membership.objects.filter(customer=customer)
-        .select_related("group", "joined_by", "left_by")
+        .select_related("group", "joined_by", "left_by", "backdated_by")
         .order_by(Coalesce("left_at", "joined_at").desc(), "-pk")
     )
 
@@ -246,7 +246,7 @@ def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:
     queryset = (
         Membership.objects.current()
         .filter(group=group)
-        .select_related("joined_by")
+        .select_related("joined_by", "backdated_by")
         .prefetch_related("customer")
         .order_by("-joined_at", "-pk")
     )
@@ -271,7 +271,7 @@ def group_membership_history(group: CustomerGroup) -> QuerySet[Membership]:
     """
     return (
         Membership.objects.filter(group=group)
-        .select_related("joined_by", "left_by")
+        .select_related("joined_by", "left_by", "backdated_by")
         .prefetch_related("customer")
         .order_by(Coalesce("left_at", "joined_at").desc(), "-pk")
     )

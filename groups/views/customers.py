@@ -17,6 +17,7 @@ from groups.forms import (
     CustomerImportConfirmForm,
     CustomerImportForm,
     GroupAddForm,
+    apply_membership_error,
 )
 from groups.models import Customer, CustomerGroup
 from groups.pages import paginate, redirect_to, wants_fragment
@@ -208,7 +209,17 @@ def customer_group_add(request: HttpRequest, pk) -> HttpResponse:
             return _groups_response(request, customer, add_form=form, status=422)
         context = detail_context(request, customer, add_form=form)
         return render(request, "groups/customer_detail.html", context, status=422)
-    add_membership(request, group=form.cleaned_data["group_obj"], customer=customer)
+    joined_at = form.cleaned_data.get("joined_at")
+    try:
+        add_membership(
+            request, group=form.cleaned_data["group_obj"], customer=customer, joined_at=joined_at
+        )
+    except ValidationError as exc:
+        apply_membership_error(form, exc)
+        if wants_fragment(request):
+            return _groups_response(request, customer, add_form=form, status=422)
+        context = detail_context(request, customer, add_form=form)
+        return render(request, "groups/customer_detail.html", context, status=422)
     if wants_fragment(request):
         return _groups_response(request, customer)
     return redirect(reverse("groups:customer_detail", args=[customer.pk]) + "#customer-groups")

@@ -18,6 +18,7 @@ from groups.models import Customer, CustomerGroup
 from groups.pages import paginate, redirect_to, wants_fragment
 from groups.selectors import customer_search, group_search
 from pricing import services
+from pricing.advice import rule_advice
 from pricing.clock import billing_today
 from pricing.filters import RuleFilter
 from pricing.forms import RuleForm, mark_invalid
@@ -218,6 +219,18 @@ def _picker(form: RuleForm, name: str) -> dict:
     }
 
 
+def _advice(form: RuleForm, rule: PricingRule | None) -> list[str]:
+    """Warnings that do not refuse the rule (its validity already ended, who was a member)."""
+    today = billing_today()
+    if form.is_bound:
+        return rule_advice(**form.rule_fields(), today=today)
+    if rule is not None:
+        return rule_advice(
+            valid_from=rule.valid_from, valid_to=rule.valid_to, group=rule.group, today=today
+        )
+    return []
+
+
 def _form_context(form: RuleForm, rule: PricingRule | None) -> dict:
     if rule is None:
         action = reverse("pricing:rule_create")
@@ -233,6 +246,7 @@ def _form_context(form: RuleForm, rule: PricingRule | None) -> dict:
         "categories": categories_in_use(),
         "group_picker": _picker(form, "group"),
         "customer_picker": _picker(form, "customer"),
+        "advice": _advice(form, rule),
     }
 
 
@@ -266,7 +280,8 @@ def _post(request: HttpRequest, rule: PricingRule | None) -> HttpResponse:
     form = RuleForm(request.POST)
     if "_validate" in request.POST:
         _check(form, rule, live=True)
-        return render(request, f"{TEMPLATE_FORM}#field_errors", {"form": form})
+        context = {"form": form, "advice": _advice(form, rule)}
+        return render(request, f"{TEMPLATE_FORM}#field_errors", context)
     if request.POST.get("_search") in ("group", "customer"):
         # The search button of a picker, for browsers without JavaScript.
         form.is_valid()
@@ -284,6 +299,8 @@ def _post(request: HttpRequest, rule: PricingRule | None) -> HttpResponse:
         except ValidationError as exc:  # lost a race for the code since the check
             form.add_service_errors(exc)
         else:
+            for text in _advice(form, saved):
+                messages.warning(request, text)
             return redirect_to(request, reverse("pricing:rule_detail", args=[saved.pk]))
     mark_invalid(form)
     _focus_first_error(form)
