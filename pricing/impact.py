@@ -25,6 +25,7 @@ from django.db import connection
 
 from groups.models import Customer, CustomerGroup
 from pricing import batch, engine
+from pricing.batch import sql as batch_sql
 from pricing.models import PriceList, PriceListItem, PricingRule
 from pricing.selectors import billing_tz, engine_rules
 
@@ -159,12 +160,13 @@ def _stream(where: str, params: list, size: int = 20_000) -> Iterator[list[tuple
     )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            batch._text_uuids(cursor)
+            batch_sql.text_uuids(cursor)
         cursor.execute(sql, params)
-        to_decimal = batch._sqlite_quantity_converter() if connection.vendor == "sqlite" else None
+        sqlite = connection.vendor == "sqlite"
+        to_decimal = batch_sql.sqlite_quantity_converter() if sqlite else None
         while rows := cursor.fetchmany(size):
             if to_decimal is not None:
-                rows = [(c, g, i, to_decimal(q), batch._aware(t)) for c, g, i, q, t in rows]
+                rows = [(c, g, i, to_decimal(q), batch_sql.aware(t)) for c, g, i, q, t in rows]
             yield rows
 
 
@@ -197,8 +199,8 @@ def impact_preview(
     if rule is not None:
         draft_rules = [_draft_rule(r, rule) if r.id == rule.rule.pk else r for r in rules]
     tz = billing_tz()
-    before_index = batch.RatingIndex(rules, tz=tz, key=_same)
-    after_index = batch.RatingIndex(draft_rules, tz=tz, key=_same)
+    before_index = engine.RatingIndex(rules, tz=tz, key=_same)
+    after_index = engine.RatingIndex(draft_rules, tz=tz, key=_same)
     group_key = batch.db_key(membership.group.pk) if membership else None
     members = batch.MembershipCache(
         before_index.group_keys | after_index.group_keys | {group_key} - {None}

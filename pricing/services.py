@@ -289,7 +289,7 @@ def rule_validate(*, rule: PricingRule | None = None, **fields) -> None:
 class RatingContext:
     """Rules and memberships loaded once for a set of records, rated in memory (batch index)."""
 
-    index: batch.RatingIndex
+    index: engine.RatingIndex
     members: batch.MembershipCache
 
     @classmethod
@@ -302,7 +302,7 @@ class RatingContext:
     ) -> "RatingContext":
         """Two queries for rules and prices, one per 5,000 customers for memberships."""
         rules = engine_rules(categories=set(categories), item_codes=item_codes)
-        index = batch.RatingIndex(batch.keyed_rules(rules), tz=billing_tz(), key=lambda k: k)
+        index = engine.RatingIndex(batch.keyed_rules(rules), tz=billing_tz())
         # Only these customers' memberships: a request never loads everybody's.
         members = batch.MembershipCache(index.group_keys, preload=False)
         members.ensure(batch.db_key(pk) for pk in set(customer_ids))
