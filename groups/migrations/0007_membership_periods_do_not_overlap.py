@@ -29,6 +29,6 @@ def remove(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("groups", "0005_membership_backdated_start")]
+    dependencies = [("groups", "0006_membership_backdated_start")]
 
     operations = [migrations.RunPython(add, remove, elidable=False)]
