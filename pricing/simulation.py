@@ -478,9 +478,10 @@ class CoverageCell:
 
     @property
     def css(self) -> str:
+        """Bootstrap's contextual cell classes: custom backgrounds lose to its table variables."""
         if not self.result.rated:
-            return "cell-danger"
-        return "cell-warning" if self.tie_with is not None else ""
+            return "table-danger"
+        return "table-warning" if self.tie_with is not None else ""
 
     @property
     def unit_price(self) -> str:

@@ -117,3 +117,23 @@ def sign_in(page, live_server, username: str, password: str = "secret-pass-123")
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/")
+
+
+SHOTS = os.environ.get("RATECARD_SHOTS", "/tmp/shots-ux")
+
+
+def shoot(page, name: str, widths=(1440, 390)) -> None:
+    """Full-page screenshots at each width (a desktop and a phone), for people to look at."""
+    os.makedirs(SHOTS, exist_ok=True)
+    original = page.viewport_size
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(50)
+        page.screenshot(path=f"{SHOTS}/{name}-{width}.png", full_page=True)
+    if original:
+        page.set_viewport_size(original)
+
+
+def background(locator) -> str:
+    """The computed background colour of an element, as the browser paints it."""
+    return locator.evaluate("element => getComputedStyle(element).backgroundColor")
