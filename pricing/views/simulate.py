@@ -17,7 +17,7 @@ from django_htmx.http import push_url
 
 from groups.models import Customer
 from groups.pages import paginate, wants_fragment
-from pricing import simulation
+from pricing import engine, simulation
 from pricing.forms_simulate import CoverageDayForm, SimulationForm
 from pricing.selectors import categories_in_use
 
@@ -163,6 +163,8 @@ def coverage(request: HttpRequest) -> HttpResponse:
         "page_obj": page,
         "filter": filterset,
         "day_form": day_form,
+        "date_min": engine.DATE_MIN,
+        "date_max": engine.DATE_MAX,
     }
     status = 200 if day_form.is_valid() else 422
     template = (

@@ -41,11 +41,25 @@
   });
 
   // Elements marked data-autosubmit submit their form on change (e.g. filters), for keyboard users too.
+  // data-autosubmit="settled" waits until the value is valid and has stopped changing: a date
+  // typed digit by digit fires "change" at every digit (Chromium), each one a date of its own.
+  var SETTLE_MS = 700;
+  var settling = new WeakMap();
   document.addEventListener("change", function (event) {
     var target = event.target;
-    if (target instanceof Element && target.closest("[data-autosubmit]")) {
-      var form = target.closest("form");
-      if (form && window.htmx) { window.htmx.trigger(form, "submit"); }
+    if (!(target instanceof Element)) { return; }
+    var holder = target.closest("[data-autosubmit]");
+    var form = target.closest("form");
+    if (!holder || !form || !window.htmx) { return; }
+    if (holder.getAttribute("data-autosubmit") !== "settled") {
+      window.htmx.trigger(form, "submit");
+      return;
     }
+    window.clearTimeout(settling.get(target));
+    settling.set(target, window.setTimeout(function () {
+      if (typeof target.checkValidity !== "function" || target.checkValidity()) {
+        window.htmx.trigger(form, "submit");
+      }
+    }, SETTLE_MS));
   });
 })();
