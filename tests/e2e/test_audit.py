@@ -69,3 +69,33 @@ def test_tabs_and_filters_swap_the_list_and_keep_the_url(live_server, page):
     wait_for_htmx(page)
     assert page.get_by_role("status").filter(has_text="Marked “Old VIP” reviewed.").is_visible()
     assert "Old VIP" not in page.locator("#audit-panel").inner_text()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_back_after_switching_tabs_restores_the_whole_page(live_server, page):
+    """Issue 21 item 2: Back after switching findings showed a bare fragment (no navigation,
+    no heading). A history restore gets the whole page, and so does Back from another page."""
+    factories.user("agent", role=SUPPORT_STAFF)
+    factories.group("Old VIP", created_at=timezone.now() - timedelta(days=300))
+    sign_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/audit/")
+    findings = page.get_by_role("navigation", name="Findings")
+    findings.get_by_role("link", name="Unused groups").click()
+    wait_for_htmx(page)
+    findings.get_by_role("link", name="Review overdue").click()
+    wait_for_htmx(page)
+    assert "finding=review_overdue" in page.url
+
+    page.go_back()
+    page.wait_for_url("**finding=unused")
+    wait_for_htmx(page)
+    assert page.get_by_role("heading", name="Audit", exact=True).is_visible()
+    assert page.get_by_role("navigation", name="Main").is_visible()
+    assert page.get_by_role("heading", name="Unused groups").is_visible()
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
+    page.wait_for_url("**/groups/")
+    page.go_back()
+    page.wait_for_url("**finding=unused")
+    assert page.get_by_role("heading", name="Audit", exact=True).is_visible()
+    assert page.get_by_role("navigation", name="Main").is_visible()
