@@ -47,10 +47,13 @@ class LoginRequiredMiddleware(BaseLoginRequiredMiddleware):
 
 
 class HtmxMessagesMiddleware:
-    """Append pending flash messages to htmx responses as an out-of-band swap.
+    """Flash messages of htmx actions: toasts that replace each other, never stale banners.
 
-    Full-page responses render messages in the base template; fragments would otherwise leave
-    them queued until the next full page, long after the action they describe.
+    A full page renders its messages at its top (and the next page has its own). A fragment
+    would leave them queued until the next full page, long after the action they describe, so
+    they go out of band into the toasts instead. An action (any method but GET) also replaces
+    whatever the previous action or page said, even with nothing to say: "Added X" must not
+    stay on screen once X has been removed.
     """
 
     def __init__(self, get_response):
@@ -59,8 +62,7 @@ class HtmxMessagesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (
-            not getattr(request, "htmx", False)
-            or getattr(request.htmx, "boosted", False)
+            not wants_fragment(request)
             or response.streaming
             or 300 <= response.status_code < 400
             or "HX-Redirect" in response
@@ -69,10 +71,13 @@ class HtmxMessagesMiddleware:
         ):
             return response
         storage = get_messages(request)
-        if not storage:
+        action = request.method != "GET"
+        if not storage and not action:
             return response
+        if action:
+            response.write(render_to_string("_messages.html", {"messages": (), "oob": True}))
         response.write(
-            render_to_string("_messages.html", {"messages": storage, "oob": True}, request)
+            render_to_string("_toasts.html", {"messages": storage, "oob": True}, request)
         )
         return response
 

@@ -3,7 +3,7 @@
   "use strict";
 
   function showMessage(text, level) {
-    var box = document.getElementById("messages");
+    var box = document.getElementById("toasts");
     if (!box) { return; }
     var div = document.createElement("div");
     div.className = "alert alert-" + (level || "danger") + " alert-dismissible py-2";

@@ -129,7 +129,8 @@ def shoot(page, name: str, widths=(1440, 390)) -> None:
     for width in widths:
         page.set_viewport_size({"width": width, "height": 900})
         page.wait_for_timeout(50)
-        page.screenshot(path=f"{SHOTS}/{name}-{width}.png", full_page=True)
+        # caret="initial": hiding the caret injects a <style>, which the page's CSP refuses.
+        page.screenshot(path=f"{SHOTS}/{name}-{width}.png", full_page=True, caret="initial")
     if original:
         page.set_viewport_size(original)
 

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from billing.roles import PRICING_MANAGERS, SUPPORT_STAFF
 from groups.models import CustomerGroup
@@ -89,13 +90,13 @@ def test_back_after_switching_tabs_restores_the_whole_page(live_server, page):
     page.go_back()
     page.wait_for_url("**finding=unused")
     wait_for_htmx(page)
-    assert page.get_by_role("heading", name="Audit", exact=True).is_visible()
-    assert page.get_by_role("navigation", name="Main").is_visible()
-    assert page.get_by_role("heading", name="Unused groups").is_visible()
+    expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.get_by_role("heading", name="Unused groups")).to_be_visible()
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
     page.wait_for_url("**/groups/")
     page.go_back()
     page.wait_for_url("**finding=unused")
-    assert page.get_by_role("heading", name="Audit", exact=True).is_visible()
-    assert page.get_by_role("navigation", name="Main").is_visible()
+    expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
