@@ -60,7 +60,9 @@ def member_search(request: HttpRequest, pk) -> HttpResponse:
 
 
 def _members_response(request: HttpRequest, group, *, status: int = 200, **kwargs):
-    """The members section with focus back in the add box, and the history out of band."""
+    """The members section with focus back in the add box; the history and the details (its
+    "Members changed") out of band."""
+    group.refresh_from_db(fields=["members_changed_at"])
     context = members_context(request, group, **kwargs)
     context.update(history_context(request, group, from_request=False))
     context.update(focus_add=True, history_oob=True)
@@ -155,6 +157,7 @@ def member_bulk(request: HttpRequest, pk) -> HttpResponse:
                 messages.success(request, summary)
                 return redirect(reverse("groups:group_detail", args=[group.pk]) + "#members")
             context.update(_plan_context(plan), summary=summary)
+            group.refresh_from_db(fields=["members_changed_at"])
             context.update(members_context(request, group))
             context.update(history_context(request, group, from_request=False))
             context.update(members_oob=True, history_oob=True)

@@ -13,6 +13,7 @@ from django.db.models import ProtectedError
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -126,6 +127,16 @@ def _items_context(price_list: PriceList, **extra) -> dict:
     return {"price_list": price_list, "items": _items(price_list), **extra}
 
 
+def _with_history(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    """An item change's fragment, and the page's history again (out of band): the change just
+    made is in it at once."""
+    response = render(request, template, context)
+    history = price_list_history(context["price_list"])
+    trail = {"history": history[:HISTORY_LIMIT], "history_total": len(history), "history_oob": True}
+    response.write(render_to_string("pricing/_history.html", trail, request))
+    return response
+
+
 @require_GET
 @permission_required("pricing.view_pricelist", raise_exception=True)
 def price_list_detail(request: HttpRequest, pk) -> HttpResponse:
@@ -161,7 +172,7 @@ def price_list_item_add(request: HttpRequest, pk) -> HttpResponse:
             fresh = _item_form()
             fresh.fields["item_code"].widget.attrs["autofocus"] = True
             context = _items_context(price_list, add_form=fresh, added=item.pk)
-            return render(request, f"{TEMPLATE_DETAIL}#items", context)
+            return _with_history(request, f"{TEMPLATE_DETAIL}#items", context)
     mark_invalid(form)
     form.fields[form.first_error_field() or "item_code"].widget.attrs["autofocus"] = True
     if wants_fragment(request):
@@ -209,7 +220,7 @@ def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse
                 return redirect(f"{detail_url}#item-{item.pk}")
             _decorate([item])
             context = {"price_list": price_list, "item": item, "focus_edit": True, "saved": True}
-            return render(request, f"{TEMPLATE_DETAIL}#item_row", context)
+            return _with_history(request, f"{TEMPLATE_DETAIL}#item_row", context)
     mark_invalid(form)
     form.fields[form.first_error_field() or "item_code"].widget.attrs["autofocus"] = True
     if wants_fragment(request):
@@ -247,7 +258,7 @@ def price_list_item_delete(request: HttpRequest, pk, item_pk: int) -> HttpRespon
     if not wants_fragment(request):
         return redirect(detail_url)
     context = _items_context(price_list, focus_heading=True)
-    return render(request, f"{TEMPLATE_DETAIL}#items", context)
+    return _with_history(request, f"{TEMPLATE_DETAIL}#items", context)
 
 
 def _get_item_or_404(pk, item_pk) -> tuple[PriceList, PriceListItem]:
