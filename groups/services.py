@@ -154,6 +154,18 @@ def group_delete(*, group: CustomerGroup, by: User | None = None) -> None:
 
 
 @transaction.atomic
+def groups_mark_reviewed(*, ids: Sequence, by: User | None) -> list[str]:
+    """Record that somebody reviewed the members of several groups now (one statement).
+
+    Returns the names of the groups marked, by name; ids of groups gone meanwhile are skipped.
+    """
+    groups = CustomerGroup.objects.filter(pk__in=list(ids))
+    names = sorted(groups.values_list("name", flat=True))
+    groups.update(reviewed_at=timezone.now(), reviewed_by=by)
+    return names
+
+
+@transaction.atomic
 def group_mark_reviewed(*, group: CustomerGroup, by: User | None) -> CustomerGroup:
     """Record that somebody reviewed the group's members now."""
     CustomerGroup.objects.filter(pk=group.pk).update(reviewed_at=timezone.now(), reviewed_by=by)

@@ -79,6 +79,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "pricing:audit_export": {"GET": STAFF},
     "pricing:audit_delete_groups": {"POST": MANAGERS},
     "pricing:audit_review_group": {"POST": STAFF},
+    "pricing:audit_review_groups": {"POST": STAFF},
     "pricing:audit_end_promotion": {"POST": MANAGERS},
     "pricing:audit_disable_rule": {"POST": MANAGERS},
     # Simulation: both roles (support answers "why did I pay this?").

@@ -7,6 +7,7 @@ from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -218,8 +219,13 @@ def group_review(request: HttpRequest, pk) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required("groups.delete_customergroup", raise_exception=True)
 def group_delete(request: HttpRequest, pk) -> HttpResponse:
-    """Confirm, then delete; the page names what blocks deletion (rules) before anyone confirms."""
+    """Confirm, then delete; the page names what blocks deletion (rules) before anyone confirms.
+
+    ``next`` (a path of this site, e.g. the audit list the delete started from) is where the
+    page returns, after deleting or on cancel; the group list otherwise.
+    """
     group = get_group(pk)
+    back = _local_path(request, request.POST.get("next") or request.GET.get("next"))
     error = None
     if request.method == "POST":
         try:
@@ -228,10 +234,28 @@ def group_delete(request: HttpRequest, pk) -> HttpResponse:
             error = exc.args[0]
         else:
             messages.success(request, f"Deleted the group “{group.name}”.")
-            url = reverse("groups:group_list")
-            return redirect_to(request, url)
-    context = {"group": group, "blockers": selectors.group_delete_blockers(group), "error": error}
+            return redirect_to(request, back or reverse("groups:group_list"))
+    context = {
+        "group": group,
+        "blockers": selectors.group_delete_blockers(group),
+        "error": error,
+        "next": back,
+        "cancel_url": back or reverse("groups:group_detail", args=[group.pk]),
+    }
     status = 409 if error else 200
     if wants_fragment(request):
         return render(request, "groups/group_delete.html#refused", context, status=status)
     return render(request, "groups/group_delete.html", context, status=status)
+
+
+def _local_path(request: HttpRequest, target: str | None) -> str:
+    """``target`` if it is a path on this site, else ""."""
+    if (
+        target
+        and target.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return ""

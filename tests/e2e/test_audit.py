@@ -93,6 +93,7 @@ def test_back_after_switching_tabs_restores_the_whole_page(live_server, page):
     expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
     expect(page.get_by_role("heading", name="Unused groups")).to_be_visible()
+    wait_for_htmx(page)  # the deferred counts: one request at a time on SQLite's shared connection
 
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
     page.wait_for_url("**/groups/")
