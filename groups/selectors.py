@@ -216,7 +216,7 @@ def group_detail(pk) -> CustomerGroup:
 
 def group_named(name: str, *, exclude=None) -> CustomerGroup | None:
     """The group whose name equals ``name`` in any case (the duplicate-name link)."""
-    queryset = CustomerGroup.objects.filter(name__iexact=(name or "").strip())
+    queryset = CustomerGroup.objects.filter(name__iexact=" ".join((name or "").split()))
     if exclude is not None:
         queryset = queryset.exclude(pk=exclude)
     return queryset.first()

@@ -53,12 +53,18 @@ User = AbstractBaseUser
 # --- Groups -----------------------------------------------------------------------------------
 
 
+def normalise_name(name: str | None) -> str:
+    """A name as stored: no space at either end, and one space wherever the user typed several
+    (or tabs, or a line break), so "Summer  Promo" and "Summer Promo" are one name."""
+    return " ".join((name or "").split())
+
+
 def _existing_group_with(*, name: str | None = None, code: str | None = None, exclude=None):
     queryset = CustomerGroup.objects.all()
     if exclude is not None:
         queryset = queryset.exclude(pk=exclude)
     if name is not None:
-        return queryset.filter(name__iexact=name.strip()).first()
+        return queryset.filter(name__iexact=normalise_name(name)).first()
     return queryset.filter(code__iexact=code).first()
 
 
@@ -79,7 +85,7 @@ def _validate_group_identity(group: CustomerGroup) -> None:
         name=group.name, exclude=group.pk if not group._state.adding else None
     )
     if existing is not None:
-        errors["name"] = [GROUP_NAME_TAKEN.format(name=group.name.strip(), existing=existing.name)]
+        errors["name"] = [GROUP_NAME_TAKEN.format(name=group.name, existing=existing.name)]
     existing = _existing_group_with(
         code=group.code, exclude=group.pk if not group._state.adding else None
     )
@@ -90,7 +96,7 @@ def _validate_group_identity(group: CustomerGroup) -> None:
 
 
 def _save_group(group: CustomerGroup) -> CustomerGroup:
-    group.name = (group.name or "").strip()
+    group.name = normalise_name(group.name)
     group.code = (group.code or "").strip().lower()
     _validate_group_identity(group)
     group.full_clean(validate_constraints=False)
@@ -114,7 +120,7 @@ def group_create(
     by: User | None = None,
 ) -> CustomerGroup:
     """Create a group; its code is derived from the name when not given."""
-    name = (name or "").strip()
+    name = normalise_name(name)
     group = CustomerGroup(
         name=name,
         code=(code or "").strip().lower() or unique_group_code(name),

@@ -36,6 +36,15 @@ PRICE_LIST_IN_USE = "“{price_list}” cannot be deleted while pricing rules us
 RULE_CODE_TAKEN = "The code “{code}” is already used by the rule “{existing}”."
 RULE_PRIORITY_NEGATIVE = "Priority cannot be negative."
 DUPLICATE_ITEM = "The item “{item_code}” is listed more than once."
+DUPLICATE_ITEM_OTHER_CASE = (
+    "The item “{item_code}” is listed more than once (as “{first}” too): item codes are "
+    "compared without case."
+)
+ITEM_TAKEN = "This price list already prices “{code}”."
+ITEM_TAKEN_OTHER_CASE = (
+    "This price list already prices “{code}”: item codes that differ only in case would be "
+    "two prices for one item. Edit “{code}” instead."
+)
 
 User = AbstractBaseUser
 
@@ -62,7 +71,7 @@ def _save_price_list(price_list: PriceList, by: User | None) -> PriceList:
 
 def _replace_items(price_list: PriceList, items: Sequence[Mapping]) -> None:
     """Make the list's items exactly ``items`` (dicts of item_code, unit, unit_price)."""
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # lower-case code -> the code as first written
     rows: list[PriceListItem] = []
     errors: list[str] = []
     for index, data in enumerate(items):
@@ -72,9 +81,12 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping]) -> None:
             unit=(data.get("unit") or "").strip(),
             unit_price=data.get("unit_price"),
         )
-        if item.item_code in seen:
+        first = seen.get(item.item_code.lower())
+        if first == item.item_code:
             errors.append(DUPLICATE_ITEM.format(item_code=item.item_code))
-        seen.add(item.item_code)
+        elif first is not None:
+            errors.append(DUPLICATE_ITEM_OTHER_CASE.format(item_code=item.item_code, first=first))
+        seen.setdefault(item.item_code.lower(), item.item_code)
         try:
             item.full_clean(exclude=["price_list"], validate_constraints=False)
         except ValidationError as exc:
@@ -157,11 +169,15 @@ def price_list_item_save(
     item.item_code = (item_code or "").strip()
     item.unit = (unit or "").strip()
     item.unit_price = unit_price
-    clash = price_list.items.filter(item_code=item.item_code).exclude(pk=item.pk).exists()
-    if clash:
-        raise ValidationError({"item_code": ["This price list already prices that item."]})
+    clash = price_list.items.filter(item_code__iexact=item.item_code).exclude(pk=item.pk).first()
+    if clash is not None:
+        message = ITEM_TAKEN if clash.item_code == item.item_code else ITEM_TAKEN_OTHER_CASE
+        raise ValidationError({"item_code": [message.format(code=clash.item_code)]})
     item.full_clean(validate_constraints=False)
-    item.save()
+    try:
+        item.save()
+    except IntegrityError as exc:  # added meanwhile by somebody else (this transaction ends)
+        raise ValidationError({"item_code": [ITEM_TAKEN.format(code=item.item_code)]}) from exc
     return item
 
 

@@ -381,7 +381,7 @@ def test_invalid_item_shows_errors_in_place_and_keeps_input(manager_client):
         url, {"new-item_code": "minute", "new-unit": "minute", "new-unit_price": "2"}, **HX
     )
     assert response.status_code == 422
-    assert "This price list already prices that item." in response.content.decode()
+    assert "This price list already prices “minute”." in response.content.decode()
     assert pl.items.count() == 1
 
 
