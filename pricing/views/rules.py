@@ -247,6 +247,8 @@ def _form_context(form: RuleForm, rule: PricingRule | None) -> dict:
         "group_picker": _picker(form, "group"),
         "customer_picker": _picker(form, "customer"),
         "advice": _advice(form, rule),
+        # A rule needs a price list: with none yet, the form says where to create one.
+        "no_price_lists": not PriceList.objects.exists(),
     }
 
 

@@ -32,6 +32,16 @@
     showMessage("The server cannot be reached. Check your connection and try again.", "warning");
   });
 
+  // The navigation's menu button on narrow screens (Bootstrap's CSS, our own few lines of JS).
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element && event.target.closest("[data-toggle-nav]");
+    if (!button) { return; }
+    var menu = document.getElementById(button.getAttribute("data-toggle-nav"));
+    if (!menu) { return; }
+    var open = menu.classList.toggle("show");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
   document.addEventListener("click", function (event) {
     var target = event.target;
     if (target instanceof Element && target.hasAttribute("data-dismiss-alert")) {
