@@ -26,8 +26,9 @@ from django.db import connection
 from groups.models import Customer, CustomerGroup
 from pricing import batch, engine
 from pricing.batch import sql as batch_sql
+from pricing.clock import billing_tz
 from pricing.models import PriceList, PriceListItem, PricingRule
-from pricing.selectors import billing_tz, engine_rules
+from pricing.selectors import engine_rules
 
 IMPACT_MAX_RECORDS = 300_000
 NOTHING_TO_PREVIEW = "Describe a change: edit the rule, or add or remove customers of a group."
@@ -229,12 +230,12 @@ def impact_preview(
         members.ensure(row[0] for row in rows)
         for customer, category, item, quantity, occurred_at in rows:
             periods = members.periods.get(customer, ())
-            old = before_index.winner(customer, category, item, occurred_at, periods)
+            old = before_index.priced(customer, category, item, occurred_at, quantity, periods)
             if customer in added:
                 periods = (*periods, (group_key, _EVER, None))
             elif customer in removed:
                 periods = tuple(p for p in periods if p[0] != group_key)
-            new = after_index.winner(customer, category, item, occurred_at, periods)
+            new = after_index.priced(customer, category, item, occurred_at, quantity, periods)
             report.records += 1
             changed = (old is None) != (new is None) or (
                 old is not None and new is not None and (old[0].id, old[1]) != (new[0].id, new[1])
@@ -243,8 +244,8 @@ def impact_preview(
                 report.changed += 1
                 report.became_rated += old is None
                 report.became_unrated += new is None
-            old_amount = engine.round_amount(old[1], quantity) if old else ZERO
-            new_amount = engine.round_amount(new[1], quantity) if new else ZERO
+            old_amount = old[2] if old else ZERO
+            new_amount = new[2] if new else ZERO
             old_currency = old[0].currency if old else None
             new_currency = new[0].currency if new else None
             if old_currency == new_currency:

@@ -105,7 +105,7 @@ def claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
             f"WITH claimed AS (SELECT q.id, q.record_id FROM {QUEUE_TABLE} q WHERE {where} "
             "ORDER BY q.id LIMIT %s FOR UPDATE SKIP LOCKED) "
             "SELECT c.id, u.ctid::text, u.customer_id::text, u.billing_category, u.item_code, "
-            f"NULL::numeric, u.occurred_at, {day.text}, u.status "
+            f"u.quantity, u.occurred_at, {day.text}, u.status "
             f"FROM claimed c LEFT JOIN {USAGE_TABLE} u "
             # In table order, as a sweep writes: two writers never wait on each other in a cycle.
             "ON u.id = c.record_id ORDER BY u.ctid",
@@ -206,7 +206,7 @@ def rate_chunk(
         settled_only = False
         if claimed.rows:
             snapshot = holder.current()
-            chunk = rate_rows(claimed.rows, snapshot, amounts=connection.vendor != "postgresql")
+            chunk = rate_rows(claimed.rows, snapshot)
             written = write(chunk, timezone.now())
             # Fewer rows written than claimed: some records changed under us (a sweep rated
             # them, or they were edited). Entries of records still pending stay queued.

@@ -23,14 +23,8 @@ NEVER = engine.NEVER
 
 @dataclass
 class RatedChunk:
-    """What one chunk writes back: rated rows by outcome, unrated rows with their reason.
-
-    ``amounts`` is filled only when the database cannot compute them itself: PostgreSQL's
-    write-back multiplies the stored quantity by the outcome's unit price and rounds half up to
-    the cent in exact numeric arithmetic, which is ``engine.round_amount`` for the non-negative
-    prices and positive quantities the models allow. (Python's 28-digit context would round
-    differently only for amounts of 10^16 and more.)
-    """
+    """What one chunk writes back: rated rows by outcome (each with the engine's amount,
+    :func:`pricing.engine.charge`), unrated rows with their reason."""
 
     handles: list = field(default_factory=list)
     amounts: list[Decimal] = field(default_factory=list)
@@ -42,7 +36,7 @@ class RatedChunk:
     def __len__(self) -> int:
         return len(self.handles) + len(self.unrated)
 
-    def add(self, handle, winner: tuple[engine.Rule, Decimal], amount: Decimal | None) -> None:
+    def add(self, handle, winner: tuple[engine.Rule, Decimal], amount: Decimal) -> None:
         """One rated row (``rate_rows``'s hot loop does the same inline)."""
         outcome = self.outcome_of.get(id(winner))
         if outcome is None:
@@ -50,18 +44,16 @@ class RatedChunk:
             outcome = self.outcome_of[id(winner)] = len(self.outcomes)
         self.handles.append(handle)
         self.outcome_ids.append(outcome)
-        if amount is not None:
-            self.amounts.append(amount)
+        self.amounts.append(amount)
 
 
-def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) -> RatedChunk:
+def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
     """Rate claimed rows; the hot loop of batch rating.
 
     Per record: one table lookup for (category, item, billing day), one dict lookup for customer
     rules, and the customer's group keys looked up at once for group rules. Rows the index
     cannot price are handed to the engine (``explain_unrated``) for the exact reason. Rows
     billed outside the snapshot's days are priced with all their customers' memberships.
-    ``amounts=False`` leaves the amounts to the database (see :class:`RatedChunk`).
     """
     index, members = snapshot.index, snapshot.members
     members.ensure(row[1] for row in rows)
@@ -70,7 +62,7 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
     nevers = itertools.repeat(NEVER)
     tables_get = index.tables.get
     table_for = index.table
-    round_amount = engine.round_amount
+    charge = engine.charge
     counts_at = engine.counts_at
     chunk = RatedChunk()
     handles, amount_list, outcome_ids = chunk.handles, chunk.amounts, chunk.outcome_ids
@@ -112,23 +104,26 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot, *, amounts: bool = True) 
             misses.append(row)
             continue
         winner = table.winners[best]
+        amount = charge(winner[1], quantity)
+        if amount is None:  # too large to store: the engine says so
+            misses.append(row)
+            continue
         outcome = local.get(id(winner))
         if outcome is None:
             outcomes.append(winner)
             outcome = local[id(winner)] = len(outcomes)
         handles.append(handle)
         outcome_ids.append(outcome)
-        if amounts:
-            amount_list.append(round_amount(winner[1], quantity))
+        amount_list.append(amount)
     if outside:
-        _rate_outside(outside, snapshot, chunk, misses, amounts=amounts)
+        _rate_outside(outside, snapshot, chunk, misses)
     if misses:
         _explain(misses, snapshot, chunk)
     return chunk
 
 
 def _rate_outside(
-    rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk, misses: list[Row], *, amounts: bool
+    rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk, misses: list[Row]
 ) -> None:
     """Rows billed outside the snapshot's days: the cache may lack a group that decides them."""
     _, periods = customers_in_full({row[1] for row in rows})
@@ -137,10 +132,11 @@ def _rate_outside(
         winner = snapshot.index.winner(
             customer, category, item, occurred_at, periods.get(customer, ())
         )
-        if winner is None:
+        amount = engine.charge(winner[1], quantity) if winner is not None else None
+        if amount is None:
             misses.append(row)
         else:
-            chunk.add(handle, winner, engine.round_amount(winner[1], quantity) if amounts else None)
+            chunk.add(handle, winner, amount)
 
 
 def _explain(rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk) -> None:
@@ -157,7 +153,7 @@ def _explain(rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk) -> None
             customer_id=customer,
             billing_category=category,
             item_code=item,
-            quantity=quantity if quantity is not None else Decimal(0),  # no amount: unrated
+            quantity=quantity,
             occurred_at=occurred_at,
             customer_name=names.get(customer, ""),
         )

@@ -26,8 +26,7 @@ MEMBERSHIP_TABLE = Membership._meta.db_table
 
 # A pending record as rating reads it: (handle, customer_key, category, item, quantity,
 # occurred_at, billing day). The handle is stable for the transaction (``ctid`` / ``rowid``), so
-# the write-back needs no index lookup. On PostgreSQL quantity is None: the write-back computes
-# the amounts in the database.
+# the write-back needs no index lookup.
 Row = tuple
 
 # For this transaction only: nested loops by primary key and ctid (the planner cannot know that

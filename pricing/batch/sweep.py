@@ -109,7 +109,7 @@ def _sweep_part(
     holder = SnapshotHolder()
     day = rules_sql.billing_day_sql("occurred_at", billing_tz())
     sql = (
-        "SELECT ctid::text, customer_id::text, billing_category, item_code, NULL::numeric, "
+        "SELECT ctid::text, customer_id::text, billing_category, item_code, quantity, "
         f"occurred_at, {day.text} FROM {USAGE_TABLE} WHERE ctid >= %s::tid AND ctid < %s::tid "
         f"AND status = '{UsageStatus.PENDING}'"
     )
@@ -119,7 +119,7 @@ def _sweep_part(
             pg_run(PG_PLAN, fetch=False)
             rows = pg_run(sql, [*day.params, f"({low},0)", f"({high},0)"])
             if rows:
-                chunk = rate_rows(rows, holder.current(), amounts=False)
+                chunk = rate_rows(rows, holder.current())
                 report.rated += write(chunk, timezone.now())
         report.chunks += 1
         if progress is not None and rows:

@@ -1,25 +1,29 @@
 """Writing a rated chunk back: one statement per chunk and outcome kind, only over rows still
 pending.
 
-PostgreSQL: ``UPDATE ... FROM unnest(arrays)`` joined on ``ctid``, per-outcome arrays indexed by
-an outcome number, and the amounts computed by the database (:func:`pricing.rules_sql.amount_sql`,
-the engine's rounding in exact numeric). SQLite: ``UPDATE ... FROM json_each(...)`` by ``rowid``
-with the amounts computed in Python. Only rows still pending at that place are updated, so a
-record is never rated twice. Rating writes no indexed column of the usage table, and its pages
-keep free space (fillfactor), so on PostgreSQL each row is rewritten in place (a HOT update).
+PostgreSQL: ``UPDATE ... FROM unnest(arrays)`` joined on ``ctid``, with per-outcome arrays (rule,
+codes, price, currency) indexed by an outcome number. SQLite: ``UPDATE ... FROM json_each(...)``
+by ``rowid``. Amounts are always the engine's (:func:`pricing.engine.charge`), computed in Python
+and stored exactly (integer cents on SQLite, :class:`pricing.fields.ExactDecimalField`).
+
+Only rows still pending at that place are updated, so a record is never rated twice. Rating
+writes no indexed column of the usage table, and its pages keep free space (fillfactor), so on
+PostgreSQL each row is rewritten in place (a HOT update).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 
 from django.db import connection
 
-from pricing import rules_sql
 from pricing.batch.rating import RatedChunk
 from pricing.batch.sql import USAGE_TABLE, db_key, pg_array, pg_run
-from pricing.models import UsageStatus
+from pricing.models import UsageRecord, UsageStatus
+
+AMOUNT = UsageRecord._meta.get_field("amount")
 
 # Rated rows: per-row arrays (handle, amount, outcome number) and per-outcome arrays indexed by
 # the outcome number, so each row's rule, codes and price come from an array subscript.
@@ -31,11 +35,11 @@ UPDATE {USAGE_TABLE} AS u SET
     price_list_id = (%(list_ids)s::uuid[])[v.k],
     price_list_code = (%(list_codes)s::text[])[v.k],
     unit_price = (%(prices)s::numeric[])[v.k],
-    amount = {rules_sql.amount_sql("u.quantity", "(%(prices)s::numeric[])[v.k]")},
+    amount = v.amount,
     currency = (%(currencies)s::text[])[v.k],
     rated_at = %(at)s,
     unrated_reason = ''
-FROM unnest(%(handles)s::tid[], %(outcomes)s::int[]) AS v(tid, k)
+FROM unnest(%(handles)s::tid[], %(outcomes)s::int[], %(amounts)s::numeric[]) AS v(tid, k, amount)
 WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
 
@@ -90,6 +94,7 @@ def write(chunk: RatedChunk, at: datetime) -> int:
                     "at": at,
                     "handles": pg_array(chunk.handles, quote=True),
                     "outcomes": pg_array(map(str, chunk.outcome_ids)),
+                    "amounts": pg_array(map(str, chunk.amounts)),
                     "rule_ids": [rule.id for rule in rules],
                     "rule_codes": [rule.code for rule in rules],
                     "list_ids": [rule.price_list_id for rule in rules],
@@ -107,7 +112,9 @@ def write(chunk: RatedChunk, at: datetime) -> int:
         return written
     with connection.cursor() as cursor:
         stamp = connection.ops.adapt_datetimefield_value(at)
-        # Values travel as JSON strings, as Django's own Decimal adapter would send them.
+        # Prices travel as JSON strings, as Django's own Decimal adapter would send them;
+        # amounts as the field stores them (integer cents).
+        to_cents = functools.partial(AMOUNT.get_db_prep_value, connection=connection)
         outcomes = [
             (
                 db_key(rule.id),
@@ -121,7 +128,7 @@ def write(chunk: RatedChunk, at: datetime) -> int:
         ]
         if chunk.handles:
             rated = [
-                (handle, str(amount), *outcomes[k - 1])
+                (handle, to_cents(amount), *outcomes[k - 1])
                 for handle, amount, k in zip(
                     chunk.handles, chunk.amounts, chunk.outcome_ids, strict=True
                 )

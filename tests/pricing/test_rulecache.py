@@ -188,18 +188,13 @@ def test_a_book_is_kept_per_database(worked_example, monkeypatch, django_assert_
 
 
 def test_a_book_is_kept_per_billing_time_zone(worked_example, settings, django_assert_num_queries):
-    from pricing.selectors import billing_tz
 
     startup = worked_example["startup"]
     rate(startup)
     settings.BILLING_TIME_ZONE = "Pacific/Kiritimati"
-    billing_tz.cache_clear()
-    try:
-        with django_assert_num_queries(4):
-            result = rate(startup, at=datetime(2026, 2, 28, 23, tzinfo=UTC))
-        assert result.day.isoformat() == "2026-03-01"
-    finally:
-        billing_tz.cache_clear()
+    with django_assert_num_queries(4):
+        result = rate(startup, at=datetime(2026, 2, 28, 23, tzinfo=UTC))
+    assert result.day.isoformat() == "2026-03-01"
 
 
 def test_a_book_built_inside_a_rolled_back_transaction_is_not_served_after_it(worked_example):
