@@ -759,10 +759,11 @@ def _import_header(raw_header: list[str]) -> list[str]:
     return names
 
 
-def _validate_import_row(line: int, customer: Customer) -> list[str]:
-    """Field checks without touching the database (uniqueness is checked in bulk)."""
+def _validate_import_row(line: int, customer: Customer, *, skip=()) -> list[str]:
+    """Field checks without touching the database (uniqueness is checked in bulk); ``skip``
+    names fields already reported (an empty name)."""
     try:
-        customer.full_clean(validate_unique=False, validate_constraints=False)
+        customer.full_clean(exclude=list(skip), validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         return [
             IMPORT_FIELD.format(
@@ -810,6 +811,8 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
 
     plan = ImportPlan()
     rows: list[ImportRow] = []
+    # Lines already refused still get their group codes checked: all of a line's problems at once.
+    rejected_codes: list[tuple[int, list[str]]] = []
     first_line: dict[str, int] = {}
     for row in reader:
         if not any(c.strip() for c in row):
@@ -833,12 +836,15 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
             )
         else:
             first_line[external_id] = line
-        if name and external_id:
-            problems += _validate_import_row(
-                line, Customer(name=name, external_id=external_id, email=email)
-            )
+        skip = [
+            field for field, value in (("name", name), ("external_id", external_id)) if not value
+        ]
+        problems += _validate_import_row(
+            line, Customer(name=name, external_id=external_id or None, email=email), skip=skip
+        )
         if problems:
             plan.errors += problems
+            rejected_codes.append((line, list(dict.fromkeys(codes))))
             continue
         rows.append(
             ImportRow(
@@ -853,18 +859,17 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
         raise ValidationError(IMPORT_EMPTY)
 
     all_codes = {code for row in rows for code in row.group_codes}
+    all_codes.update(code for _, codes in rejected_codes for code in codes)
     groups = {g.code.lower(): g for g in CustomerGroup.objects.filter(code__in=all_codes)}
     unknown_all: set[str] = set()
-    for row in rows:
-        unknown = [c for c in row.group_codes if c not in groups]
+    for line, codes in [*((row.line, row.group_codes) for row in rows), *rejected_codes]:
+        unknown = [c for c in codes if c not in groups]
         if unknown:
             unknown_all.update(unknown)
-            plan.errors.append(
-                IMPORT_UNKNOWN_GROUPS.format(line=row.line, codes=", ".join(unknown))
-            )
+            plan.errors.append(IMPORT_UNKNOWN_GROUPS.format(line=line, codes=", ".join(unknown)))
     plan.unknown_group_codes = sorted(unknown_all)
     if plan.errors:
-        plan.errors.sort(key=_line_of)
+        plan.errors = _by_line(plan.errors)
         return plan
 
     existing: dict[str, Customer] = {}
@@ -904,6 +909,15 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
 def _line_of(message: str) -> int:
     match = re.match(r"Line (\d+)", message)
     return int(match.group(1)) if match else 0
+
+
+def _by_line(errors: list[str]) -> list[str]:
+    """ "Line N: …" messages in line order, one message per line holding all of its problems."""
+    merged: dict[int, list[str]] = {}
+    for message in errors:
+        line = _line_of(message)
+        merged.setdefault(line, []).append(message.split(": ", 1)[1].rstrip("."))
+    return [f"Line {line}: {'; '.join(parts)}." for line, parts in sorted(merged.items())]
 
 
 @transaction.atomic
