@@ -7,7 +7,7 @@ paginating never aggregate every membership of every group first.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import router
 from django.db.models import (
@@ -25,8 +25,9 @@ from django.db.models import (
 )
 from django.db.models.deletion import Collector
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from groups.models import Customer, CustomerGroup, Membership
+from groups.models import Customer, CustomerGroup, Membership, held_at_q
 
 # Pricing rules point at groups; this app never imports them nor looks their model up. Counts
 # and filters go through the reverse relation pricing declares (``related_name``), and pages
@@ -258,6 +259,27 @@ def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:
             | Q(customer__email__icontains=term)
         )
     return queryset
+
+
+def group_members_by_month(
+    group: CustomerGroup, *, months: int = 12, now: datetime | None = None
+) -> list[tuple[str, int]]:
+    """Members at the end of each of the last ``months`` calendar months, this one up to now.
+
+    Months are those of the current time zone (the billing zone in a request). One query: a
+    filtered count per month over the group's membership periods.
+    """
+    now = timezone.localtime(now)
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    starts = [first]
+    for _ in range(months - 1):
+        previous = (starts[0] - timedelta(days=1)).replace(day=1)
+        starts.insert(0, previous)
+    ends = [*starts[1:], now]
+    counts = Membership.objects.filter(group=group).aggregate(
+        **{f"m{n}": Count("pk", filter=held_at_q(end)) for n, end in enumerate(ends)}
+    )
+    return [(start.strftime("%Y-%m"), counts[f"m{n}"]) for n, start in enumerate(starts)]
 
 
 def group_member_count(group: CustomerGroup) -> int:

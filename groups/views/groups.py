@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from groups import selectors, services
+from groups import charts, selectors, services
 from groups.filters import sort_columns
 from groups.forms import GroupForm, MemberAddForm
 from groups.models import Customer, CustomerGroup
@@ -162,6 +162,28 @@ def group_detail(request: HttpRequest, pk) -> HttpResponse:
         return render(request, "groups/group_detail.html#details", {"group": group})
     context = detail_context(request, group, removed=_removed_customer(request, group))
     return render(request, "groups/group_detail.html", context)
+
+
+@require_GET
+@permission_required("groups.view_customergroup", raise_exception=True)
+def group_members_chart(request: HttpRequest, pk) -> HttpResponse:
+    """Members at the end of each of the last 12 months, drawn from the membership history.
+
+    The group page loads it once shown (one aggregate over the group's periods, kept out of
+    the page's own request); without JavaScript its link opens it as a page.
+    """
+    group = get_group(pk)
+    months = selectors.group_members_by_month(group)
+    chart = charts.bar_chart(
+        title="Members at the end of each month (this month: now)",
+        categories=[label for label, _ in months],
+        series=[charts.Series("Members", [count for _, count in months])],
+        category_header="Month",
+    )
+    context = {"group": group, "chart": chart}
+    if wants_fragment(request):
+        return render(request, "groups/group_members_chart.html#chart", context)
+    return render(request, "groups/group_members_chart.html", context)
 
 
 @require_GET

@@ -6,6 +6,8 @@ runs the same checks, through the services, and saves. Support staff read; prici
 write; every view checks its permission whatever the template shows.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -22,6 +24,7 @@ from pricing.advice import rule_advice
 from pricing.clock import billing_today
 from pricing.filters import RuleFilter
 from pricing.forms import RuleForm, mark_invalid
+from pricing.forms_usage import ImpactForm
 from pricing.models import PriceList, PricingRule, TargetKind
 from pricing.selectors import categories_in_use
 from pricing.views._history import foreign_key_ids, history_entries
@@ -352,6 +355,19 @@ def rule_update(request: HttpRequest, pk) -> HttpResponse:
     return _form_page(request, form, rule)
 
 
+@require_GET
+@permission_required("pricing.change_pricingrule", raise_exception=True)
+def rule_impact(request: HttpRequest, pk) -> HttpResponse:
+    """ "Preview the impact of this edit": the rule form's values, unsaved, opened in the impact
+    preview (over the last 30 days) as a draft of this rule."""
+    rule = _get_rule(pk)
+    form = RuleForm(request.GET)
+    form.is_valid()  # what parsed is drafted; the rest keeps the rule's current values
+    query = ImpactForm.query_for_draft(rule, form.rule_fields())
+    url = f"{reverse('pricing:usage_impact')}?{urlencode(query)}"
+    return redirect_to(request, url)
+
+
 def _picker_options(request: HttpRequest, name: str) -> HttpResponse:
     if not _can_write_rules(request.user):
         raise PermissionDenied
@@ -382,5 +398,6 @@ urlpatterns = [
     path("pricing/rules/<uuid:pk>/disable/", rule_disable, name="rule_disable"),
     path("pricing/rules/<uuid:pk>/enable/", rule_enable, name="rule_enable"),
     path("pricing/rules/<uuid:pk>/delete/", rule_delete, name="rule_delete"),
+    path("pricing/rules/<uuid:pk>/impact/", rule_impact, name="rule_impact"),
     path("pricing/groups/<uuid:pk>/rules/", group_rules, name="group_rules"),
 ]

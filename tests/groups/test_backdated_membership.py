@@ -363,3 +363,38 @@ def test_api_joined_at_backdates_and_refuses_the_future(manager):
     assert refused.status_code == 400
     assert "joined_at" in refused.data
     assert not Membership.objects.filter(customer=customer, left_at__isnull=False).exists()
+
+
+class TestHeldAtAgreesWithTheEngine(TestCase):
+    """``held_at_q`` / ``as_of`` (who was a member at an instant, as the monthly chart counts
+    them) is ``counts_at`` in ORM form."""
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        periods=st.lists(
+            st.tuples(minutes, st.one_of(st.none(), st.integers(min_value=0, max_value=12))),
+            min_size=1,
+            max_size=6,
+        ),
+        instant=minutes,
+    )
+    def test_as_of(self, periods, instant):
+        group = CustomerGroup.objects.create(name="G", code="g")
+        rows = [
+            Membership(
+                group=group,
+                customer=Customer.objects.create(name="C"),
+                joined_at=_at(joined),
+                left_at=None if length is None else _at(joined + length),
+            )
+            for joined, length in periods
+        ]
+        Membership.objects.bulk_create(rows)
+        at = _at(instant)
+        found = set(Membership.objects.filter(group=group).as_of(at).values_list("pk", flat=True))
+        expected = {
+            row.pk
+            for row in Membership.objects.filter(group=group)
+            if counts_at(row.joined_at, row.left_at, at)
+        }
+        assert found == expected
