@@ -140,6 +140,8 @@ def bar_chart(
         return chart
 
     step = _nice_step(high - low)
+    if all(isinstance(v, int) for s in series for v in s.values if v is not None):
+        step = max(1.0, step)  # counts: no grid line at half a customer
     top = math.ceil(high / step) * step if high > 0 else 0.0
     bottom = math.floor(low / step) * step if low < 0 else 0.0
     plot_top, plot_bottom = MARGIN_TOP, HEIGHT - MARGIN_BOTTOM
