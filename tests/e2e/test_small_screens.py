@@ -46,6 +46,9 @@ def test_pages_fit_a_phone_and_the_menu_unfolds(live_server, page):
     # The key column of a wide table stays put while the table scrolls.
     first_cell = page.locator(".table-responsive table tbody tr").first.locator(":scope > *").first
     assert first_cell.evaluate("e => getComputedStyle(e).position") == "sticky"
+    # htmx is told not to inject its indicator <style> (the CSP would refuse it: a console
+    # error on every page), and nothing else writes one.
+    assert page.evaluate("document.querySelectorAll('style').length") == 0
 
 
 @pytest.mark.django_db(transaction=True)
