@@ -92,7 +92,8 @@ class CustomerGroupQuerySet(models.QuerySet):
         # COUNT(*) lets PostgreSQL answer from the open-membership index alone; COUNT(id)
         # would read every membership row of the group.
         counts = (
-            Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
+            Membership.objects.current()
+            .filter(group=OuterRef("pk"))
             .order_by()
             .values("group")
             .annotate(n=Count("*"))
@@ -117,7 +118,7 @@ class CustomerGroupQuerySet(models.QuerySet):
 
 
 def _current_members_of_outer_group() -> models.QuerySet:
-    return Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
+    return Membership.objects.current().filter(group=OuterRef("pk"))
 
 
 class CustomerGroup(TimeStampedModel):

@@ -1,17 +1,17 @@
 """Forms and the filter of the usage pages: the record list, CSV upload and impact preview."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 import django_filters
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from groups.models import Customer, CustomerGroup
 from groups.services import parse_external_ids
-from pricing.clock import billing_tz
+from pricing import engine
+from pricing.clock import billing_today, billing_tz
 from pricing.impact import MembershipDraft, RuleDraft
 from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
 
@@ -67,7 +67,7 @@ class UsageFilter(django_filters.FilterSet):
 
 
 def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=billing_tz())
+    return engine.day_start(day, billing_tz())
 
 
 class UploadForm(forms.Form):
@@ -196,7 +196,7 @@ class ImpactForm(forms.Form):
 
     @staticmethod
     def defaults() -> dict:
-        today = timezone.now().astimezone(billing_tz()).date()
+        today = billing_today()
         return {"start": today - timedelta(days=29), "end": today, "top": 20}
 
     @staticmethod

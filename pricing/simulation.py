@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from groups.models import Customer, CustomerGroup, Membership
 from groups.selectors import customer_search
-from pricing import engine, rulecache
-from pricing.clock import billing_tz
+from pricing import clock, engine, rulecache
+from pricing.clock import billing_today, billing_tz
 from pricing.forms_simulate import CoverageGroupFilter
 from pricing.models import PriceListItem, PricingRule
 from pricing.selectors import (
@@ -56,11 +56,7 @@ OUTCOME_BADGE = {
 }
 
 
-def format_price(value: Decimal) -> str:
-    """A unit price as people write it: at least two decimals, no trailing zeros beyond them."""
-    text = f"{value.normalize():f}"
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
+format_price = engine.format_price
 
 
 def format_quantity(value: Decimal) -> str:
@@ -69,7 +65,7 @@ def format_quantity(value: Decimal) -> str:
 
 def billing_now() -> datetime:
     """Now, in the billing time zone, to the minute (what the date-time input can show)."""
-    return timezone.now().astimezone(billing_tz()).replace(second=0, microsecond=0)
+    return clock.billing_now().replace(second=0, microsecond=0)
 
 
 def noon_on(day: date) -> datetime:
@@ -285,9 +281,7 @@ def _sentence(evaluation: Evaluation, unit: str, *, hypothetical: bool) -> str:
 
 def _concerns(rule: engine.Rule, customer_id, group_ids: frozenset) -> bool:
     """Whether a rule targets everyone, this customer, or one of its groups at the instant."""
-    if rule.customer_id is not None:
-        return rule.customer_id == customer_id
-    return rule.group_id is None or rule.group_id in group_ids
+    return rule.targets(customer_id, group_ids)
 
 
 def _trace_rows(
@@ -491,11 +485,11 @@ def prefill_from_rule(rule_id) -> RulePrefill | None:
     rule = PricingRule.objects.with_targets().filter(pk=rule_id).first()
     if rule is None:
         return None
-    today = billing_now().date()
     at: datetime | None = None
-    if rule.valid_from > today:
+    status = rule.status_on(billing_today())
+    if status == engine.Status.SCHEDULED:
         at = noon_on(rule.valid_from)
-    elif rule.valid_to is not None and rule.valid_to < today:
+    elif status == engine.Status.EXPIRED:
         at = noon_on(rule.valid_to)
     own_items = set(rule.price_list.items.values_list("item_code", flat=True))
     item = next((code for code in item_codes_for(rule.billing_category) if code in own_items), "")
