@@ -57,3 +57,13 @@ def test_create_a_rule_from_the_group_page_opens_the_form_with_the_group(manager
     form = manager_client.get(link).content.decode()
     assert f'value="{group.pk}" checked' in form
     assert re.search(r'<input type="radio" name="target_kind" value="group"[^>]*checked', form)
+
+
+def test_simulate_links_look_like_buttons(manager_client, worked_example):
+    customer = worked_example["tech_corp"]
+    pricing = manager_client.get(
+        reverse("pricing:customer_pricing", args=[customer.pk]), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert re.search(
+        r'<a class="btn btn-sm btn-outline-primary" href="[^"]+">Simulate</a>', pricing
+    )

@@ -591,3 +591,20 @@ def test_export_defuses_spreadsheet_formulas(manager_client):
     empty_group("=HYPERLINK(1)")
     rows = csv_rows(manager_client.get(reverse("pricing:audit_export") + "?finding=empty"))
     assert rows[1][4] == "'=HYPERLINK(1)"
+
+
+def test_a_passed_expiry_is_red_only_while_something_still_runs(support_client):
+    """Issue 21, "Also": "Past planned expiry 0" beside a red date. A group past its planned
+    expiry with nothing running is not in that finding, so its date is not red either."""
+    done = empty_group("Done promo", expires_on=today() - timedelta(days=5))
+    running = populated_group("Running promo", expires_on=today() - timedelta(days=5))
+    html = support_client.get(AUDIT + "?finding=review_overdue&q=promo").content.decode()
+    html += support_client.get(AUDIT + "?finding=empty").content.decode()
+    done_row = html.split("Done promo", 1)[1].split("</tr>", 1)[0]
+    assert "text-danger" not in done_row
+    assert "passed; nothing left running" in done_row
+    past = support_client.get(AUDIT + "?finding=past_expiry").content.decode()
+    running_row = past.split("Running promo", 1)[1].split("</tr>", 1)[0]
+    assert '<span class="text-danger">' in running_row
+    assert done.name not in past.split('id="audit-panel"', 1)[1]
+    assert running.pk
