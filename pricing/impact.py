@@ -103,7 +103,10 @@ class ImpactReport:
 
 def _draft_rule(current: engine.Rule, draft: RuleDraft) -> engine.Rule:
     items = PriceListItem.objects.filter(price_list=draft.price_list)
-    prices = dict(items.values_list("item_code", "unit_price"))
+    prices = {
+        code: engine.ItemPrice(unit_price=price)
+        for code, price in items.values_list("item_code", "unit_price")
+    }
     return replace(
         current,
         priority=draft.priority,

@@ -173,6 +173,6 @@ def _preview_impact(job: Job) -> dict:
         end=form.cleaned_data["end"],
         rule=form.rule_draft(),
         membership=form.membership_draft(),
-        top=form.cleaned_data.get("top") or 20,
+        top=services.IMPACT_CHART_CUSTOMERS,
     )
     return {"report": services.impact_report_json(report)}

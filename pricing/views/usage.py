@@ -17,7 +17,7 @@ import csv
 import io
 import uuid
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -25,6 +25,7 @@ from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.db.models import Q
 from django.http import (
     FileResponse,
     Http404,
@@ -33,16 +34,19 @@ from django.http import (
     QueryDict,
     StreamingHttpResponse,
 )
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from background.models import Work
 from background.selectors import work_status
+from groups.models import Customer
+from groups.pages import open_page, redirect_to, wants_fragment
+from groups.selectors import customer_search, group_search
 from pricing import batch, services, tasks
+from pricing import charts as pricing_charts
 from pricing.clock import billing_tz
 from pricing.forms_usage import ImpactForm, UploadForm, UsageFilter
 from pricing.impact import impact_preview
@@ -55,24 +59,6 @@ PAGE_SIZE = 50
 RECENT_UPLOADS = 5
 
 
-def _fragment(request: HttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(int(request.GET.get("page", "1")), 1)
-    except ValueError:
-        return 1
-
-
-def _page(queryset, number: int) -> tuple[list, bool]:
-    """One page without a COUNT over millions of rows: fetch one extra row to know "next"."""
-    start = (number - 1) * PAGE_SIZE
-    rows = list(queryset[start : start + PAGE_SIZE + 1])
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-
-
 # --- The list and the upload form -------------------------------------------------------------
 
 
@@ -82,13 +68,12 @@ def _list_context(request: HttpRequest) -> dict:
         queryset=UsageRecord.objects.select_related("customer").order_by("-occurred_at", "pk"),
     )
     queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
-    number = _page_number(request)
-    records, has_next = _page(queryset, number)
+    # No COUNT over millions of rows: the page knows only whether an older one follows.
+    page_obj = open_page(queryset, per_page=PAGE_SIZE, number=request.GET.get("page"))
     return {
         "filter": filterset,
-        "records": records,
-        "page_number": number,
-        "has_next": has_next,
+        "records": page_obj.object_list,
+        "page_obj": page_obj,
         "filtering": any(request.GET.get(name) for name in filterset.form.fields),
         "upload_filter": request.GET.get("upload", "")
         if batch.is_batch_key(request.GET.get("upload", ""))
@@ -112,7 +97,7 @@ def _page_context(request: HttpRequest) -> dict:
 def usage_list(request: HttpRequest) -> HttpResponse:
     """Stored records, newest first, filtered in the URL; managers also see the upload form."""
     context = _list_context(request)
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "usage/list.html#records", context)
     context.update(_page_context(request), form=UploadForm())
     return render(request, "usage/list.html", context)
@@ -191,7 +176,7 @@ def _upload(request: HttpRequest, guard: UploadLimitHandler) -> HttpResponse:
                 "rating them in the background.",
             )
             url = reverse("pricing:usage_batch", args=[result.batch_key])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, url)
     context = {
         "form": form,
         "upload_errors": errors,
@@ -199,7 +184,7 @@ def _upload(request: HttpRequest, guard: UploadLimitHandler) -> HttpResponse:
         "max_upload": services.human_size(settings.RATECARD_MAX_UPLOAD_BYTES),
         "max_rows": settings.RATECARD_MAX_UPLOAD_ROWS,
     }
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "usage/list.html#upload", context, status=422)
     context = {**_list_context(request), **_page_context(request), **context}
     return render(request, "usage/list.html", context, status=422)
@@ -210,10 +195,9 @@ def _upload(request: HttpRequest, guard: UploadLimitHandler) -> HttpResponse:
 def upload_list(request: HttpRequest) -> HttpResponse:
     """Every upload, newest first: file, who, when, rows, rated and unrated counts."""
     uploads = Upload.objects.select_related("uploaded_by", "work").order_by("-uploaded_at", "-pk")
-    number = _page_number(request)
-    rows, has_next = _page(uploads, number)
-    context = {"uploads": rows, "page_number": number, "has_next": has_next}
-    if _fragment(request):
+    page_obj = open_page(uploads, per_page=PAGE_SIZE, number=request.GET.get("page"))
+    context = {"uploads": page_obj.object_list, "page_obj": page_obj}
+    if wants_fragment(request):
         return render(request, "usage/uploads.html#uploads", context)
     return render(request, "usage/uploads.html", context)
 
@@ -253,15 +237,15 @@ def usage_batch(request: HttpRequest, key: str) -> HttpResponse:
     """An upload: titled by its file name, its rating's progress (the work's shared partial),
     its counts (the unrated count links to those records) and its rows in file order."""
     context = _batch_context(key)
-    number = _page_number(request)
-    context["page_number"] = number
-    if _fragment(request) and request.GET.get("part") == "summary":
+    if wants_fragment(request) and request.GET.get("part") == "summary":
         return render(request, "usage/batch.html#summary", context)
-    records, has_next = _page(batch.batch_records(key), number)
-    for record in records:
+    page_obj = open_page(
+        batch.batch_records(key), per_page=PAGE_SIZE, number=request.GET.get("page")
+    )
+    for record in page_obj.object_list:
         record.line = batch.batch_line(record.pk)
-    context.update(records=records, has_next=has_next)
-    if _fragment(request):
+    context.update(records=page_obj.object_list, page_obj=page_obj)
+    if wants_fragment(request):
         return render(request, "usage/batch.html#rows", context)
     return render(request, "usage/batch.html", context)
 
@@ -279,8 +263,7 @@ def usage_batch_rate(request: HttpRequest, key: str) -> HttpResponse:
         work = services.upload_rate(upload=upload, by=request.user) if upload.pending else None
     if work is not None:
         messages.info(request, "Rating the pending records in the background.")
-    url = reverse("pricing:usage_batch", args=[key])
-    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+    return redirect_to(request, reverse("pricing:usage_batch", args=[key]))
 
 
 @require_POST
@@ -290,12 +273,8 @@ def usage_rate_now(request: HttpRequest) -> HttpResponse:
     work = services.usage_rate_backlog_start(by=request.user)
     if work is None:
         messages.info(request, "No usage records are waiting to be rated.")
-        return (
-            redirect("dashboard")
-            if not request.htmx
-            else HttpResponseClientRedirect(reverse("dashboard"))
-        )
-    if _fragment(request):
+        return redirect_to(request, reverse("dashboard"))
+    if wants_fragment(request):
         return render(request, "background/_work.html", {"status": work_status(work)})
     return redirect("background:work_detail", pk=work.pk)
 
@@ -385,6 +364,39 @@ def usage_export_download(request: HttpRequest, pk) -> FileResponse:
     )
 
 
+# --- Pictures ---------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(CAN_VIEW, raise_exception=True)
+def usage_charts(request: HttpRequest) -> HttpResponse:
+    """The rated amount per day per currency and the unrated records per day.
+
+    The usage page loads it once shown (its aggregates stay out of the list's request); it is
+    also a page of its own, where the link leads without JavaScript.
+    """
+    context = {"charts": pricing_charts.usage_charts(), "days": pricing_charts.USAGE_DAYS}
+    if wants_fragment(request):
+        return render(request, "usage/charts.html#charts", context)
+    return render(request, "usage/charts.html", context)
+
+
+@require_GET
+@permission_required(CAN_VIEW, raise_exception=True)
+def customer_paid(request: HttpRequest, pk) -> HttpResponse:
+    """What a customer paid per day over the last 90 days, by rule: loaded into the customer
+    page (which reads nothing of pricing), or a page of its own."""
+    customer = get_object_or_404(Customer, pk=pk)
+    context = {
+        "customer": customer,
+        "charts": pricing_charts.customer_paid_charts(customer),
+        "days": pricing_charts.CUSTOMER_DAYS,
+    }
+    if wants_fragment(request):
+        return render(request, "usage/customer_paid.html#charts", context)
+    return render(request, "usage/customer_paid.html", context)
+
+
 # --- Impact preview ---------------------------------------------------------------------------
 
 
@@ -394,9 +406,11 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
     """Draft a rule or membership change and see how a window's amounts would move.
 
     A GET form: nothing is saved, and the URL reproduces the preview. ``?rule=<id>`` (the link
-    from a rule's page) pre-fills the draft with that rule's current values. A window of more
-    than ``RATECARD_IMPACT_INLINE_RECORDS`` stored records is previewed by background work:
-    the page follows it (``?work=<id>``) and shows the report when it is done.
+    from a rule's page) pre-fills the draft with that rule's current values, and so does
+    picking a rule in the form (``refresh``: the form again, no preview yet). The rule's
+    current values show beside the draft's fields. A window of more than
+    ``RATECARD_IMPACT_INLINE_RECORDS`` stored records is previewed by background work: the page
+    follows it (``?work=<id>``) and shows the report when it is done.
     """
     if request.GET.get("work"):
         return _impact_of_work(request, request.GET["work"])
@@ -404,7 +418,20 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
     preview_error = ""
     status = 200
     work = None
-    if "start" in request.GET:
+    if "refresh" in request.GET:
+        data = request.GET.copy()
+        data.pop("refresh")
+        rule = _rule_from(data.get("rule"))
+        if rule is not None:
+            for name, value in ImpactForm.initial_for(rule).items():
+                data[name] = "" if value is None else str(value)
+            if rule.valid_to is None:
+                data["open_ended"] = "on"
+            else:
+                data.pop("open_ended", None)
+        form = ImpactForm(data)
+        form.is_valid()  # errors beside the fields; the preview waits for the button
+    elif "start" in request.GET:
         form = ImpactForm(request.GET)
         if form.is_valid():
             if _window_records(form) > settings.RATECARD_IMPACT_INLINE_RECORDS:
@@ -417,7 +444,9 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
                         end=form.cleaned_data["end"],
                         rule=form.rule_draft(),
                         membership=form.membership_draft(),
-                        top=form.cleaned_data.get("top") or 20,
+                        # Every changed customer up to this many, for the pictures; the table
+                        # shows the first ``top``.
+                        top=IMPACT_CHART_CUSTOMERS,
                     )
                 except ValidationError as exc:
                     preview_error = " ".join(exc.messages)
@@ -430,7 +459,7 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
         if rule is not None:
             initial.update(ImpactForm.initial_for(rule))
         form = ImpactForm(initial=initial)
-    context = {"form": form, "report": report, "preview_error": preview_error}
+    context = _impact_context(form, report, preview_error)
     if work is not None:
         context["work_status"] = work_status(work)
     response = _impact_response(request, context, status)
@@ -440,8 +469,24 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def _impact_context(form: ImpactForm, report, preview_error: str) -> dict:
+    context = {
+        "form": form,
+        "report": report,
+        "preview_error": preview_error,
+        "current": _current_values(form),
+    }
+    if report is not None:
+        shown = (form.cleaned_data.get("top") if hasattr(form, "cleaned_data") else None) or 20
+        context["top_customers"] = report.customers[:shown]
+        context["charts"] = pricing_charts.impact_charts(
+            report.customers, affected=report.customers_affected
+        )
+    return context
+
+
 def _impact_response(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "usage/impact.html#impact", context, status=status)
     return render(request, "usage/impact.html", context, status=status)
 
@@ -472,34 +517,65 @@ def _impact_of_work(request: HttpRequest, work_id: str) -> HttpResponse:
     status = work_status(work)
     report = None
     if status.state == "succeeded" and isinstance(work.result, dict):
-        report = _report_from_json(work.result.get("report") or {})
-    context = {
-        "form": form,
-        "report": report,
-        "preview_error": status.error if status.state == "failed" else "",
-        "work_status": status if not status.finished else None,
-        "work": work,
-    }
+        report = services.impact_report_from_json(work.result.get("report") or {})
+    preview_error = status.error if status.state == "failed" else ""
+    context = _impact_context(form, report, preview_error)
+    context["work_status"] = status if not status.finished else None
+    context["work"] = work
     return _impact_response(request, context)
 
 
-def _report_from_json(data: dict) -> dict:
+def _current_values(form: ImpactForm) -> dict[str, str]:
+    """The values today of the rule the draft names (shown beside the draft's fields)."""
+    if form.is_bound:
+        rule = form.cleaned_data.get("rule") if hasattr(form, "cleaned_data") else None
+    else:
+        rule = _rule_from(form.initial.get("rule"))
+    if not isinstance(rule, PricingRule):
+        return {}
+    return ImpactForm.current_values(rule)
 
-    return {
-        **data,
-        "start": date.fromisoformat(data["start"]),
-        "end": date.fromisoformat(data["end"]),
-    }
+
+IMPACT_CHART_CUSTOMERS = services.IMPACT_CHART_CUSTOMERS
+OPTIONS_SHOWN = 10
 
 
 def _rule_from(value: str | None) -> PricingRule | None:
+    """A rule named by its id (links) or its code (the form), with what the draft shows."""
     if not value:
         return None
     rules = PricingRule.objects.select_related("group", "customer", "price_list")
     try:
-        return rules.filter(pk=uuid.UUID(value)).first()
+        return rules.filter(pk=uuid.UUID(str(value))).first()
     except ValueError:
-        return rules.filter(code__iexact=value).first()
+        return rules.filter(code__iexact=str(value).strip()).first()
+
+
+@require_GET
+@permission_required(CAN_PREVIEW, raise_exception=True)
+def usage_impact_options(request: HttpRequest, kind: str) -> HttpResponse:
+    """Search-as-you-type for the preview's codes: the ``<option>``s of a datalist (rules,
+    groups by code, customers by external ID), at most ten, matching name or code."""
+    term = (request.GET.get(kind) or "").strip()[:100]
+    options: list[tuple[str, str]] = []
+    if term and kind == "rule":
+        rules = PricingRule.objects.filter(
+            Q(code__icontains=term) | Q(name__icontains=term)
+        ).order_by("code")[:OPTIONS_SHOWN]
+        options = [
+            (r.code, f"{r.name} · {r.billing_category}, priority {r.priority}") for r in rules
+        ]
+    elif term and kind in ("group", "target_group"):
+        options = [(g.code, g.name) for g in group_search(term, limit=OPTIONS_SHOWN)]
+    elif term and kind == "target_customer":
+        options = [
+            (c.external_id, c.name)
+            for c in customer_search(term, limit=OPTIONS_SHOWN)
+            if c.external_id
+        ]
+    elif kind not in ("rule", "group", "target_group", "target_customer"):
+        raise Http404("No such picker.")
+    return render(request, "usage/_impact_options.html", {"options": options})
 
 
 urlpatterns = [
@@ -510,6 +586,9 @@ urlpatterns = [
     path("usage/export.csv", usage_export, name="usage_export"),
     path("usage/exports/<uuid:pk>.csv", usage_export_download, name="usage_export_download"),
     path("usage/impact/", usage_impact, name="usage_impact"),
+    path("usage/impact/options/<str:kind>/", usage_impact_options, name="usage_impact_options"),
+    path("usage/charts/", usage_charts, name="usage_charts"),
+    path("usage/customers/<uuid:pk>/paid/", customer_paid, name="customer_paid"),
     path("usage/batches/<str:key>/", usage_batch, name="usage_batch"),
     path("usage/batches/<str:key>/rate/", usage_batch_rate, name="usage_batch_rate"),
     path("usage/batches/<str:key>/export.csv", usage_batch_export, name="usage_batch_export"),

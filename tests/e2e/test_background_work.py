@@ -38,9 +38,12 @@ def _upload(page, live_server, name: str = "march.csv") -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_repeated_file_is_refused_with_a_link_and_can_be_confirmed(live_server, page, world):
+def test_a_repeated_file_is_refused_with_a_link_and_can_be_confirmed(
+    live_server, page, world, page_watch
+):
     from pricing.models import Upload
 
+    page_watch.allow(422)  # the refusal of the repeat
     sign_in(page, live_server, "pm")
     _upload(page, live_server)
     page.wait_for_url(f"{live_server.url}/usage/batches/*/")

@@ -40,13 +40,14 @@ def test_a_large_window_is_previewed_by_a_task_with_the_same_report(
     assert work.state == WorkState.SUCCEEDED
     page = manager_client.get("/usage/impact/", {"work": str(work.pk)})
     report = page.context["report"]
-    assert (report["records"], report["changed"], report["customers_affected"]) == (
+    assert (report.records, report.changed, report.customers_affected) == (
         inline.records,
         inline.changed,
         inline.customers_affected,
     )
-    assert report["customers"][0]["customer"]["name"] == "Startup XYZ"
-    assert report["customers"][0]["delta"] == str(inline.customers[0].delta)
+    assert report.customers[0].customer.name == "Startup XYZ"
+    assert report.customers[0].delta == inline.customers[0].delta
+    assert [t.delta for t in report.totals] == [t.delta for t in inline.totals]
     html = page.content.decode()
     assert "<strong>1</strong> would change" in html
     assert "Startup XYZ" in html
