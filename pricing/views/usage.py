@@ -10,10 +10,7 @@ Pricing managers upload and rate (``pricing.add_usagerecord``); Support staff se
 The impact preview is for those who may change rules (``pricing.change_pricingrule``).
 """
 
-import csv
-import io
 import uuid
-from collections.abc import Iterator
 
 from django.conf import settings
 from django.contrib import messages
@@ -28,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
+from groups.csvfile import csv_download
 from pricing import batch, services
 from pricing.forms_usage import ImpactForm, UploadForm, UsageFilter
 from pricing.impact import impact_preview
@@ -240,27 +238,12 @@ def usage_batch_rate(request: HttpRequest, key: str) -> HttpResponse:
     return response
 
 
-def _csv_response(rows: Iterator[list], filename: str) -> StreamingHttpResponse:
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in rows:
-            writer.writerow(row)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate(0)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 @require_GET
 @permission_required(CAN_VIEW, raise_exception=True)
 def usage_batch_export(request: HttpRequest, key: str) -> StreamingHttpResponse:
     _summary(key)
     rows = batch.export_rows(batch.batch_records(key), lines=True)
-    return _csv_response(rows, f"usage-{key}.csv")
+    return csv_download(rows, f"usage-{key}.csv")
 
 
 @require_GET
@@ -273,7 +256,7 @@ def usage_export(request: HttpRequest) -> StreamingHttpResponse:
     )
     queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
-    return _csv_response(batch.export_rows(queryset), f"usage-{stamp}.csv")
+    return csv_download(batch.export_rows(queryset), f"usage-{stamp}.csv")
 
 
 # --- Impact preview ---------------------------------------------------------------------------
