@@ -26,7 +26,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from billing.exceptions import validation_error_detail
-from groups import services
+from groups import services, validation
 from groups.models import Customer, CustomerGroup, Membership
 
 UNKNOWN_CUSTOMER = "No customer with this id."
@@ -169,7 +169,7 @@ class GroupSerializer(serializers.Serializer):
         help_text="Derived from the name when left out or blank.",
     )
     description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    expires_on = serializers.DateField(required=False, allow_null=True)
+    expires_on = validation.ApiDateField(required=False, allow_null=True)
     member_count = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
-from groups import selectors, services
+from groups import selectors, services, validation
 from groups.models import Customer, CustomerGroup
 
 FILE_TOO_LARGE = "The file is {size}; files up to {limit} are accepted."
@@ -41,7 +41,7 @@ class GroupForm(forms.Form):
         help_text="Optional. Derived from the name when empty (e.g. summer-promo-2026).",
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    expires_on = forms.DateField(label="Planned expiry", required=False, widget=DateInput)
+    expires_on = validation.DateField(label="Planned expiry", required=False, widget=DateInput)
 
     existing_group: CustomerGroup | None = None
 

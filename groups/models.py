@@ -16,6 +16,8 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from groups.validation import validate_supported_day, validate_supported_instant
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
@@ -131,7 +133,11 @@ class CustomerGroup(TimeStampedModel):
     )
     description = models.TextField(blank=True)
     expires_on = models.DateField(
-        "planned expiry", null=True, blank=True, help_text="When a promotion group should end."
+        "planned expiry",
+        null=True,
+        blank=True,
+        help_text="When a promotion group should end.",
+        validators=[validate_supported_day],
     )
     reviewed_at = models.DateTimeField("last review", null=True, blank=True)
     reviewed_by = models.ForeignKey(
@@ -197,7 +203,7 @@ class Membership(models.Model):
 
     group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="memberships")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
-    joined_at = models.DateTimeField(default=timezone.now)
+    joined_at = models.DateTimeField(default=timezone.now, validators=[validate_supported_instant])
     joined_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -205,7 +211,7 @@ class Membership(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    left_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True, validators=[validate_supported_instant])
     left_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

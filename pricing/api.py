@@ -26,6 +26,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from groups import validation
 from groups.api import (
     CUSTOMER_MISMATCH,
     CUSTOMER_REQUIRED,
@@ -167,8 +168,8 @@ class PricingRuleSerializer(serializers.Serializer):
     priority = serializers.IntegerField(
         min_value=0, max_value=2_147_483_647, required=False, help_text="Higher number wins."
     )
-    valid_from = serializers.DateField(required=False, help_text="Defaults to today.")
-    valid_to = serializers.DateField(
+    valid_from = validation.ApiDateField(required=False, help_text="Defaults to today.")
+    valid_to = validation.ApiDateField(
         required=False, allow_null=True, help_text="Inclusive; null = open-ended."
     )
     is_active = serializers.BooleanField(required=False)
@@ -184,7 +185,7 @@ class PricingRuleFilter(django_filters.FilterSet):
     price_list_id = django_filters.UUIDFilter(field_name="price_list_id")
     billing_category = django_filters.CharFilter(field_name="billing_category")
     is_active = django_filters.BooleanFilter(field_name="is_active")
-    active_on = django_filters.DateFilter(
+    active_on = validation.DateFilter(
         method="filter_active_on", help_text="Rules active and valid on this date."
     )
 
@@ -244,7 +245,7 @@ class UsageInputSerializer(serializers.Serializer):
     billing_category = serializers.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
     item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
     quantity = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=6)
-    occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to now.")
+    occurred_at = validation.ApiDateTimeField(required=False, help_text="Defaults to now.")
 
     def validate_quantity(self, value: decimal.Decimal) -> decimal.Decimal:
         if value <= 0:

@@ -6,3 +6,14 @@ class PricingConfig(AppConfig):
 
     name = "pricing"
     verbose_name = "Pricing"
+
+    def ready(self) -> None:
+        # The range of supported dates is the engine's; groups checks its dates by it too.
+        from groups.validation import install_range
+        from pricing import engine
+        from pricing.clock import billing_tz
+
+        install_range(
+            check_day=engine.check_day,
+            check_instant=lambda value: engine.check_instant(value, billing_tz()),
+        )

@@ -8,6 +8,7 @@ the model's constraint messages do not compete with the services' own.
 from django import forms
 from django.core.exceptions import ValidationError
 
+from groups import validation
 from groups.models import Customer, CustomerGroup
 from pricing.currencies import ISO_4217_CODES
 from pricing.models import PriceList, PricingRule, TargetKind
@@ -190,10 +191,10 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
     priority = forms.IntegerField(
         initial=0, help_text="Higher number wins among rules that apply to a usage record."
     )
-    valid_from = forms.DateField(
+    valid_from = validation.DateField(
         label="Valid from", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
-    valid_to = forms.DateField(
+    valid_to = validation.DateField(
         label="Valid to",
         required=False,
         help_text="Inclusive; leave empty for no end.",

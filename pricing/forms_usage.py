@@ -1,6 +1,6 @@
 """Forms and the filter of the usage pages: the record list, CSV upload and impact preview."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 
 import django_filters
 from django import forms
@@ -9,8 +9,10 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from groups import validation
 from groups.models import Customer, CustomerGroup
 from groups.services import parse_external_ids
+from pricing import engine
 from pricing.impact import MembershipDraft, RuleDraft
 from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
 from pricing.selectors import billing_tz
@@ -37,12 +39,12 @@ class UsageFilter(django_filters.FilterSet):
         label="Category", widget=forms.TextInput(attrs=SMALL)
     )
     item_code = django_filters.CharFilter(label="Item", widget=forms.TextInput(attrs=SMALL))
-    occurred_from = django_filters.DateFilter(
+    occurred_from = validation.DateFilter(
         label="From",
         method="filter_from",
         widget=_date_input(),
     )
-    occurred_to = django_filters.DateFilter(
+    occurred_to = validation.DateFilter(
         label="To (inclusive)",
         method="filter_to",
         widget=_date_input(),
@@ -60,14 +62,12 @@ class UsageFilter(django_filters.FilterSet):
         return queryset.filter(customer__in=Customer.objects.search(value).values("pk"))
 
     def filter_from(self, queryset: QuerySet, name: str, value) -> QuerySet:
-        return queryset.filter(occurred_at__gte=_day_start(value))
+        return queryset.filter(occurred_at__gte=engine.day_start(value, billing_tz()))
 
     def filter_to(self, queryset: QuerySet, name: str, value) -> QuerySet:
-        return queryset.filter(occurred_at__lt=_day_start(value + timedelta(days=1)))
-
-
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, tzinfo=billing_tz())
+        # The day after the supported range's last day is still a date (engine.day_after).
+        end = engine.day_start(engine.day_after(value), billing_tz())
+        return queryset.filter(occurred_at__lt=end)
 
 
 class UploadForm(forms.Form):
@@ -112,8 +112,8 @@ ACTIVE_CHOICES = [("", "Unchanged"), ("1", "Enabled"), ("0", "Disabled")]
 class ImpactForm(forms.Form):
     """A window of days and a draft change; blank rule fields keep the rule's current value."""
 
-    start = forms.DateField(label="From", widget=_date_input())
-    end = forms.DateField(label="To (inclusive)", widget=_date_input())
+    start = validation.DateField(label="From", widget=_date_input())
+    end = validation.DateField(label="To (inclusive)", widget=_date_input())
     rule = forms.CharField(
         label="Rule code",
         required=False,
@@ -123,8 +123,8 @@ class ImpactForm(forms.Form):
     priority = forms.IntegerField(
         required=False, min_value=0, widget=forms.NumberInput(attrs=SMALL)
     )
-    valid_from = forms.DateField(required=False, widget=_date_input())
-    valid_to = forms.DateField(
+    valid_from = validation.DateField(required=False, widget=_date_input())
+    valid_to = validation.DateField(
         required=False,
         label="Valid to",
         widget=_date_input(),

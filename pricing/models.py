@@ -21,6 +21,7 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from groups.models import Customer, CustomerGroup, TimeStampedModel
+from groups.validation import validate_supported_day, validate_supported_instant
 from pricing import engine, rules_sql
 from pricing.clock import billing_today
 from pricing.currencies import ISO_4217_CODES
@@ -181,8 +182,13 @@ class PricingRule(TimeStampedModel):
         related_name="pricing_rules",
     )
     priority = models.PositiveIntegerField(default=0, help_text="Higher number wins.")
-    valid_from = models.DateField(default=billing_today)
-    valid_to = models.DateField(null=True, blank=True, help_text="Inclusive; empty = open-ended.")
+    valid_from = models.DateField(default=billing_today, validators=[validate_supported_day])
+    valid_to = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Inclusive; empty = open-ended.",
+        validators=[validate_supported_day],
+    )
     is_active = models.BooleanField("active", default=True)
     description = models.TextField(blank=True)
 
@@ -308,7 +314,7 @@ class UsageRecord(models.Model):
         decimal_places=6,
         validators=[MinValueValidator(Decimal("0.000001")), MAX_DECIMAL_VALIDATOR],
     )
-    occurred_at = models.DateTimeField()
+    occurred_at = models.DateTimeField(validators=[validate_supported_instant])
     status = models.CharField(
         max_length=10, choices=UsageStatus.choices, default=UsageStatus.PENDING
     )

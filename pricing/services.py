@@ -490,6 +490,7 @@ LINE_BAD_TIME = (
     "occurred_at “{value}” is not a date and time such as 2026-03-01T14:30:00+01:00 "
     "(without an offset it is read in the billing time zone)."
 )
+LINE_TIME_OUT_OF_RANGE = "occurred_at “{value}”: {reason}"
 LINE_BAD_CATEGORY = "category “{value}”: {reason}"
 LINE_BAD_ITEM = "item “{value}”: {reason}"
 MAX_REPORTED_ERRORS = 100
@@ -574,11 +575,15 @@ def _parse_quantity(value: str) -> Decimal:
 
 
 def _parse_instant(value: str, tz) -> datetime:
+    """An instant as written (an offset, or the billing zone), in the supported range."""
     try:
-        instant = datetime.fromisoformat(value)
+        instant = engine.read_instant(datetime.fromisoformat(value), tz)
     except ValueError:
         raise ValueError(LINE_BAD_TIME.format(value=value)) from None
-    return instant.replace(tzinfo=tz) if instant.tzinfo is None else instant
+    try:
+        return engine.check_instant(instant, tz)
+    except engine.OutOfRange as exc:
+        raise ValueError(LINE_TIME_OUT_OF_RANGE.format(value=value, reason=exc)) from None
 
 
 def _compiled(validator) -> re.Pattern:

@@ -17,7 +17,13 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
@@ -67,11 +73,14 @@ def _list_context(request: HttpRequest) -> dict:
         request.GET or None,
         queryset=UsageRecord.objects.select_related("customer").order_by("-occurred_at", "pk"),
     )
-    queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
+    invalid = filterset.is_bound and not filterset.is_valid()
+    queryset = filterset.queryset if invalid or not filterset.is_bound else filterset.qs
     number = _page_number(request)
     records, has_next = _page(queryset, number)
     return {
         "filter": filterset,
+        # Filters that are not understood are ignored, and said so, with a 400.
+        "status": 400 if invalid else 200,
         "records": records,
         "page_number": number,
         "has_next": has_next,
@@ -95,9 +104,9 @@ def usage_list(request: HttpRequest) -> HttpResponse:
     """Stored records, newest first, filtered in the URL; managers also see the upload form."""
     context = _list_context(request)
     if _fragment(request):
-        return render(request, "usage/list.html#records", context)
+        return render(request, "usage/list.html#records", context, status=context["status"])
     context.update(_page_context(request), form=UploadForm())
-    return render(request, "usage/list.html", context)
+    return render(request, "usage/list.html", context, status=context["status"])
 
 
 class UploadLimitHandler(FileUploadHandler):
@@ -254,9 +263,23 @@ def usage_export(request: HttpRequest) -> StreamingHttpResponse:
         request.GET or None,
         queryset=UsageRecord.objects.order_by("-occurred_at", "pk"),
     )
-    queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
+    if filterset.is_bound and not filterset.is_valid():
+        # Exporting everything instead of what was asked for would be worse than nothing.
+        return HttpResponseBadRequest(
+            _filter_errors(filterset) + " Nothing was exported.",
+            content_type="text/plain; charset=utf-8",
+        )
+    queryset = filterset.qs if filterset.is_bound else filterset.queryset
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     return csv_download(batch.export_rows(queryset), f"usage-{stamp}.csv")
+
+
+def _filter_errors(filterset: UsageFilter) -> str:
+    details = "; ".join(
+        f"{filterset.form[name].label or name}: {' '.join(errors)}"
+        for name, errors in filterset.form.errors.items()
+    )
+    return f"These filters were not understood: {details}."
 
 
 # --- Impact preview ---------------------------------------------------------------------------
