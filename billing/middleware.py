@@ -1,4 +1,4 @@
-"""Project-wide middleware: the billing clock, sign-in, htmx flash messages, clean 503s."""
+"""Project-wide middleware: the billing clock, clean input, sign-in, htmx flash messages, 503s."""
 
 import logging
 
@@ -29,6 +29,36 @@ class BillingTimeZoneMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         with timezone.override(billing_tz()):
             return self.get_response(request)
+
+
+NUL_IN_PARAMETERS = "Request parameters cannot contain NUL characters (%00)."
+
+
+class RejectNulParametersMiddleware:
+    """Answer 400 when a query parameter holds a NUL character, before any view reads it.
+
+    PostgreSQL cannot hold or compare text with NUL, so a search box given ``%00`` answered 500
+    wherever a view passed the parameter to a query. Posted form fields refuse NUL themselves
+    (Django's and DRF's ``CharField``), and CSV files are checked line by line.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any(
+            "\x00" in key or any("\x00" in value for value in values)
+            for key, values in request.GET.lists()
+        ):
+            return bad_request(request, NUL_IN_PARAMETERS)
+        return self.get_response(request)
+
+
+def bad_request(request: HttpRequest, message: str) -> HttpResponse:
+    """A 400 that says why: JSON under /api/, a plain page elsewhere (no session needed)."""
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=400)
+    return HttpResponse(render_to_string("400.html", {"message": message}), status=400)
 
 
 class LoginRequiredMiddleware(BaseLoginRequiredMiddleware):

@@ -1,4 +1,4 @@
-"""The one CSV writer of every file Ratecard produces: exports, downloads, files written later.
+"""The one CSV writer of every file Ratecard produces, and the checks every CSV reader shares.
 
 Spreadsheets run a cell that starts like a formula, so a text cell starting with ``=``, ``+``,
 ``-``, ``@``, a tab or a carriage return is written with an apostrophe in front (the usual
@@ -26,6 +26,16 @@ EXPORT_INCOMPLETE = (
 )
 # Rows read before a download's response starts (the header and the first record).
 PREFETCH_ROWS = 2
+# PostgreSQL cannot hold NUL in text: a file carrying one is refused line by line, never a 500.
+NUL_IN_CELL = (
+    "a value contains a NUL character (0x00), which is not text; save the file as plain CSV "
+    "and upload it again."
+)
+
+
+def has_nul(row: Sequence[str]) -> bool:
+    """True when a cell of a CSV line read from a file holds a NUL character."""
+    return any("\x00" in cell for cell in row)
 
 
 def safe_cell(value: object) -> object:

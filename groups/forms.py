@@ -213,6 +213,11 @@ class BulkConfirmForm(forms.Form):
         ids = [line.strip() for line in self.cleaned_data["ids"].splitlines() if line.strip()]
         if not ids:
             raise ValidationError(BULK_NOTHING)
+        if len(ids) > services.BULK_LIMIT:
+            # The confirm step is a form anyone can post: it keeps the preview's limit.
+            raise ValidationError(
+                services.BULK_TOO_MANY.format(limit=services.BULK_LIMIT, count=len(ids))
+            )
         return ids
 
 

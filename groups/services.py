@@ -19,6 +19,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 
+from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer, CustomerGroup, Membership
 
 GROUP_NAME_TAKEN = "A group named “{name}” already exists (as “{existing}”)."
@@ -31,6 +32,7 @@ UNKNOWN_GROUP_CODES = "Unknown group codes: {codes}."
 BULK_TOO_MANY = "At most {limit} external IDs at a time; this list has {count}."
 CSV_NO_COLUMN = "The CSV has no “{column}” column (columns found: {found})."
 CSV_NOT_TEXT = "The file is not UTF-8 text. Save it as CSV (UTF-8) and upload it again."
+CSV_LINE = "Line {line}: {message}"
 
 BULK_LIMIT = 100_000
 User = AbstractBaseUser
@@ -397,6 +399,9 @@ def read_csv_column(raw: bytes, *, column: str = "external_id") -> list[str]:
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         return []
+    for number, row in enumerate(rows, start=1):
+        if has_nul(row):
+            raise ValidationError(CSV_LINE.format(line=number, message=NUL_IN_CELL))
     header = [cell.strip().lower() for cell in rows[0]]
     if column in header:
         index = header.index(column)
@@ -600,6 +605,9 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
         if plan.rows > BULK_LIMIT:
             raise ValidationError(IMPORT_TOO_MANY.format(limit=BULK_LIMIT))
         line = reader.line_num
+        if has_nul(row):
+            plan.errors.append(CSV_LINE.format(line=line, message=NUL_IN_CELL))
+            continue
         name, external_id, email = cell(row, "name"), cell(row, "external_id"), cell(row, "email")
         codes = [c.lower() for c in _CODES_SPLIT.split(cell(row, "group_codes")) if c]
         problems = []

@@ -87,6 +87,8 @@ class UploadForm(forms.Form):
 
     def clean_file(self):
         file = self.cleaned_data["file"]
+        if self.too_large:
+            return None  # cut off while reading: what arrived is not the file (see clean)
         if file.size > settings.RATECARD_MAX_UPLOAD_BYTES:
             from pricing.services import upload_too_large_message
 

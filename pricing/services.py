@@ -18,6 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
+from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer
 from pricing import batch, engine
 from pricing.models import (
@@ -618,6 +619,8 @@ class _LineParser:
     def __call__(self, row: list[str]) -> tuple:
         if len(row) != self.width:
             raise ValueError(LINE_COLUMN_COUNT.format(expected=self.width, found=len(row)))
+        if has_nul(row):
+            raise ValueError(NUL_IN_CELL)
         ref_at, category_at, item_at, quantity_at, time_at = self.positions
         ref, category, item = row[ref_at].strip(), row[category_at].strip(), row[item_at].strip()
         quantity, occurred_at = row[quantity_at].strip(), row[time_at].strip()

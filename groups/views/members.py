@@ -113,13 +113,21 @@ def member_bulk(request: HttpRequest, pk) -> HttpResponse:
 
     if "confirm" in request.POST:
         confirm = BulkConfirmForm(request.POST)
-        if confirm.is_valid():
-            plan = services.membership_bulk_apply(
-                group=group,
-                external_ids=confirm.cleaned_data["ids"],
-                mode=confirm.cleaned_data["mode"],
-                by=request.user,
+        try:
+            plan = (
+                services.membership_bulk_apply(
+                    group=group,
+                    external_ids=confirm.cleaned_data["ids"],
+                    mode=confirm.cleaned_data["mode"],
+                    by=request.user,
+                )
+                if confirm.is_valid()
+                else None
             )
+        except ValidationError as exc:
+            confirm.add_error(None, exc)
+            plan = None
+        if plan is not None:
             summary = _applied_summary(plan)
             if not fragment:
                 messages.success(request, summary)
@@ -130,7 +138,13 @@ def member_bulk(request: HttpRequest, pk) -> HttpResponse:
             context.update(members_oob=True, history_oob=True)
             return render(request, f"{template}#bulk_result", context)
         form = BulkMembershipForm()
-        context["bulk_errors"] = ["The preview was incomplete; paste the IDs again."]
+        context["bulk_errors"] = [
+            message
+            for errors in confirm.errors.as_data().values()
+            for error in errors
+            if error.code not in ("required", "invalid_choice")
+            for message in error.messages
+        ] or ["The preview was incomplete; paste the IDs again."]
     else:
         form = BulkMembershipForm(request.POST, request.FILES)
         if form.is_valid():

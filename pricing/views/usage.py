@@ -113,25 +113,26 @@ class UploadLimitHandler(FileUploadHandler):
     """Stops reading an upload as soon as it is larger than ``RATECARD_MAX_UPLOAD_BYTES``.
 
     The rest of the request body is discarded instead of being written to a temporary file, and
-    the view reports the size with a clear message.
+    the view reports the size with a clear message. The fields before the file (the CSRF token)
+    are still read: the stop comes from ``receive_data_chunk``, which Django's parser handles,
+    never from ``handle_raw_input``, where it escaped as a 500 from the CSRF check.
     """
 
     def __init__(self, request=None) -> None:
         super().__init__(request)
         self.limit = settings.RATECARD_MAX_UPLOAD_BYTES
         self.received = 0
+        self.request_length = 0
         self.too_large: int | None = None
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        # A little room for the multipart envelope and the other fields.
-        if content_length and content_length > self.limit + 64 * 1024:
-            self.too_large = content_length
-            raise StopUpload(connection_reset=False)
+        self.request_length = content_length or 0
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
         if self.received > self.limit:
-            self.too_large = self.received
+            # The request's length says how large the file was (near enough) without reading it.
+            self.too_large = max(self.received, self.request_length)
             raise StopUpload(connection_reset=False)
         return raw_data
 
