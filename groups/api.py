@@ -168,7 +168,7 @@ class GroupSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="Derived from the name when left out or blank.",
     )
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    description = validation.ApiDescriptionField()
     expires_on = validation.ApiDateField(required=False, allow_null=True)
     member_count = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)

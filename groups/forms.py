@@ -40,7 +40,7 @@ class GroupForm(forms.Form):
         required=False,
         help_text="Optional. Derived from the name when empty (e.g. summer-promo-2026).",
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = validation.DescriptionField()
     expires_on = validation.DateField(label="Planned expiry", required=False, widget=DateInput)
 
     existing_group: CustomerGroup | None = None

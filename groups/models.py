@@ -16,7 +16,13 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from groups.validation import validate_supported_day, validate_supported_instant
+from groups.validation import (
+    DESCRIPTION_MAX_LENGTH,
+    validate_description_length,
+    validate_supported_day,
+    validate_supported_instant,
+    validate_visible_text,
+)
 
 
 class TimeStampedModel(models.Model):
@@ -45,13 +51,14 @@ class Customer(TimeStampedModel):
     """Somebody the operator bills. ``external_id`` is the operator's own identifier."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_visible_text])
     external_id = models.CharField(
         "external ID",
         max_length=100,
         null=True,
         blank=True,
         help_text="The operator's own identifier, used by integrations and imports.",
+        validators=[validate_visible_text],
     )
     email = models.EmailField(blank=True)
     is_active = models.BooleanField("active", default=True)
@@ -126,12 +133,14 @@ class CustomerGroup(TimeStampedModel):
     """A named set of customers that pricing rules can target."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_visible_text])
     code = models.SlugField(
         max_length=100,
         help_text="Short machine name that integrations tag customers with, e.g. vip.",
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[validate_description_length]
+    )
     expires_on = models.DateField(
         "planned expiry",
         null=True,

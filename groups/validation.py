@@ -1,4 +1,4 @@
-"""Input rules every app shares: the dates and instants Ratecard supports.
+"""Input rules every app shares: supported dates and instants, visible text, description length.
 
 The supported range is decided once, in :mod:`pricing.engine.calendar` (``check_day``,
 ``check_instant``), so that no accepted value can stop rating. ``groups`` imports nothing from
@@ -8,15 +8,41 @@ serializer field of both apps validates through the functions below. Until they 
 every check fails loudly rather than letting a date through unchecked.
 """
 
+import unicodedata
 from collections.abc import Callable
 from datetime import date, datetime
 
 import django_filters
 from django import forms
 from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import MaxLengthValidator
 from rest_framework import serializers
 
 OUT_OF_RANGE = "out_of_range"
+
+# One limit for every description (groups, price lists, rules), in pages, the API and the admin.
+DESCRIPTION_MAX_LENGTH = 5_000
+DESCRIPTION_TOO_LONG = "Keep the description to %(limit_value)s characters (it has %(show_value)s)."
+validate_description_length = MaxLengthValidator(DESCRIPTION_MAX_LENGTH, DESCRIPTION_TOO_LONG)
+
+INVISIBLE_CHARACTER = (
+    "Remove the invisible or direction-changing character {name} (U+{code:04X}): names, codes "
+    "and IDs must read the same everywhere they are shown."
+)
+# Control and format characters (bidirectional overrides, zero-width spaces and joiners, the
+# byte-order mark), line and paragraph separators, and lone surrogates.
+_INVISIBLE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def validate_visible_text(value: str | None) -> None:
+    """Refuse characters that are invisible or reorder text (spoofed names, codes and IDs)."""
+    for ch in value or "":
+        if unicodedata.category(ch) in _INVISIBLE_CATEGORIES:
+            name = unicodedata.name(ch, "a control character")
+            raise ValidationError(
+                INVISIBLE_CHARACTER.format(name=name, code=ord(ch)), code="invisible_character"
+            )
+
 
 DayCheck = Callable[[date], date]
 InstantCheck = Callable[[datetime], datetime]
@@ -63,6 +89,28 @@ def validate_supported_instant(value: datetime | None) -> None:
 
 
 # --- Form and serializer fields ---------------------------------------------------------------
+
+
+class DescriptionField(forms.CharField):
+    """A description typed in a form: optional, at most ``DESCRIPTION_MAX_LENGTH`` characters."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("widget", forms.Textarea(attrs={"rows": 3}))
+        super().__init__(
+            max_length=DESCRIPTION_MAX_LENGTH,
+            error_messages={"max_length": DESCRIPTION_TOO_LONG},
+            **kwargs,
+        )
+
+
+class ApiDescriptionField(serializers.CharField):
+    """A description sent to the API: optional, the same limit and message as the pages."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("allow_blank", True)
+        super().__init__(validators=[validate_description_length], **kwargs)
 
 
 class DateField(forms.DateField):

@@ -1,14 +1,20 @@
 """Django admin for superusers: price lists, rules and usage records."""
 
 from django.contrib import admin
+from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
+from pricing.decimals import DecimalField
 from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord
+
+# Prices and quantities typed in the admin are read as strictly as on the pages and the API.
+STRICT_DECIMALS = {models.DecimalField: {"form_class": DecimalField}}
 
 
 class PriceListItemInline(admin.TabularInline):
     model = PriceListItem
     extra = 1
+    formfield_overrides = STRICT_DECIMALS
 
 
 @admin.register(PriceList)
@@ -25,6 +31,7 @@ class PriceListItemAdmin(SimpleHistoryAdmin):
     list_filter = ["price_list", "unit"]
     search_fields = ["item_code", "price_list__name", "price_list__code"]
     list_select_related = ["price_list"]
+    formfield_overrides = STRICT_DECIMALS
 
 
 @admin.register(PricingRule)
@@ -79,3 +86,4 @@ class UsageRecordAdmin(admin.ModelAdmin):
     ]
     show_full_result_count = False
     date_hierarchy = "occurred_at"
+    formfield_overrides = STRICT_DECIMALS

@@ -40,6 +40,7 @@ from groups.api import (
 )
 from groups.models import Customer, CustomerGroup
 from pricing import engine, services
+from pricing.decimals import ApiDecimalField
 from pricing.models import (
     CATEGORY_VALIDATOR,
     ITEM_CODE_VALIDATOR,
@@ -79,7 +80,7 @@ def _uuid_ref(queryset: QuerySet, **kwargs) -> serializers.PrimaryKeyRelatedFiel
 class PriceListItemSerializer(serializers.Serializer):
     item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
     unit = serializers.CharField(max_length=32)
-    unit_price = serializers.DecimalField(
+    unit_price = ApiDecimalField(
         max_digits=MAX_DIGITS, decimal_places=6, min_value=decimal.Decimal(0)
     )
 
@@ -91,7 +92,7 @@ class PriceListSerializer(serializers.Serializer):
     currency = serializers.CharField(
         max_length=3, min_length=3, help_text="ISO 4217 code, e.g. CZK."
     )
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    description = validation.ApiDescriptionField()
     items = PriceListItemSerializer(
         many=True,
         required=False,
@@ -173,7 +174,7 @@ class PricingRuleSerializer(serializers.Serializer):
         required=False, allow_null=True, help_text="Inclusive; null = open-ended."
     )
     is_active = serializers.BooleanField(required=False)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    description = validation.ApiDescriptionField()
     status = serializers.CharField(read_only=True, help_text="active, scheduled, expired, disabled")
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
@@ -244,7 +245,7 @@ class UsageInputSerializer(serializers.Serializer):
     external_id = serializers.CharField(required=False, max_length=100)
     billing_category = serializers.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
     item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
-    quantity = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=6)
+    quantity = ApiDecimalField(max_digits=MAX_DIGITS, decimal_places=6)
     occurred_at = validation.ApiDateTimeField(required=False, help_text="Defaults to now.")
 
     def validate_quantity(self, value: decimal.Decimal) -> decimal.Decimal:

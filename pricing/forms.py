@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from groups import validation
 from groups.models import Customer, CustomerGroup
 from pricing.currencies import ISO_4217_CODES
+from pricing.decimals import DecimalField
 from pricing.models import PriceList, PricingRule, TargetKind
 
 # Errors that only say "you have not filled this in yet": live validation keeps quiet about
@@ -98,9 +99,7 @@ class PriceListForm(ServiceErrorsMixin, forms.Form):
     currency = forms.ChoiceField(
         choices=CURRENCY_CHOICES, help_text="ISO 4217 code of every price on the list."
     )
-    description = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
-    )
+    description = validation.DescriptionField()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -123,7 +122,7 @@ class PriceListItemForm(ServiceErrorsMixin, forms.Form):
         label="Item code", max_length=64, help_text="e.g. minute, SMS, GB (no spaces)"
     )
     unit = forms.CharField(max_length=32, help_text="e.g. minute, message, GB")
-    unit_price = forms.DecimalField(
+    unit_price = DecimalField(
         label="Unit price",
         max_digits=18,
         decimal_places=6,
@@ -206,9 +205,7 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         initial=True,
         help_text="A disabled rule never applies, whatever its dates.",
     )
-    description = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
-    )
+    description = validation.DescriptionField()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

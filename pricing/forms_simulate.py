@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from groups import validation
 from groups.models import Customer, CustomerGroup
+from pricing.decimals import DecimalField
 from pricing.models import CATEGORY_VALIDATOR, ITEM_CODE_VALIDATOR, PricingRule
 from pricing.selectors import billing_tz
 
@@ -97,7 +98,7 @@ class SimulationForm(forms.Form):
         help_text="Empty: the category's most common item.",
     )
     # No max_digits: the range check in clean_quantity gives the readable message for huge values.
-    quantity = forms.DecimalField(
+    quantity = DecimalField(
         required=False, decimal_places=6, widget=forms.NumberInput(attrs={"step": "any"})
     )
     at = BillingDateTimeField(

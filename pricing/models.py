@@ -21,7 +21,13 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from groups.models import Customer, CustomerGroup, TimeStampedModel
-from groups.validation import validate_supported_day, validate_supported_instant
+from groups.validation import (
+    DESCRIPTION_MAX_LENGTH,
+    validate_description_length,
+    validate_supported_day,
+    validate_supported_instant,
+    validate_visible_text,
+)
 from pricing import engine, rules_sql
 from pricing.clock import billing_today
 from pricing.currencies import ISO_4217_CODES
@@ -62,10 +68,12 @@ class PriceList(TimeStampedModel):
     """A named set of unit prices in one currency."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_visible_text])
     code = models.SlugField(max_length=100)
     currency = models.CharField(max_length=3, validators=[validate_currency])
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[validate_description_length]
+    )
 
     objects = PriceListQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["updated_at"])
@@ -89,7 +97,11 @@ class PriceListItem(models.Model):
 
     price_list = models.ForeignKey(PriceList, on_delete=models.CASCADE, related_name="items")
     item_code = models.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
-    unit = models.CharField(max_length=32, help_text="e.g. minute, GB, message, unit")
+    unit = models.CharField(
+        max_length=32,
+        help_text="e.g. minute, GB, message, unit",
+        validators=[validate_visible_text],
+    )
     unit_price = models.DecimalField(
         max_digits=18, decimal_places=6, validators=[MinValueValidator(0), MAX_DECIMAL_VALIDATOR]
     )
@@ -155,7 +167,7 @@ class PricingRule(TimeStampedModel):
     """Which price list prices a billing category, for whom, when, and how strongly."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_visible_text])
     code = models.CharField(
         max_length=100,
         validators=[
@@ -190,7 +202,9 @@ class PricingRule(TimeStampedModel):
         validators=[validate_supported_day],
     )
     is_active = models.BooleanField("active", default=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[validate_description_length]
+    )
 
     objects = PricingRuleQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["updated_at"])

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer
-from pricing import batch, engine
+from pricing import batch, decimals, engine
 from pricing.models import (
     CATEGORY_VALIDATOR,
     ITEM_CODE_VALIDATOR,
@@ -558,11 +558,11 @@ _QUANTITY_VALIDATORS = UsageRecord._meta.get_field("quantity").validators
 
 def _parse_quantity(value: str) -> Decimal:
     try:
-        quantity = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(LINE_BAD_QUANTITY.format(value=value)) from None
-    if not quantity.is_finite():
-        raise ValueError(LINE_BAD_QUANTITY.format(value=value))
+        quantity = decimals.parse_decimal(value)
+    except decimals.NotADecimal as exc:
+        if str(exc) == decimals.NOT_A_NUMBER:
+            raise ValueError(LINE_BAD_QUANTITY.format(value=value)) from None
+        raise ValueError(LINE_QUANTITY_INVALID.format(value=value, reason=exc)) from None
     if quantity <= 0:
         raise ValueError(LINE_QUANTITY_NOT_POSITIVE)
     # The model field's own validators: digits, decimal places, the upper limit.
