@@ -150,12 +150,14 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling: five failures from one user name and address lock it for 15 minutes.
+# Login throttling: five failures from one user name and address lock it for 15 minutes. The
+# address is the client's, also behind the proxy (billing.client.client_ip).
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "billing.client.client_ip"
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -232,9 +234,12 @@ CSRF_COOKIE_SECURE = SECURE
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365 if SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", default=False) else None
-)
+# Behind a TLS-terminating proxy (DJANGO_BEHIND_PROXY=1) its headers are trusted: the scheme
+# from X-Forwarded-Proto, the client address from the entry it appends to X-Forwarded-For
+# (RATECARD_PROXY_COUNT proxies in a chain). The app must then be reachable only through it.
+RATECARD_BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", default=False)
+RATECARD_PROXY_COUNT = max(1, int(os.environ.get("DJANGO_PROXY_COUNT", "1")))
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if RATECARD_BEHIND_PROXY else None
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
