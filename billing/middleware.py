@@ -106,10 +106,12 @@ class HtmxMessagesMiddleware:
 
 
 class DatabaseUnavailableMiddleware:
-    """Turn a lost database connection into a clean 503 instead of a traceback.
+    """Turn a lost database connection in a view into a clean 503 instead of a traceback.
 
     The pool and ``CONN_HEALTH_CHECKS`` reconnect on their own once the server is back, so the
-    next request after an outage succeeds without a restart.
+    next request after an outage succeeds without a restart. The layers around the view (the
+    session loaded in middleware, the session saved after it) are covered by the project's 500
+    handler, which answers the same 503 for the same errors (``billing.api_urls.server_error``).
     """
 
     def __init__(self, get_response):
@@ -119,21 +121,30 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception):
-        if not _is_connection_error(exception):
+        if not is_connection_error(exception):
             return None
-        logger.error("Database unavailable while serving %s: %s", request.path, exception)
-        if request.path_info.startswith("/api/"):
-            return JsonResponse(
-                {"detail": "The database is unavailable. Try again in a moment."},
-                status=503,
-                headers={"Retry-After": "5"},
-            )
-        body = render_to_string("503.html", request=None)
-        return HttpResponse(body, status=503, headers={"Retry-After": "5"})
+        return database_unavailable(request, exception)
 
 
-def _is_connection_error(exception: Exception) -> bool:
+RETRY_AFTER = "5"
+DATABASE_UNAVAILABLE = "The database is unavailable. Try again in a moment."
+
+
+def database_unavailable(request: HttpRequest, exception: BaseException) -> HttpResponse:
+    """503 with ``Retry-After``: JSON under /api/, a page needing no database elsewhere."""
+    logger.error("Database unavailable while serving %s: %s", request.path, exception)
+    if request.path_info.startswith("/api/"):
+        return JsonResponse(
+            {"detail": DATABASE_UNAVAILABLE}, status=503, headers={"Retry-After": RETRY_AFTER}
+        )
+    body = render_to_string("503.html", request=None)
+    return HttpResponse(body, status=503, headers={"Retry-After": RETRY_AFTER})
+
+
+def is_connection_error(exception: BaseException | None) -> bool:
     """True for errors that mean "cannot reach the database", not for bad queries."""
+    if exception is None:
+        return False
     if isinstance(exception, PoolTimeout | InterfaceError):
         return True
     if isinstance(exception, OperationalError):
