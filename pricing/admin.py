@@ -5,7 +5,7 @@ from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
 from pricing.decimals import DecimalField
-from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord
+from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord, UsageStatus
 
 # Prices and quantities typed in the admin are read as strictly as on the pages and the API.
 STRICT_DECIMALS = {models.DecimalField: {"form_class": DecimalField}}
@@ -57,6 +57,13 @@ class PricingRuleAdmin(SimpleHistoryAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
+    """Usage records; once rated (or found unrated) a record is read-only, as in the API.
+
+    A settled record carries the price the engine gave it: changing its quantity or customer
+    here would leave it rated at the old amount. Only pending records (not rated yet) can be
+    corrected or deleted.
+    """
+
     list_display = [
         "occurred_at",
         "customer",
@@ -87,3 +94,15 @@ class UsageRecordAdmin(admin.ModelAdmin):
     show_full_result_count = False
     date_hierarchy = "occurred_at"
     formfield_overrides = STRICT_DECIMALS
+    # No bulk actions: "delete selected" would not ask each record whether it is settled.
+    actions = None
+
+    def has_change_permission(self, request, obj: UsageRecord | None = None) -> bool:
+        if obj is not None and obj.status != UsageStatus.PENDING:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj: UsageRecord | None = None) -> bool:
+        if obj is not None and obj.status != UsageStatus.PENDING:
+            return False
+        return super().has_delete_permission(request, obj)
