@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer
@@ -61,8 +62,13 @@ def _save_price_list(price_list: PriceList, by: User | None) -> PriceList:
     return price_list
 
 
-def _replace_items(price_list: PriceList, items: Sequence[Mapping]) -> None:
-    """Make the list's items exactly ``items`` (dicts of item_code, unit, unit_price)."""
+def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | None) -> None:
+    """Make the list's items exactly ``items`` (dicts of item_code, unit, unit_price).
+
+    Items are matched by code, so their history reads as the pages' and the admin's do: an item
+    whose unit or price changed is *changed*, one no longer listed is *deleted*, a new code is
+    *created*, each recorded with ``by``; an item sent unchanged leaves no record.
+    """
     seen: set[str] = set()
     rows: list[PriceListItem] = []
     errors: list[str] = []
@@ -87,8 +93,26 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping]) -> None:
         rows.append(item)
     if errors:
         raise ValidationError({"items": errors})
-    price_list.items.all().delete()
-    PriceListItem.objects.bulk_create(rows)
+    existing = {item.item_code: item for item in price_list.items.all()}
+    for code in existing.keys() - seen:
+        _delete_item(existing[code], by)
+    changed, created = [], []
+    for row in rows:
+        item = existing.get(row.item_code)
+        if item is None:
+            created.append(row)
+        elif (item.unit, item.unit_price) != (row.unit, row.unit_price):
+            item.unit, item.unit_price = row.unit, row.unit_price
+            changed.append(item)
+    if changed:
+        bulk_update_with_history(changed, PriceListItem, ["unit", "unit_price"], default_user=by)
+    if created:
+        bulk_create_with_history(created, PriceListItem, default_user=by)
+
+
+def _delete_item(item: PriceListItem, by: User | None) -> None:
+    item._history_user = by
+    item.delete()
 
 
 @transaction.atomic
@@ -105,7 +129,7 @@ def price_list_create(
         PriceList(name=name, code=code, currency=currency, description=description or ""), by
     )
     if items:
-        _replace_items(price_list, items)
+        _replace_items(price_list, items, by)
     return price_list
 
 
@@ -126,7 +150,7 @@ def price_list_update(
         setattr(price_list, name, value)
     _save_price_list(price_list, by)
     if items is not None:
-        _replace_items(price_list, items)
+        _replace_items(price_list, items, by)
     return price_list
 
 
@@ -152,8 +176,9 @@ def price_list_item_save(
     item_code: str,
     unit: str,
     unit_price: Decimal,
+    by: User | None = None,
 ) -> PriceListItem:
-    """Add or change one item of a price list (inline editing)."""
+    """Add or change one item of a price list (inline editing), recorded in its history."""
     item = item or PriceListItem(price_list=price_list)
     item.item_code = (item_code or "").strip()
     item.unit = (unit or "").strip()
@@ -162,13 +187,14 @@ def price_list_item_save(
     if clash:
         raise ValidationError({"item_code": ["This price list already prices that item."]})
     item.full_clean(validate_constraints=False)
+    item._history_user = by
     item.save()
     return item
 
 
 @transaction.atomic
-def price_list_item_delete(*, item: PriceListItem) -> None:
-    item.delete()
+def price_list_item_delete(*, item: PriceListItem, by: User | None = None) -> None:
+    _delete_item(item, by)
 
 
 # --- Rules ------------------------------------------------------------------------------------

@@ -165,7 +165,9 @@ def price_list_item_add(request: HttpRequest, pk) -> HttpResponse:
     form = _item_form(data=request.POST)
     if form.is_valid():
         try:
-            item = services.price_list_item_save(price_list=price_list, **form.cleaned_data)
+            item = services.price_list_item_save(
+                price_list=price_list, by=request.user, **form.cleaned_data
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
@@ -213,7 +215,9 @@ def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse
     form = _item_form(item, data=request.POST)
     if form.is_valid():
         try:
-            services.price_list_item_save(price_list=price_list, item=item, **form.cleaned_data)
+            services.price_list_item_save(
+                price_list=price_list, item=item, by=request.user, **form.cleaned_data
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
             item.refresh_from_db()
@@ -256,7 +260,7 @@ def price_list_item_delete(request: HttpRequest, pk, item_pk: int) -> HttpRespon
             },
         )
     code = item.item_code
-    services.price_list_item_delete(item=item)
+    services.price_list_item_delete(item=item, by=request.user)
     messages.success(request, f"Item “{code}” deleted.")
     if not wants_fragment(request):
         return redirect(detail_url)
