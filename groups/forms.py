@@ -42,6 +42,8 @@ class GroupForm(forms.Form):
     )
     description = validation.DescriptionField()
     expires_on = validation.DateField(label="Planned expiry", required=False, widget=DateInput)
+    # The version the editor loaded: a save from an older one is refused, showing what changed.
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     existing_group: CustomerGroup | None = None
 
@@ -52,8 +54,19 @@ class GroupForm(forms.Form):
             "code": group.code,
             "description": group.description,
             "expires_on": group.expires_on,
+            "version": group.version,
         }
         return cls(initial=initial, **kwargs)
+
+    def group_fields(self) -> dict:
+        """What the group services take (the version travels apart)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
+
+    def carry_current_version(self, version: int) -> None:
+        """After a refused stale save: keep what was typed, now based on ``version``."""
+        data = self.data.copy()
+        data["version"] = str(version)
+        self.data = data
 
     def apply_service_error(self, error: ValidationError, *, exclude=None) -> None:
         """Put a service's ``ValidationError`` next to the fields and find the clashing group."""

@@ -33,6 +33,29 @@ class TimeStampedModel(models.Model):
         abstract = True
 
 
+class Versioned(models.Model):
+    """A row that counts its saves: ``version`` goes up by one every time it is saved.
+
+    Editors carry the version they loaded (a hidden field, the API's ETag); the services refuse
+    a write made from an older one (:func:`groups.versions.check`). Counting here, like
+    ``auto_now``, means every save counts, the admin's included; ``QuerySet.update()`` does not
+    count, and is kept for what is no edit of the row's own fields (membership bookkeeping,
+    reviews).
+    """
+
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            self.version = (self.version or 0) + 1
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
+        super().save(*args, **kwargs)
+
+
 class CustomerQuerySet(models.QuerySet):
     def search(self, term: str) -> "CustomerQuerySet":
         """Customers whose name, external ID or email contains ``term`` (any case)."""
@@ -129,7 +152,7 @@ def _current_members_of_outer_group() -> models.QuerySet:
     return Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
 
 
-class CustomerGroup(TimeStampedModel):
+class CustomerGroup(Versioned, TimeStampedModel):
     """A named set of customers that pricing rules can target."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

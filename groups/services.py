@@ -19,6 +19,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
 
+from groups import versions
 from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer, CustomerGroup, Membership
 
@@ -114,12 +115,23 @@ def group_create(
 
 
 @transaction.atomic
-def group_update(*, group: CustomerGroup, by: User | None = None, **fields) -> CustomerGroup:
-    """Change a group's definition (name, code, description, planned expiry)."""
+def group_update(
+    *,
+    group: CustomerGroup,
+    by: User | None = None,
+    expected_version: versions.Expected = None,
+    **fields,
+) -> CustomerGroup:
+    """Change a group's definition (name, code, description, planned expiry).
+
+    Refused (:class:`groups.versions.StaleEdit`) when the definition changed since the editor
+    loaded ``expected_version``.
+    """
     allowed = {"name", "code", "description", "expires_on"}
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"group_update() got unexpected fields: {sorted(unknown)}")
+    versions.check(group, expected_version)
     for name, value in fields.items():
         setattr(group, name, value if value is not None or name == "expires_on" else "")
     if "code" in fields and not (group.code or "").strip():
@@ -128,11 +140,14 @@ def group_update(*, group: CustomerGroup, by: User | None = None, **fields) -> C
     return _save_group(group)
 
 
-def group_delete(*, group: CustomerGroup, by: User | None = None) -> None:
+def group_delete(
+    *, group: CustomerGroup, by: User | None = None, expected_version: versions.Expected = None
+) -> None:
     """Delete a group and its membership history; refused while pricing rules use it."""
     group._history_user = by
     try:
         with transaction.atomic():
+            versions.check(group, expected_version)
             group.delete()
     except ProtectedError as exc:
         rules = sorted(str(obj) for obj in exc.protected_objects)

@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
+from pricing import services
 from pricing.decimals import DecimalField
 from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord, UsageStatus
 
@@ -32,6 +33,15 @@ class PriceListItemAdmin(SimpleHistoryAdmin):
     search_fields = ["item_code", "price_list__name", "price_list__code"]
     list_select_related = ["price_list"]
     formfield_overrides = STRICT_DECIMALS
+
+    # An item's change is a new version of its list too (the list's API ETag covers its items).
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.price_list_items_changed(price_list=obj.price_list)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.price_list_items_changed(price_list=obj.price_list)
 
 
 @admin.register(PricingRule)

@@ -34,9 +34,11 @@ from groups.api import (
     UNKNOWN_EXTERNAL_ID,
     CustomerRefSerializer,
     GroupRefSerializer,
+    VersionedMixin,
     api_validation_error,
     parse_uuid,
     update_fields,
+    versioned_schema,
 )
 from groups.models import Customer, CustomerGroup
 from pricing import engine, services
@@ -99,6 +101,9 @@ class PriceListSerializer(serializers.Serializer):
         max_length=10_000,
         help_text="On PUT and PATCH, the list replaces all of the price list's items.",
     )
+    version = serializers.IntegerField(
+        read_only=True, help_text="Also the ETag, quoted; a change of any item counts too."
+    )
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -124,8 +129,9 @@ def price_lists_queryset() -> QuerySet[PriceList]:
     )
 
 
+@versioned_schema
 @extend_schema(tags=["price lists"])
-class PriceListViewSet(viewsets.ModelViewSet):
+class PriceListViewSet(VersionedMixin, viewsets.ModelViewSet):
     """Price lists with nested items; only pricing managers change them."""
 
     serializer_class = PriceListSerializer
@@ -143,12 +149,19 @@ class PriceListViewSet(viewsets.ModelViewSet):
         # Items are replaced only when sent, on PUT as on PATCH: leaving them out keeps them.
         fields = update_fields(serializer, {"description": ""})
         price_list = services.price_list_update(
-            price_list=serializer.instance, by=self.request.user, **fields
+            price_list=serializer.instance,
+            by=self.request.user,
+            # The ETag covers the items: any change since it was read is a conflict.
+            expected_version=self.expected_version(),
+            strict=True,
+            **fields,
         )
         serializer.instance = price_lists_queryset().get(pk=price_list.pk)
 
     def perform_destroy(self, instance):
-        services.price_list_delete(price_list=instance, by=self.request.user)
+        services.price_list_delete(
+            price_list=instance, by=self.request.user, expected_version=self.expected_version()
+        )
 
 
 # --- Rules ------------------------------------------------------------------------------------
@@ -176,6 +189,7 @@ class PricingRuleSerializer(serializers.Serializer):
     is_active = serializers.BooleanField(required=False)
     description = validation.ApiDescriptionField()
     status = serializers.CharField(read_only=True, help_text="active, scheduled, expired, disabled")
+    version = serializers.IntegerField(read_only=True, help_text="Also the ETag, quoted.")
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -205,8 +219,9 @@ class PricingRuleFilter(django_filters.FilterSet):
         return queryset.active_on(value)
 
 
+@versioned_schema
 @extend_schema(tags=["pricing rules"])
-class PricingRuleViewSet(viewsets.ModelViewSet):
+class PricingRuleViewSet(VersionedMixin, viewsets.ModelViewSet):
     """Pricing rules; only pricing managers change them."""
 
     serializer_class = PricingRuleSerializer
@@ -226,13 +241,20 @@ class PricingRuleViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         try:
             fields = update_fields(serializer, RULE_CLEARABLE)
-            rule = services.rule_update(rule=serializer.instance, by=self.request.user, **fields)
+            rule = services.rule_update(
+                rule=serializer.instance,
+                by=self.request.user,
+                expected_version=self.expected_version(),
+                **fields,
+            )
         except DjangoValidationError as exc:
             raise api_validation_error(exc, RULE_RENAMES) from exc
         serializer.instance = rule
 
     def perform_destroy(self, instance):
-        services.rule_delete(rule=instance, by=self.request.user)
+        services.rule_delete(
+            rule=instance, by=self.request.user, expected_version=self.expected_version()
+        )
 
 
 # --- Rating -----------------------------------------------------------------------------------

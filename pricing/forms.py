@@ -100,6 +100,8 @@ class PriceListForm(ServiceErrorsMixin, forms.Form):
         choices=CURRENCY_CHOICES, help_text="ISO 4217 code of every price on the list."
     )
     description = validation.DescriptionField()
+    # The version the editor loaded: a save from an older one is refused, showing what changed.
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -112,7 +114,12 @@ class PriceListForm(ServiceErrorsMixin, forms.Form):
             "code": price_list.code,
             "currency": price_list.currency,
             "description": price_list.description,
+            "version": price_list.version,
         }
+
+    def price_list_fields(self) -> dict:
+        """What the price list services take (the version travels apart)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
 
 
 class PriceListItemForm(ServiceErrorsMixin, forms.Form):
@@ -130,12 +137,18 @@ class PriceListItemForm(ServiceErrorsMixin, forms.Form):
         error_messages={"min_value": "A unit price cannot be negative."},
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
+    # The version of the item the editor loaded (editing a row; empty when adding one).
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _bootstrap(self)
         for field in self.fields.values():
             field.widget.attrs["class"] += " form-control-sm"
+
+    def item_fields(self) -> dict:
+        """What ``price_list_item_save`` takes for the item (the version travels apart)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
 
 
 # --- Rules ------------------------------------------------------------------------------------
@@ -206,6 +219,8 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         help_text="A disabled rule never applies, whatever its dates.",
     )
     description = validation.DescriptionField()
+    # The version the editor loaded: a save from an older one is refused, showing what changed.
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -215,7 +230,7 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         self.fields["priority"].widget.attrs["inputmode"] = "numeric"
         # Changes in these inputs trigger live validation; typing in a search box does not.
         for name, field in self.fields.items():
-            if name not in SEARCH_FIELDS:
+            if name not in SEARCH_FIELDS and name != "version":
                 field.widget.attrs["class"] += " validate"
 
     @classmethod
@@ -233,6 +248,7 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
             "valid_to": rule.valid_to,
             "is_active": rule.is_active,
             "description": rule.description,
+            "version": rule.version,
         }
 
     def clean(self) -> dict:

@@ -20,7 +20,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from groups.models import Customer, CustomerGroup, TimeStampedModel
+from groups.models import Customer, CustomerGroup, TimeStampedModel, Versioned
 from groups.validation import (
     DESCRIPTION_MAX_LENGTH,
     validate_description_length,
@@ -64,7 +64,7 @@ class PriceListQuerySet(models.QuerySet):
         return self.filter(Q(name__icontains=term) | Q(code__icontains=term))
 
 
-class PriceList(TimeStampedModel):
+class PriceList(Versioned, TimeStampedModel):
     """A named set of unit prices in one currency."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -92,7 +92,7 @@ class PriceList(TimeStampedModel):
         return f"{self.name} ({self.currency})"
 
 
-class PriceListItem(models.Model):
+class PriceListItem(Versioned):
     """The unit price of one item (minute, GB, unit ...) on one price list."""
 
     price_list = models.ForeignKey(PriceList, on_delete=models.CASCADE, related_name="items")
@@ -163,7 +163,7 @@ class PricingRuleQuerySet(models.QuerySet):
         return self.order_by(*rules_sql.precedence_order())
 
 
-class PricingRule(TimeStampedModel):
+class PricingRule(Versioned, TimeStampedModel):
     """Which price list prices a billing category, for whom, when, and how strongly."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -15,10 +15,11 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from groups import versions
 from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer
 from pricing import batch, decimals, engine
@@ -62,12 +63,13 @@ def _save_price_list(price_list: PriceList, by: User | None) -> PriceList:
     return price_list
 
 
-def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | None) -> None:
+def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | None) -> bool:
     """Make the list's items exactly ``items`` (dicts of item_code, unit, unit_price).
 
     Items are matched by code, so their history reads as the pages' and the admin's do: an item
     whose unit or price changed is *changed*, one no longer listed is *deleted*, a new code is
-    *created*, each recorded with ``by``; an item sent unchanged leaves no record.
+    *created*, each recorded with ``by``; an item sent unchanged leaves no record. Returns
+    whether anything changed.
     """
     seen: set[str] = set()
     rows: list[PriceListItem] = []
@@ -105,9 +107,14 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | N
             item.unit, item.unit_price = row.unit, row.unit_price
             changed.append(item)
     if changed:
-        bulk_update_with_history(changed, PriceListItem, ["unit", "unit_price"], default_user=by)
+        for item in changed:
+            item.version += 1
+        bulk_update_with_history(
+            changed, PriceListItem, ["unit", "unit_price", "version"], default_user=by
+        )
     if created:
         bulk_create_with_history(created, PriceListItem, default_user=by)
+    return bool(changed or created or existing.keys() - seen)
 
 
 def _delete_item(item: PriceListItem, by: User | None) -> None:
@@ -130,7 +137,11 @@ def price_list_create(
     )
     if items:
         _replace_items(price_list, items, by)
+        _touch(price_list)
     return price_list
+
+
+PRICE_LIST_FIELDS = ("name", "code", "currency", "description")
 
 
 @transaction.atomic
@@ -139,26 +150,53 @@ def price_list_update(
     price_list: PriceList,
     items: Sequence[Mapping] | None = None,
     by: User | None = None,
+    expected_version: versions.Expected = None,
+    strict: bool = False,
     **fields,
 ) -> PriceList:
-    """Change a price list; ``items`` (when given) replaces all of its items."""
-    allowed = {"name", "code", "currency", "description"}
-    unknown = set(fields) - allowed
+    """Change a price list; ``items`` (when given) replaces all of its items.
+
+    ``expected_version`` is the version the editor loaded: the change is refused
+    (:class:`groups.versions.StaleEdit`) when the list's own fields changed since, or, with
+    ``strict`` (the API's ``If-Match``, whose ETag covers the items), when anything did.
+    """
+    unknown = set(fields) - set(PRICE_LIST_FIELDS)
     if unknown:
         raise TypeError(f"price_list_update() got unexpected fields: {sorted(unknown)}")
+    versions.check(price_list, expected_version, fields=None if strict else PRICE_LIST_FIELDS)
     for name, value in fields.items():
         setattr(price_list, name, value)
     _save_price_list(price_list, by)
-    if items is not None:
-        _replace_items(price_list, items, by)
+    if items is not None and _replace_items(price_list, items, by):
+        _touch(price_list)
     return price_list
 
 
-def price_list_delete(*, price_list: PriceList, by: User | None = None) -> None:
-    """Delete a price list and its items; refused while rules use it."""
+def price_list_items_changed(*, price_list: PriceList) -> None:
+    """Record that the list's items changed elsewhere (the admin): the list's version counts it."""
+    _touch(price_list)
+
+
+def _touch(price_list: PriceList) -> None:
+    """Count a change of the list's items as a new version of the list (its API ETag).
+
+    One UPDATE, no history record (the items have their own); ``price_list`` in memory keeps
+    its old version, so callers that show the version read the list again.
+    """
+    PriceList.objects.filter(pk=price_list.pk).update(
+        version=F("version") + 1, updated_at=timezone.now()
+    )
+
+
+def price_list_delete(
+    *, price_list: PriceList, by: User | None = None, expected_version: versions.Expected = None
+) -> None:
+    """Delete a price list and its items; refused while rules use it, or (``expected_version``)
+    when it changed since the caller loaded it."""
     price_list._history_user = by
     try:
         with transaction.atomic():
+            versions.check(price_list, expected_version)
             price_list.delete()
     except ProtectedError as exc:
         rules = sorted(str(obj) for obj in exc.protected_objects)
@@ -177,8 +215,15 @@ def price_list_item_save(
     unit: str,
     unit_price: Decimal,
     by: User | None = None,
+    expected_version: versions.Expected = None,
 ) -> PriceListItem:
-    """Add or change one item of a price list (inline editing), recorded in its history."""
+    """Add or change one item of a price list (inline editing), recorded in its history.
+
+    A change is refused (:class:`groups.versions.StaleEdit`) when the item changed since the
+    editor loaded ``expected_version``. Either way the list counts a new version.
+    """
+    if item is not None:
+        versions.check(item, expected_version)
     item = item or PriceListItem(price_list=price_list)
     item.item_code = (item_code or "").strip()
     item.unit = (unit or "").strip()
@@ -189,12 +234,14 @@ def price_list_item_save(
     item.full_clean(validate_constraints=False)
     item._history_user = by
     item.save()
+    _touch(price_list)
     return item
 
 
 @transaction.atomic
 def price_list_item_delete(*, item: PriceListItem, by: User | None = None) -> None:
     _delete_item(item, by)
+    _touch(item.price_list)
 
 
 # --- Rules ------------------------------------------------------------------------------------
@@ -262,17 +309,29 @@ def rule_create(*, by: User | None = None, **fields) -> PricingRule:
 
 
 @transaction.atomic
-def rule_update(*, rule: PricingRule, by: User | None = None, **fields) -> PricingRule:
+def rule_update(
+    *,
+    rule: PricingRule,
+    by: User | None = None,
+    expected_version: versions.Expected = None,
+    **fields,
+) -> PricingRule:
+    """Change a rule; refused (:class:`groups.versions.StaleEdit`) when it changed since the
+    editor loaded ``expected_version``."""
     unknown = set(fields) - RULE_FIELDS
     if unknown:
         raise TypeError(f"rule_update() got unexpected fields: {sorted(unknown)}")
+    versions.check(rule, expected_version)
     for name, value in fields.items():
         setattr(rule, name, value)
     return _save_rule(rule, by)
 
 
 @transaction.atomic
-def rule_delete(*, rule: PricingRule, by: User | None = None) -> None:
+def rule_delete(
+    *, rule: PricingRule, by: User | None = None, expected_version: versions.Expected = None
+) -> None:
+    versions.check(rule, expected_version)
     rule._history_user = by
     rule.delete()
 

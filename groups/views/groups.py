@@ -15,6 +15,7 @@ from groups import selectors, services
 from groups.filters import sort_columns
 from groups.forms import GroupForm, MemberAddForm
 from groups.models import Customer, CustomerGroup
+from groups.versions import StaleEdit
 from groups.views._common import paginate, wants_fragment
 
 GROUPS_PER_PAGE = 25
@@ -183,13 +184,23 @@ def group_history(request: HttpRequest, pk) -> HttpResponse:
 def group_edit(request: HttpRequest, pk) -> HttpResponse:
     """Edit the definition (Pricing managers): inline on the group page, or as its own page."""
     group = get_group(pk)
+    stale = None
     if request.method == "POST":
         form = GroupForm(request.POST)
         if form.is_valid():
             try:
-                services.group_update(group=group, by=request.user, **form.cleaned_data)
+                services.group_update(
+                    group=group,
+                    by=request.user,
+                    expected_version=form.cleaned_data["version"],
+                    **form.group_fields(),
+                )
             except ValidationError as exc:
                 form.apply_service_error(exc, exclude=group.pk)
+            except StaleEdit as exc:
+                stale = exc
+                form.carry_current_version(exc.current_version)
+                group = get_group(pk)
             else:
                 messages.success(request, f"Saved “{group.name}”.")
                 if wants_fragment(request):
@@ -198,8 +209,8 @@ def group_edit(request: HttpRequest, pk) -> HttpResponse:
                 return redirect("groups:group_detail", pk=group.pk)
     else:
         form = GroupForm.for_group(group)
-    status = 422 if form.errors else 200
-    context = {"form": form, "group": group}
+    status = 409 if stale else 422 if form.errors else 200
+    context = {"form": form, "group": group, "stale": stale}
     if wants_fragment(request):
         return render(request, "groups/group_form.html#edit_form", context, status=status)
     return render(request, "groups/group_form.html", context, status=status)

@@ -11,6 +11,7 @@ GROUP_FIELDS = {
     "code",
     "description",
     "expires_on",
+    "version",
     "member_count",
     "created_at",
     "updated_at",

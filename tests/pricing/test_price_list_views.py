@@ -496,8 +496,8 @@ def test_support_cannot_change_items(support_client):
 
 
 # Session, user, permissions (2), price list, savepoint, clash check, FK check, insert, history,
-# release, items.
-ADD_ITEM_QUERIES = 12
+# the list's new version, release, items.
+ADD_ITEM_QUERIES = 13
 
 
 def test_items_fragment_query_count_with_one_item(manager_client, django_assert_num_queries):
