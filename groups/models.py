@@ -200,6 +200,10 @@ class CustomerGroup(Versioned, TimeStampedModel):
                 violation_error_message="A group with this code already exists.",
             ),
         ]
+        indexes = [
+            # The latest membership change of any group: one probe for the rating inputs' stamp.
+            models.Index(fields=["members_changed_at"], name="groups_group_mchanged_idx"),
+        ]
         permissions = [("review_customergroup", "Can mark a group's membership as reviewed")]
 
     def __str__(self) -> str:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, transaction
+from django.db import DataError
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.utils import (
@@ -42,6 +42,7 @@ from groups.api import (
 )
 from groups.models import Customer, CustomerGroup
 from pricing import engine, services
+from pricing.clock import billing_tz
 from pricing.decimals import ApiDecimalField
 from pricing.models import (
     CATEGORY_VALIDATOR,
@@ -58,13 +59,11 @@ MAX_USAGE_RECORDS = 10_000
 QUANTITY_NOT_POSITIVE = "Quantity must be greater than zero."
 TOO_MANY_RECORDS = "At most {limit} records at a time; this list has {count}."
 NO_RECORDS = "Send one record or a non-empty list of records."
-AMOUNT_TOO_LARGE = "The amount (unit price times quantity) is too large to store."
 
 # Prices and quantities up to 999,999,999.999999: 15 significant digits round-trip exactly through
-# the embedded SQLite database too (it stores decimals as doubles), and every amount they make
-# below AMOUNT_LIMIT fits the 20-digit amount column on both databases.
+# the embedded SQLite database too (it stores decimals as doubles); amounts are the engine's,
+# stored exactly up to engine.MAX_AMOUNT.
 MAX_DIGITS = 15
-AMOUNT_LIMIT = decimal.Decimal(10) ** 16
 
 RULE_CLEARABLE = {"group": None, "customer": None, "valid_to": None, "description": ""}
 RULE_RENAMES = {"price_list": "price_list_id", "group": "group_id", "customer": "customer_id"}
@@ -260,6 +259,28 @@ class PricingRuleViewSet(VersionedMixin, viewsets.ModelViewSet):
 # --- Rating -----------------------------------------------------------------------------------
 
 
+class InstantField(validation.ApiDateTimeField):
+    """An ISO 8601 instant; one written without an offset is read in the billing time zone
+    (``BILLING_TIME_ZONE``), as CSV uploads and the pages read it (:func:`engine.read_instant`).
+    Instants outside the supported range are refused (``groups.validation``)."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "An ISO 8601 instant, e.g. 2026-03-01T14:30:00+01:00; without an offset it is read "
+            "in the billing time zone.",
+        )
+        super().__init__(**kwargs)
+
+    def default_timezone(self):
+        return billing_tz()
+
+    def enforce_timezone(self, value):
+        if value.tzinfo is None:
+            value = engine.read_instant(value, billing_tz())
+        return super().enforce_timezone(value)
+
+
 class UsageInputSerializer(serializers.Serializer):
     """One usage record to rate (``/rate``) or store (``/usage-records``); no queries."""
 
@@ -268,7 +289,11 @@ class UsageInputSerializer(serializers.Serializer):
     billing_category = serializers.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
     item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
     quantity = ApiDecimalField(max_digits=MAX_DIGITS, decimal_places=6)
-    occurred_at = validation.ApiDateTimeField(required=False, help_text="Defaults to now.")
+    occurred_at = InstantField(
+        required=False,
+        help_text="When the usage happened (default: now). An ISO 8601 instant; without an "
+        "offset it is read in the billing time zone.",
+    )
 
     def validate_quantity(self, value: decimal.Decimal) -> decimal.Decimal:
         if value <= 0:
@@ -496,10 +521,6 @@ class UsageRecordFilter(django_filters.FilterSet):
         return queryset.filter(customer__external_id=value.strip())
 
 
-class AmountTooLarge(Exception):
-    """Some rated amounts would not fit the amount column (args: their indexes)."""
-
-
 class UsageBatchErrorSerializer(serializers.Serializer):
     records = serializers.DictField(
         child=serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
@@ -559,19 +580,11 @@ class UsageRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             )
         records = self._validated_records(rows, many=many)
         try:
-            with transaction.atomic():
-                stored = services.usage_records_create(records=records, by=request.user)
-                too_large = [
-                    str(index)
-                    for index, record in enumerate(stored)
-                    if record.amount is not None and abs(record.amount) >= AMOUNT_LIMIT
-                ]
-                if too_large:
-                    # Raised inside the block, so the records just stored are rolled back.
-                    raise AmountTooLarge(too_large)
-        except (AmountTooLarge, DataError, decimal.InvalidOperation) as exc:
-            indexes = exc.args[0] if isinstance(exc, AmountTooLarge) else ["0"]
-            error = {"quantity": [AMOUNT_TOO_LARGE]}
+            stored = services.usage_records_create(records=records, by=request.user)
+        except (services.AmountTooLarge, DataError, decimal.InvalidOperation) as exc:
+            too_large = isinstance(exc, services.AmountTooLarge)
+            indexes = [str(i) for i in exc.args[0]] if too_large else ["0"]
+            error = {"quantity": [services.AMOUNT_TOO_LARGE]}
             raise serializers.ValidationError(
                 {"records": dict.fromkeys(indexes, error)} if many else error
             ) from exc

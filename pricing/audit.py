@@ -91,9 +91,9 @@ from django_filters import FilterSet
 
 from groups.models import Customer, CustomerGroup, Membership
 from groups.services import group_delete
+from pricing.clock import billing_tz
 from pricing.filters_audit import FILTERSETS
 from pricing.models import PriceListItem, PricingRule
-from pricing.selectors import billing_tz
 
 GROUP, CUSTOMER, RULE = "group", "customer", "rule"
 

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from groups import validation
 from groups.models import Customer, CustomerGroup
+from pricing.clock import billing_tz
 from pricing.decimals import DecimalField
 from pricing.models import CATEGORY_VALIDATOR, ITEM_CODE_VALIDATOR, PricingRule
-from pricing.selectors import billing_tz
 
 MAX_QUANTITY = Decimal("1000000000")
 MAX_WHAT_IF_GROUPS = 50

@@ -13,9 +13,9 @@ from groups import validation
 from groups.models import Customer, CustomerGroup
 from groups.services import parse_external_ids
 from pricing import engine
+from pricing.clock import billing_tz
 from pricing.impact import MembershipDraft, RuleDraft
 from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
-from pricing.selectors import billing_tz
 
 SMALL = {"class": "form-control form-control-sm"}
 SMALL_SELECT = {"class": "form-select form-select-sm"}

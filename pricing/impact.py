@@ -25,8 +25,10 @@ from django.db import connection
 
 from groups.models import Customer, CustomerGroup
 from pricing import batch, engine
+from pricing.batch import sql as batch_sql
+from pricing.clock import billing_tz
 from pricing.models import PriceList, PriceListItem, PricingRule
-from pricing.selectors import billing_tz, engine_rules
+from pricing.selectors import engine_rules
 
 IMPACT_MAX_RECORDS = 300_000
 NOTHING_TO_PREVIEW = "Describe a change: edit the rule, or add or remove customers of a group."
@@ -159,12 +161,13 @@ def _stream(where: str, params: list, size: int = 20_000) -> Iterator[list[tuple
     )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            batch._text_uuids(cursor)
+            batch_sql.text_uuids(cursor)
         cursor.execute(sql, params)
-        to_decimal = batch._sqlite_quantity_converter() if connection.vendor == "sqlite" else None
+        sqlite = connection.vendor == "sqlite"
+        to_decimal = batch_sql.sqlite_quantity_converter() if sqlite else None
         while rows := cursor.fetchmany(size):
             if to_decimal is not None:
-                rows = [(c, g, i, to_decimal(q), batch._aware(t)) for c, g, i, q, t in rows]
+                rows = [(c, g, i, to_decimal(q), batch_sql.aware(t)) for c, g, i, q, t in rows]
             yield rows
 
 
@@ -197,8 +200,8 @@ def impact_preview(
     if rule is not None:
         draft_rules = [_draft_rule(r, rule) if r.id == rule.rule.pk else r for r in rules]
     tz = billing_tz()
-    before_index = batch.RatingIndex(rules, tz=tz, key=_same)
-    after_index = batch.RatingIndex(draft_rules, tz=tz, key=_same)
+    before_index = engine.RatingIndex(rules, tz=tz, key=_same)
+    after_index = engine.RatingIndex(draft_rules, tz=tz, key=_same)
     group_key = batch.db_key(membership.group.pk) if membership else None
     members = batch.MembershipCache(
         before_index.group_keys | after_index.group_keys | {group_key} - {None}
@@ -227,12 +230,12 @@ def impact_preview(
         members.ensure(row[0] for row in rows)
         for customer, category, item, quantity, occurred_at in rows:
             periods = members.periods.get(customer, ())
-            old = before_index.winner(customer, category, item, occurred_at, periods)
+            old = before_index.priced(customer, category, item, occurred_at, quantity, periods)
             if customer in added:
                 periods = (*periods, (group_key, _EVER, None))
             elif customer in removed:
                 periods = tuple(p for p in periods if p[0] != group_key)
-            new = after_index.winner(customer, category, item, occurred_at, periods)
+            new = after_index.priced(customer, category, item, occurred_at, quantity, periods)
             report.records += 1
             changed = (old is None) != (new is None) or (
                 old is not None and new is not None and (old[0].id, old[1]) != (new[0].id, new[1])
@@ -241,8 +244,8 @@ def impact_preview(
                 report.changed += 1
                 report.became_rated += old is None
                 report.became_unrated += new is None
-            old_amount = engine.round_amount(old[1], quantity) if old else ZERO
-            new_amount = engine.round_amount(new[1], quantity) if new else ZERO
+            old_amount = old[2] if old else ZERO
+            new_amount = new[2] if new else ZERO
             old_currency = old[0].currency if old else None
             new_currency = new[0].currency if new else None
             if old_currency == new_currency:

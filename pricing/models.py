@@ -31,6 +31,7 @@ from groups.validation import (
 from pricing import engine, rules_sql
 from pricing.clock import billing_today
 from pricing.currencies import ISO_4217_CODES
+from pricing.fields import ExactDecimalField
 
 CATEGORY_VALIDATOR = RegexValidator(
     r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$",
@@ -353,7 +354,7 @@ class UsageRecord(models.Model):
     )
     price_list_code = models.CharField(max_length=100, blank=True)
     unit_price = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
-    amount = models.DecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
+    amount = ExactDecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
     rated_at = models.DateTimeField(null=True, blank=True)
     unrated_reason = models.TextField(blank=True)

@@ -147,7 +147,7 @@ def counts_at_sql(alias: str, instant: datetime) -> Sql:
     )
 
 
-# --- The billing day and the amount (PostgreSQL's set-based rating) ----------------------------
+# --- The billing day (PostgreSQL's set-based reads) ----------------------------------------------
 
 
 def billing_day_sql(column: str, tz: tzinfo) -> Sql:
@@ -156,12 +156,3 @@ def billing_day_sql(column: str, tz: tzinfo) -> Sql:
     PostgreSQL only (SQLite has no time zones; rating computes the day in Python there).
     """
     return Sql(f"({column} AT TIME ZONE %s)::date", [str(tz)])
-
-
-def amount_sql(quantity: str, unit_price: str) -> str:
-    """The amount of a record: :func:`pricing.engine.round_amount`, in PostgreSQL's numeric.
-
-    ``round`` on numeric rounds half away from zero, which is half-up for the non-negative
-    prices and positive quantities the models allow; numeric multiplication is exact.
-    """
-    return f"round({quantity} * {unit_price}, 2)"

@@ -10,22 +10,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import cache
 from types import MappingProxyType
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db.models import QuerySet
 
 from groups.models import Customer, CustomerGroup, Membership
 from pricing import engine, rulecache
 from pricing.models import PriceListItem, PricingRule
-
-
-@cache
-def billing_tz(name: str | None = None) -> ZoneInfo:
-    return ZoneInfo(name or settings.BILLING_TIME_ZONE)
-
 
 RULE_COLUMNS = (
     "id",

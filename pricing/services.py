@@ -23,6 +23,7 @@ from groups import versions
 from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer
 from pricing import batch, decimals, engine
+from pricing.clock import billing_tz
 from pricing.models import (
     CATEGORY_VALIDATOR,
     ITEM_CODE_VALIDATOR,
@@ -32,13 +33,17 @@ from pricing.models import (
     UsageRecord,
     UsageStatus,
 )
-from pricing.selectors import billing_tz, engine_rules
+from pricing.selectors import engine_rules
 
 PRICE_LIST_CODE_TAKEN = "The code “{code}” is already used by the price list “{existing}”."
 PRICE_LIST_IN_USE = "“{price_list}” cannot be deleted while pricing rules use it: {rules}."
 RULE_CODE_TAKEN = "The code “{code}” is already used by the rule “{existing}”."
 RULE_PRIORITY_NEGATIVE = "Priority cannot be negative."
 DUPLICATE_ITEM = "The item “{item_code}” is listed more than once."
+AMOUNT_TOO_LARGE = (
+    "The amount (unit price times quantity) is more than Ratecard stores "
+    f"({engine.MAX_AMOUNT:,.2f}); split the record."
+)
 
 User = AbstractBaseUser
 
@@ -375,7 +380,7 @@ def rule_validate(*, rule: PricingRule | None = None, **fields) -> None:
 class RatingContext:
     """Rules and memberships loaded once for a set of records, rated in memory (batch index)."""
 
-    index: batch.RatingIndex
+    index: engine.RatingIndex
     members: batch.MembershipCache
 
     @classmethod
@@ -388,39 +393,24 @@ class RatingContext:
     ) -> "RatingContext":
         """Two queries for rules and prices, one per 5,000 customers for memberships."""
         rules = engine_rules(categories=set(categories), item_codes=item_codes)
-        index = batch.RatingIndex(batch.keyed_rules(rules), tz=billing_tz(), key=lambda k: k)
+        index = engine.RatingIndex(batch.keyed_rules(rules), tz=billing_tz())
         # Only these customers' memberships: a request never loads everybody's.
         members = batch.MembershipCache(index.group_keys, preload=False)
         members.ensure(batch.db_key(pk) for pk in set(customer_ids))
         return cls(index=index, members=members)
 
     def rate(self, record: UsageRecord, *, customer_name: str = "") -> engine.Result:
-        """The engine's answer for one record (rated results carry no reason: none is stored)."""
+        """The engine's answer for one record (through the index, no trace)."""
         key = batch.db_key(record.customer_id)
-        periods = self.members.periods.get(key, ())
-        found = self.index.winner(
-            key, record.billing_category, record.item_code, record.occurred_at, periods
+        usage = engine.Usage(
+            customer_id=key,
+            billing_category=record.billing_category,
+            item_code=record.item_code,
+            quantity=record.quantity,
+            occurred_at=record.occurred_at,
+            customer_name=customer_name,
         )
-        if found is None:
-            usage = engine.Usage(
-                customer_id=key,
-                billing_category=record.billing_category,
-                item_code=record.item_code,
-                quantity=record.quantity,
-                occurred_at=record.occurred_at,
-                customer_name=customer_name,
-            )
-            return self.index.explain_unrated(usage, periods)
-        rule, price = found
-        return engine.Result(
-            rated=True,
-            rule=rule,
-            unit_price=price,
-            amount=engine.round_amount(price, record.quantity),
-            currency=rule.currency,
-            reason="",
-            day=engine.billing_day(record.occurred_at, self.index.tz),
-        )
+        return self.index.rate(usage, self.members.periods.get(key, ()))
 
 
 def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) -> None:
@@ -466,6 +456,10 @@ RATED_FIELDS = [
 ]
 
 
+class AmountTooLarge(Exception):
+    """Records whose amount would exceed ``engine.MAX_AMOUNT`` (args: their indexes)."""
+
+
 @transaction.atomic
 def usage_records_create(
     *, records: Sequence[Mapping], by: User | None = None
@@ -475,7 +469,8 @@ def usage_records_create(
     Each mapping holds ``customer`` (a Customer), ``billing_category``, ``item_code``,
     ``quantity`` and ``occurred_at``. Rated in memory by the batch index (the engine's answer),
     then inserted in one statement per 2,000 records. Customer names make unrated reasons read
-    well.
+    well. A record whose amount the engine cannot store (``Result.too_large``) stores nothing
+    and raises :class:`AmountTooLarge`, which the API answers with a 400.
     """
     now = timezone.now()
     objects = [
@@ -496,8 +491,14 @@ def usage_records_create(
         customer_ids={r.customer_id for r in objects},
         item_codes={r.item_code for r in objects},
     )
-    for record in objects:
-        apply_result(record, context.rate(record, customer_name=record.customer.name), at=now)
+    too_large = []
+    for index, record in enumerate(objects):
+        result = context.rate(record, customer_name=record.customer.name)
+        if result.too_large:
+            too_large.append(index)
+        apply_result(record, result, at=now)
+    if too_large:
+        raise AmountTooLarge(too_large)
     UsageRecord.objects.bulk_create(objects, batch_size=2000)
     return objects
 

@@ -27,11 +27,11 @@ from django.utils import timezone
 from groups.models import Customer, CustomerGroup, Membership
 from groups.selectors import customer_search
 from pricing import engine, rulecache
+from pricing.clock import billing_tz
 from pricing.forms_simulate import CoverageGroupFilter
 from pricing.models import PriceListItem, PricingRule
 from pricing.selectors import (
     Evaluation,
-    billing_tz,
     customer_groups_at,
     engine_rules,
     evaluate,

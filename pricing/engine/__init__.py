@@ -39,7 +39,7 @@ from pricing.engine.calendar import (
 )
 from pricing.engine.index import NEVER, Period, RatingIndex, Table
 from pricing.engine.membership import MembershipPeriod, counts_at, groups_at, groups_of_periods
-from pricing.engine.money import CENT, round_amount
+from pricing.engine.money import CENT, MAX_AMOUNT, charge, round_amount
 from pricing.engine.reasons import Outcome, format_price
 from pricing.engine.rules import (
     CUSTOMER,
@@ -62,6 +62,7 @@ __all__ = [
     "DATE_MIN",
     "EVERYONE",
     "GROUP",
+    "MAX_AMOUNT",
     "NEVER",
     "TARGET_RANK",
     "MembershipPeriod",
@@ -78,6 +79,7 @@ __all__ = [
     "TraceEntry",
     "Usage",
     "billing_day",
+    "charge",
     "check_day",
     "check_instant",
     "counts_at",

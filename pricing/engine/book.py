@@ -21,12 +21,13 @@ from decimal import Decimal
 
 from pricing.engine.calendar import billing_day
 from pricing.engine.membership import MembershipPeriod, groups_at
-from pricing.engine.money import round_amount
+from pricing.engine.money import MAX_AMOUNT, charge
 from pricing.engine.reasons import (
     OUTCOME_OF_STATUS,
     Outcome,
     outcome_reason,
     rated_reason,
+    too_large_reason,
     unrated_reason,
 )
 from pricing.engine.rules import Rule, Status
@@ -190,15 +191,22 @@ class Result:
     day: date
     group_ids: frozenset = frozenset()
     trace: Sequence[TraceEntry] = field(default_factory=list)
+    too_large: bool = False  # a rule prices the record, but its amount exceeds MAX_AMOUNT
 
 
-def rated_result(usage: Usage, rule: Rule, unit_price: Decimal, day: date, **extra) -> Result:
-    """The answer for a record that ``rule`` prices at ``unit_price``."""
+def rated_result(
+    usage: Usage, rule: Rule, unit_price: Decimal, day: date, **extra
+) -> Result | None:
+    """The answer for a record that ``rule`` prices at ``unit_price``; None when its amount is
+    too large to store (:func:`.money.charge`)."""
+    amount = charge(unit_price, usage.quantity)
+    if amount is None:
+        return None
     return Result(
         rated=True,
         rule=rule,
         unit_price=unit_price,
-        amount=round_amount(unit_price, usage.quantity),
+        amount=amount,
         currency=rule.currency,
         reason=rated_reason(rule, usage.item_code, unit_price),
         day=day,
@@ -260,9 +268,14 @@ class RuleBook:
         )
         if winner_at is None or unit_price is None:
             return self.unrated(usage, day, group_ids, trace=entries)
-        return rated_result(
-            usage, rules[winner_at], unit_price, day, group_ids=group_ids, trace=entries
-        )
+        winner = rules[winner_at]
+        result = rated_result(usage, winner, unit_price, day, group_ids=group_ids, trace=entries)
+        if result is None:
+            reason = too_large_reason(winner, usage.item_code, unit_price, MAX_AMOUNT)
+            unrated = self.unrated(usage, day, group_ids, trace=entries, reason=reason)
+            unrated.too_large = True
+            return unrated
+        return result
 
     def unrated(
         self,
@@ -270,6 +283,7 @@ class RuleBook:
         day: date,
         group_ids: frozenset,
         trace: Sequence[TraceEntry] | None = None,
+        reason: str = "",
     ) -> Result:
         """The answer for a record no rule prices, with the engine's reason."""
         return Result(
@@ -278,7 +292,8 @@ class RuleBook:
             unit_price=None,
             amount=None,
             currency=None,
-            reason=unrated_reason(
+            reason=reason
+            or unrated_reason(
                 category=usage.billing_category,
                 item_code=usage.item_code,
                 customer_id=usage.customer_id,

@@ -22,9 +22,10 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 
-from pricing.engine.book import Result, RuleBook, Usage
+from pricing.engine.book import Result, RuleBook, Usage, rated_result
 from pricing.engine.calendar import billing_day, day_after
 from pricing.engine.membership import counts_at, groups_of_periods
+from pricing.engine.money import charge
 from pricing.engine.rules import Rule
 
 NEVER = sys.maxsize  # position of a rule that does not exist
@@ -176,6 +177,35 @@ class RatingIndex:
             if position is not None and position < best and counts_at(joined, left, occurred_at):
                 best = position
         return None if best == NEVER else table.winners[best]
+
+    def priced(
+        self,
+        customer: Hashable,
+        category: str,
+        item: str,
+        occurred_at: datetime,
+        quantity: Decimal,
+        periods: Sequence[Period],
+    ) -> tuple[Rule, Decimal, Decimal] | None:
+        """``(rule, unit price, amount)`` of a record, or None when it is unrated (what
+        :meth:`rate` answers, without building a result or a reason)."""
+        found = self.winner(customer, category, item, occurred_at, periods)
+        if found is None:
+            return None
+        amount = charge(found[1], quantity)
+        return None if amount is None else (found[0], found[1], amount)
+
+    def rate(self, usage: Usage, periods: Sequence[Period]) -> Result:
+        """The engine's answer for one record (no trace); ``usage.customer_id`` is its key."""
+        found = self.winner(
+            usage.customer_id, usage.billing_category, usage.item_code, usage.occurred_at, periods
+        )
+        if found is not None:
+            day = billing_day(usage.occurred_at, self.tz)
+            result = rated_result(usage, found[0], found[1], day)
+            if result is not None:
+                return result
+        return self.explain_unrated(usage, periods)
 
     def explain_unrated(self, usage: Usage, periods: Sequence[Period]) -> Result:
         """Ask the engine itself about a record the index found no winner for."""

@@ -75,6 +75,13 @@ def outcome_reason(outcome: Outcome, rule: Rule, item_code: str, day: date, winn
     raise AssertionError(outcome)  # pragma: no cover
 
 
+def too_large_reason(rule: Rule, item_code: str, unit_price: Decimal, limit: Decimal) -> str:
+    return (
+        f"{rule.code} prices {item_code} at {unit_price.normalize():f} {rule.currency}, but the "
+        f"amount would exceed the largest Ratecard stores ({limit:,.2f}); split the record."
+    )
+
+
 def unrated_reason(
     *,
     category: str,

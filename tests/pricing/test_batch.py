@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from groups import services as group_services
 from pricing import batch, services
 from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
-from pricing.selectors import billing_tz, evaluate
+from pricing.selectors import evaluate
 from tests import factories
 from tests.concurrency import at_once
 
@@ -171,12 +171,8 @@ def test_validity_follows_the_billing_time_zone(worked_example):
     early = factories.usage(
         customer, item_code="GB", occurred_at=datetime(2026, 5, 31, 21, 30, tzinfo=UTC)
     )
-    billing_tz.cache_clear()
-    try:
-        with override_settings(BILLING_TIME_ZONE="Europe/Prague"):
-            services.usage_rate_pending()
-    finally:
-        billing_tz.cache_clear()
+    with override_settings(BILLING_TIME_ZONE="Europe/Prague"):
+        services.usage_rate_pending()
     late.refresh_from_db()
     early.refresh_from_db()
     assert late.rule_code == "SUMMER-2026"

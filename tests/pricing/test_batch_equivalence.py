@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from pricing import batch, services
 from pricing.models import UsageRecord, UsageStatus
-from pricing.selectors import billing_tz, evaluate
+from pricing.selectors import evaluate
 from tests import factories
 
 DAYS = [date(2026, 3, 28) + timedelta(days=n) for n in range(3)]  # 29 March: DST in Europe
@@ -223,12 +223,8 @@ def test_batch_and_api_rating_equal_evaluate_in_utc(world):
 @given(world=worlds(), zone=st.sampled_from(["Europe/Prague", "America/New_York"]))
 def test_batch_and_api_rating_equal_evaluate_in_other_time_zones(world, zone):
     """Validity days follow the billing time zone in batch rating as in evaluate, DST included."""
-    billing_tz.cache_clear()
-    try:
-        with override_settings(BILLING_TIME_ZONE=zone):
-            _check_world(world)
-    finally:
-        billing_tz.cache_clear()
+    with override_settings(BILLING_TIME_ZONE=zone):
+        _check_world(world)
 
 
 @pytest.mark.postgres
@@ -239,9 +235,5 @@ def test_a_sweep_equals_evaluate(world, zone):
     """A sweep computes billing days in the database: they must be the engine's, DST included."""
     if connection.vendor != "postgresql":
         pytest.skip("sweeps are PostgreSQL's")
-    billing_tz.cache_clear()
-    try:
-        with override_settings(BILLING_TIME_ZONE=zone):
-            _check_world(world, sweep=True)
-    finally:
-        billing_tz.cache_clear()
+    with override_settings(BILLING_TIME_ZONE=zone):
+        _check_world(world, sweep=True)

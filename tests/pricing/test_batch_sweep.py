@@ -79,12 +79,12 @@ def test_a_sweep_rates_like_evaluate_and_empties_the_queue():
 def test_a_large_backlog_is_swept_and_a_small_one_goes_through_the_queue(monkeypatch):
     _world(customers=2, per_customer=10)
     swept = []
-    monkeypatch.setattr(batch, "_sweep", lambda **kw: swept.append(kw) or batch.RunReport())
-    monkeypatch.setattr(batch, "rate_chunk", lambda *args, **kw: None)  # the queue: a no-op
-    monkeypatch.setattr(batch, "SWEEP_MIN", 21)
+    monkeypatch.setattr(batch.sweep, "sweep", lambda **kw: swept.append(kw) or batch.RunReport())
+    monkeypatch.setattr(batch.run, "rate_chunk", lambda *args, **kw: None)  # the queue: a no-op
+    monkeypatch.setattr(batch.sweep, "SWEEP_MIN", 21)
     batch.rate_pending()
     assert not swept, "20 pending records are fewer than SWEEP_MIN"
-    monkeypatch.setattr(batch, "SWEEP_MIN", 20)
+    monkeypatch.setattr(batch.sweep, "SWEEP_MIN", 20)
     batch.rate_pending(limit=100)
     batch.rate_pending(time_budget=60)
     assert not swept, "runs with a limit or a time budget take the queue"
@@ -100,7 +100,8 @@ def _edit_before_rating(monkeypatch, record: UsageRecord, quantity: Decimal) -> 
         UsageRecord.objects.filter(pk=record.pk).update(quantity=quantity)
         return rate_rows(rows, snapshot, **options)
 
-    monkeypatch.setattr(batch, "rate_rows", edit_then_rate)
+    for runner in (batch.sweep, batch.queue):  # both ways through the records
+        monkeypatch.setattr(runner, "rate_rows", edit_then_rate)
 
 
 @pytest.mark.django_db
@@ -154,7 +155,7 @@ def test_rate_usage_sweeps_with_worker_processes_taking_turns_at_the_ranges(
     monkeypatch, rating_log
 ):
     """Two processes rate disjoint ranges of the table; progress adds up; the queue empties."""
-    monkeypatch.setattr(batch, "SWEEP_MIN", 1)
+    monkeypatch.setattr(batch.sweep, "SWEEP_MIN", 1)
     records = _world(customers=16, per_customer=20)
     out, err = io.StringIO(), io.StringIO()
     call_command("rate_usage", "--workers", "2", "--chunk-size", "1", stdout=out, stderr=err)
@@ -191,7 +192,7 @@ def test_a_record_set_back_to_pending_during_the_clean_up_stays_queued():
 
     def clean_up() -> None:
         try:
-            batch._drop_settled()
+            batch.sweep.drop_settled()
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
         finally:
@@ -214,7 +215,7 @@ def test_a_record_set_back_to_pending_during_the_clean_up_stays_queued():
 def test_the_queue_is_emptied_at_once_only_when_nothing_is_pending_and_nobody_uses_it():
     records = _world(customers=1, per_customer=3)
     UsageRecord.objects.filter(pk=records[0].pk).update(status=UsageStatus.UNRATED)
-    assert not batch._empty_settled_queue(), "two records are still pending"
+    assert not batch.sweep.empty_settled_queue(), "two records are still pending"
     assert PendingUsage.objects.count() == 3
     UsageRecord.objects.update(status=UsageStatus.UNRATED)
     holding, release = threading.Event(), threading.Event()
@@ -233,10 +234,10 @@ def test_the_queue_is_emptied_at_once_only_when_nothing_is_pending_and_nobody_us
     writer.start()
     try:
         assert holding.wait(timeout=10)
-        assert not batch._empty_settled_queue(), "NOWAIT: someone holds the queue"
+        assert not batch.sweep.empty_settled_queue(), "NOWAIT: someone holds the queue"
     finally:
         release.set()
         writer.join()
     assert PendingUsage.objects.count() == 3
-    assert batch._empty_settled_queue()
+    assert batch.sweep.empty_settled_queue()
     assert not PendingUsage.objects.exists()

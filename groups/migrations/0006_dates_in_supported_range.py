@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("groups", "0004_customer_search_trigram_indexes"),
+        ("groups", "0005_group_members_changed_index"),
     ]
 
     operations = [

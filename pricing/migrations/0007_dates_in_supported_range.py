@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pricing", "0005_rule_valid_from_defaults_to_billing_today"),
+        ("pricing", "0006_exact_amounts"),
     ]
 
     operations = [
