@@ -134,6 +134,30 @@ class VersionedMixin:
         return response
 
 
+class RemovalSerializer(serializers.Serializer):
+    """What a DELETE did when it did not simply delete (204): the row was archived."""
+
+    result = serializers.ChoiceField(choices=[r.value for r in services.Removal])
+    detail = serializers.CharField()
+
+
+REMOVAL_RESPONSES = {
+    204: OpenApiResponse(description="Deleted: it never had a membership (nor usage)."),
+    200: OpenApiResponse(
+        RemovalSerializer,
+        description="Archived instead: it has history, which is kept; it no longer appears in "
+        "lists and answers 404 from now on.",
+    ),
+}
+
+
+def removal_response(removed: services.Removed) -> Response:
+    """204 for a deletion; 200 saying so for an archiving, so a client knows which it was."""
+    if removed.outcome is services.Removal.DELETED:
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response({"result": removed.outcome.value, "detail": removed.message})
+
+
 class GroupRefSerializer(serializers.Serializer):
     """A group as other resources mention it."""
 
@@ -345,10 +369,15 @@ class GroupViewSet(VersionedMixin, viewsets.ModelViewSet):
         )
         serializer.instance = self._fetch(group.pk)
 
-    def perform_destroy(self, instance):
-        services.group_delete(
-            group=instance, by=self.request.user, expected_version=self.expected_version()
+    @extend_schema(
+        summary="Remove a group: deleted if it never had a member, archived otherwise",
+        responses=REMOVAL_RESPONSES,
+    )
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        removed = services.group_delete(
+            group=self.get_object(), by=request.user, expected_version=self.expected_version()
         )
+        return removal_response(removed)
 
     def get_group(self) -> CustomerGroup:
         """The group of the URL without annotations (membership actions need no count)."""
@@ -488,5 +517,11 @@ class CustomerViewSet(
         )
         serializer.instance = customers_queryset().get(pk=customer.pk)
 
-    def perform_destroy(self, instance):
-        services.customer_delete(customer=instance)
+    @extend_schema(
+        summary="Remove a customer: deleted if it never had a membership nor usage, "
+        "archived otherwise",
+        responses=REMOVAL_RESPONSES,
+    )
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        removed = services.customer_delete(customer=self.get_object(), by=request.user)
+        return removal_response(removed)

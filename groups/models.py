@@ -56,6 +56,40 @@ class Versioned(models.Model):
         super().save(*args, **kwargs)
 
 
+class Archivable(models.Model):
+    """A row that is archived rather than deleted once it has history worth keeping.
+
+    An archived row is hidden: ``objects`` leaves it out, so lists, search, pickers, the API and
+    the audit never show it, while memberships, usage records and history still reach it through
+    their foreign keys. ``all_objects`` (Django's default manager for these models, so
+    validation and the admin count archived rows) sees every row.
+    """
+
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class LiveManager(models.Manager):
+    """Rows not archived: what every page, list and lookup works with."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(archived_at__isnull=True)
+
+
 class CustomerQuerySet(models.QuerySet):
     def search(self, term: str) -> "CustomerQuerySet":
         """Customers whose name, external ID or email contains ``term`` (any case)."""
@@ -70,7 +104,7 @@ class CustomerQuerySet(models.QuerySet):
         return self.filter(is_active=True)
 
 
-class Customer(TimeStampedModel):
+class Customer(Archivable, TimeStampedModel):
     """Somebody the operator bills. ``external_id`` is the operator's own identifier."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -86,10 +120,15 @@ class Customer(TimeStampedModel):
     email = models.EmailField(blank=True)
     is_active = models.BooleanField("active", default=True)
 
-    objects = CustomerQuerySet.as_manager()
+    objects = LiveManager.from_queryset(CustomerQuerySet)()
+    all_objects = CustomerQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["name", "id"]
+        # Validation, get_object_or_404 and the admin see archived rows too (``objects`` hides
+        # them): uniqueness counts them, and history links still open.
+        default_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["external_id"],
@@ -152,7 +191,7 @@ def _current_members_of_outer_group() -> models.QuerySet:
     return Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
 
 
-class CustomerGroup(Versioned, TimeStampedModel):
+class CustomerGroup(Archivable, Versioned, TimeStampedModel):
     """A named set of customers that pricing rules can target."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -182,12 +221,14 @@ class CustomerGroup(Versioned, TimeStampedModel):
     # Kept by the membership services so "last membership change" needs no scan of history.
     members_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = CustomerGroupQuerySet.as_manager()
+    objects = LiveManager.from_queryset(CustomerGroupQuerySet)()
+    all_objects = CustomerGroupQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["members_changed_at", "updated_at"])
 
     class Meta:
         ordering = ["name"]
         verbose_name = "customer group"
+        default_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),

@@ -231,19 +231,26 @@ def group_review(request: HttpRequest, pk) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required("groups.delete_customergroup", raise_exception=True)
 def group_delete(request: HttpRequest, pk) -> HttpResponse:
-    """Confirm, then delete; refused with the rules' names while rules target the group."""
+    """Confirm, then remove: deleted if it never had a member, archived (history kept) if it
+    did; refused with the rules' names while rules target the group."""
     group = get_group(pk)
     error = None
     if request.method == "POST":
         try:
-            services.group_delete(group=group, by=request.user)
+            removed = services.group_delete(group=group, by=request.user)
         except ProtectedError as exc:
             error = exc.args[0]
         else:
-            messages.success(request, f"Deleted the group “{group.name}”.")
+            messages.success(request, removed.message)
             url = reverse("groups:group_list")
             return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-    context = {"group": group, "rules": list(selectors.group_rules(group)), "error": error}
+    context = {
+        "group": group,
+        "rules": list(selectors.group_rules(group)),
+        "error": error,
+        "has_history": selectors.group_has_history(group),
+        "member_count": selectors.group_member_count(group),
+    }
     status = 409 if error else 200
     if wants_fragment(request):
         return render(request, "groups/group_delete.html#refused", context, status=status)

@@ -178,8 +178,9 @@ def delete_groups(request: HttpRequest) -> HttpResponse:
         return _confirm(
             request,
             title="Delete groups",
-            question=f"Delete {len(names)} group{'s' if len(names) != 1 else ''}? Their "
-            "membership history is deleted with them; groups with members or rules are kept.",
+            question=f"Remove {len(names)} group{'s' if len(names) != 1 else ''}? A group that "
+            "had members is archived (hidden, its membership history kept); one that never had a "
+            "member is deleted. Groups with current members or rules are kept.",
             items=names,
             button="Delete",
         )
@@ -187,9 +188,8 @@ def delete_groups(request: HttpRequest) -> HttpResponse:
     if outcome.deleted:
         messages.success(
             request,
-            f"Deleted {len(outcome.deleted)} group{'s' if len(outcome.deleted) != 1 else ''}: "
-            + ", ".join(outcome.deleted)
-            + ".",
+            f"Removed {len(outcome.deleted)} group{'s' if len(outcome.deleted) != 1 else ''} "
+            "(archived where they had membership history): " + ", ".join(outcome.deleted) + ".",
         )
     for refusal in outcome.refused:
         messages.warning(request, refusal)

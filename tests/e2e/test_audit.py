@@ -35,7 +35,7 @@ def test_manager_deletes_an_empty_group_from_the_audit(live_server, page):
 
     assert len(dialogs) == 1
     assert dialogs[0].startswith("Delete the selected groups?")
-    assert page.get_by_role("status").filter(has_text="Deleted 1 group").is_visible()
+    assert page.get_by_role("status").filter(has_text="Removed 1 group").is_visible()
     panel = page.locator("#audit-panel")
     assert "Winter Promo 2025" not in panel.inner_text()
     assert "Spring Promo 2026" in panel.inner_text()

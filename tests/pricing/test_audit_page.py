@@ -349,7 +349,9 @@ def test_manager_deletes_selected_empty_groups(manager_client):
     assert not CustomerGroup.objects.filter(pk__in=[a.pk, b.pk]).exists()
     html = response.content.decode()
     assert 'id="audit-body"' in html
-    assert "Deleted 2 groups: Empty A, Empty B." in html
+    assert (
+        "Removed 2 groups (archived where they had membership history): Empty A, Empty B." in html
+    )
     assert "Empty C" in html
     assert CustomerGroup.objects.filter(pk=keep.pk).exists()
 
