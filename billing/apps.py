@@ -6,3 +6,10 @@ class BillingConfig(AppConfig):
 
     name = "billing"
     verbose_name = "Ratecard"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_in
+
+        from billing.middleware import start_activity_clock
+
+        user_logged_in.connect(start_activity_clock, dispatch_uid="billing_activity_clock")

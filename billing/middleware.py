@@ -1,13 +1,19 @@
 """Project-wide middleware: the billing clock, clean input, sign-in, htmx flash messages, 503s."""
 
 import logging
+import time
 
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.middleware import LoginRequiredMiddleware as BaseLoginRequiredMiddleware
 from django.contrib.messages import get_messages
 from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django_htmx.http import HttpResponseClientRedirect
 from psycopg_pool import PoolTimeout
 
 from pricing.clock import billing_tz
@@ -72,6 +78,74 @@ class LoginRequiredMiddleware(BaseLoginRequiredMiddleware):
         if request.path_info.startswith("/api/"):
             return None
         return super().process_view(request, view_func, view_args, view_kwargs)
+
+    def handle_no_permission(self, request, view_func):
+        """htmx follows a redirect inside the page; send it to the login page as a whole."""
+        response = super().handle_no_permission(request, view_func)
+        if getattr(request, "htmx", False):
+            return HttpResponseClientRedirect(response.url)
+        return response
+
+
+LAST_SEEN = "ratecard_last_seen"
+SIGNED_OUT_IDLE = "You were signed out after {duration} without activity. Sign in again."
+
+
+class IdleSessionTimeoutMiddleware:
+    """Sign out a session that has been idle longer than ``RATECARD_SESSION_IDLE_TIMEOUT``.
+
+    The time of the last request is kept in the session, written at most once per
+    ``RATECARD_SESSION_ACTIVITY_STEP`` seconds, so a busy user costs no session write per
+    request. Each write also moves the session's own expiry (``SESSION_COOKIE_AGE``, the same
+    timeout) forward, so the cookie and the stored session lapse with the idle time too.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            now = int(time.time())
+            last = request.session.get(LAST_SEEN)
+            if last is not None and now - last > settings.RATECARD_SESSION_IDLE_TIMEOUT:
+                logout(request)
+                duration = _duration(settings.RATECARD_SESSION_IDLE_TIMEOUT)
+                messages.info(request, SIGNED_OUT_IDLE.format(duration=duration))
+            elif last is None or now - last >= settings.RATECARD_SESSION_ACTIVITY_STEP:
+                request.session[LAST_SEEN] = now
+        return self.get_response(request)
+
+
+def start_activity_clock(sender, request, user, **kwargs) -> None:
+    """Signing in counts as activity (``user_logged_in``): no extra session write right after."""
+    if request is not None and hasattr(request, "session"):
+        request.session[LAST_SEEN] = int(time.time())
+
+
+def _duration(seconds: int) -> str:
+    hours, minutes = divmod(seconds // 60, 60)
+    if hours and not minutes:
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    return f"{seconds // 60} minute{'s' if seconds // 60 != 1 else ''}"
+
+
+class NoStoreMiddleware:
+    """``Cache-Control: no-store`` (and no-cache, private) on what only a signed-in user sees.
+
+    Pages and exports of a signed-in user and every API answer: neither the browser's cache
+    (nor its back button after signing out) nor a shared proxy keeps a copy. Static files,
+    served before sign-in is looked at, stay cacheable.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if request.path_info.startswith("/api/") or (user is not None and user.is_authenticated):
+            add_never_cache_headers(response)
+        return response
 
 
 class HtmxMessagesMiddleware:

@@ -62,6 +62,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that renders for a signed-in user: it marks those answers no-store.
+    "billing.middleware.NoStoreMiddleware",
     "billing.middleware.BillingTimeZoneMiddleware",
     "billing.middleware.RejectNulParametersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -71,6 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "billing.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "billing.middleware.IdleSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -147,6 +150,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Sessions end after this long without a request (DJANGO_SESSION_IDLE_MINUTES, default 8 hours).
+RATECARD_SESSION_IDLE_TIMEOUT = 60 * int(os.environ.get("DJANGO_SESSION_IDLE_MINUTES", "480"))
+RATECARD_SESSION_ACTIVITY_STEP = 60  # seconds between writes of the last activity
+SESSION_COOKIE_AGE = RATECARD_SESSION_IDLE_TIMEOUT
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
