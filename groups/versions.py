@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
-STALE_EDIT = "“{name}” was changed since you opened it{by}. Your changes were not saved."
+STALE_EDIT = "“{name}” was changed{by} after you opened it. Your changes were not saved."
 STALE_BY = " by {who} at {when:%Y-%m-%d %H:%M}"
 
 
