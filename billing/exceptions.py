@@ -8,17 +8,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from groups.errors import validation_error_detail
 from groups.versions import StaleEdit
-
-
-def validation_error_detail(error: DjangoValidationError) -> dict | list:
-    """Shape a Django ``ValidationError`` like DRF's: ``{"field": ["message", ...]}``."""
-    if hasattr(error, "error_dict"):
-        return {
-            ("non_field_errors" if field == "__all__" else field): messages
-            for field, messages in error.message_dict.items()
-        }
-    return {"non_field_errors": error.messages}
 
 
 def api_exception_handler(exc, context):

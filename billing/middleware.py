@@ -12,10 +12,11 @@ from django.db import DatabaseError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.cache import add_never_cache_headers
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django_htmx.http import HttpResponseClientRedirect
 from psycopg_pool import PoolTimeout
 
+from groups.pages import wants_fragment
 from pricing.clock import billing_tz
 
 logger = logging.getLogger(__name__)
@@ -149,10 +150,13 @@ class NoStoreMiddleware:
 
 
 class HtmxMessagesMiddleware:
-    """Append pending flash messages to htmx responses as an out-of-band swap.
+    """Flash messages of htmx actions: toasts that replace each other, never stale banners.
 
-    Full-page responses render messages in the base template; fragments would otherwise leave
-    them queued until the next full page, long after the action they describe.
+    A full page renders its messages at its top (and the next page has its own). A fragment
+    would leave them queued until the next full page, long after the action they describe, so
+    they go out of band into the toasts instead. An action (any method but GET) also replaces
+    whatever the previous action or page said, even with nothing to say: "Added X" must not
+    stay on screen once X has been removed.
     """
 
     def __init__(self, get_response):
@@ -161,8 +165,7 @@ class HtmxMessagesMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         if (
-            not getattr(request, "htmx", False)
-            or getattr(request.htmx, "boosted", False)
+            not wants_fragment(request)
             or response.streaming
             or 300 <= response.status_code < 400
             or "HX-Redirect" in response
@@ -171,11 +174,36 @@ class HtmxMessagesMiddleware:
         ):
             return response
         storage = get_messages(request)
-        if not storage:
+        action = request.method != "GET"
+        if not storage and not action:
             return response
+        if action:
+            response.write(render_to_string("_messages.html", {"messages": (), "oob": True}))
         response.write(
-            render_to_string("_messages.html", {"messages": storage, "oob": True}, request)
+            render_to_string("_toasts.html", {"messages": storage, "oob": True}, request)
         )
+        return response
+
+
+class HtmxCacheMiddleware:
+    """Keep a fragment out of the browser's cache of whole pages.
+
+    One URL answers a fragment to htmx and the page to everybody else. Without ``Vary`` the
+    browser may answer a later plain visit of that URL (Back after leaving the page, a reopened
+    tab) with the fragment it cached: a page without navigation or heading. Every HTML answer
+    therefore varies on the htmx headers, and a fragment is never stored at all.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if not response.get("Content-Type", "").startswith("text/html"):
+            return response
+        patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
+        if wants_fragment(request):
+            add_never_cache_headers(response)
         return response
 
 

@@ -27,6 +27,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "memberships": Membership.objects.current().count(),
         "price_lists": PriceList.objects.count(),
         "active_rules": PricingRule.objects.active_on(today).count(),
+        "rules": PricingRule.objects.exists(),
         "pending_usage": batch.pending_count(),
     }
     return render(request, "billing/dashboard.html", {"counts": counts, "today": today})

@@ -1,6 +1,8 @@
 """Django admin for superusers: customers, groups and membership history."""
 
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 from simple_history.admin import SimpleHistoryAdmin
 
 from groups.models import Customer, CustomerGroup, Membership
@@ -11,15 +13,9 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     autocomplete_fields = ["customer", "group"]
-    readonly_fields = ["joined_by", "left_by"]
+    readonly_fields = ["joined_by", "left_by", "backdated_at", "backdated_by"]
     fields = ["customer", "group", "joined_at", "joined_by", "left_at", "left_by"]
     show_change_link = True
-
-
-class GroupMembershipInline(MembershipInline):
-    fk_name = "group"
-    fields = ["customer", "joined_at", "joined_by", "left_at", "left_by"]
-    ordering = ["-joined_at"]
 
 
 class CustomerMembershipInline(MembershipInline):
@@ -67,10 +63,12 @@ class CustomerGroupAdmin(KeepsHistoryAdmin):
         "reviewed_at",
         "reviewed_by",
         "members_changed_at",
+        "memberships",
         *KeepsHistoryAdmin.readonly_fields,
     ]
     list_select_related = ["reviewed_by"]
-    inlines = [GroupMembershipInline]
+    # No membership inline: a group of 100,000 members would render every one of them. The
+    # membership list, filtered to the group, pages and searches them instead.
 
     def get_queryset(self, request):
         # The same correlated counts as the /groups/ page: no query per row in the changelist.
@@ -84,11 +82,24 @@ class CustomerGroupAdmin(KeepsHistoryAdmin):
     def rule_count(self, group: CustomerGroup) -> int:
         return group.rule_count
 
+    @admin.display(description="memberships")
+    def memberships(self, group: CustomerGroup) -> str:
+        if group.pk is None:
+            return "—"
+        url = reverse("admin:groups_membership_changelist") + f"?group__id__exact={group.pk}"
+        return format_html(
+            '{} current members. <a href="{}">Open the group\'s memberships</a> (every period, '
+            "paged and searchable).",
+            getattr(group, "member_count", "—"),
+            url,
+        )
+
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["customer", "group", "joined_at", "joined_by", "left_at", "left_by"]
     list_filter = ["group", ("left_at", admin.EmptyFieldListFilter)]
+    readonly_fields = ["backdated_at", "backdated_by"]
     search_fields = ["customer__name", "customer__external_id", "group__name", "group__code"]
     autocomplete_fields = ["customer", "group"]
     list_select_related = ["customer", "group", "joined_by", "left_by"]

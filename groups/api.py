@@ -27,8 +27,8 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from billing.exceptions import validation_error_detail
 from groups import services, validation
+from groups.errors import validation_error_detail
 from groups.models import Customer, CustomerGroup, Membership
 from groups.versions import Expected
 
@@ -305,6 +305,19 @@ class MembershipSerializer(serializers.Serializer):
     left_by = serializers.CharField(
         source="left_by.username", read_only=True, allow_null=True, default=None
     )
+    backdated_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When the start was recorded, if it was entered as earlier than that "
+        "(a backdated join); null for a join recorded as it happened.",
+    )
+    backdated_by = serializers.CharField(
+        source="backdated_by.username",
+        read_only=True,
+        allow_null=True,
+        default=None,
+        help_text="Who recorded the backdated start.",
+    )
 
 
 class MemberAddSerializer(serializers.Serializer):
@@ -313,6 +326,13 @@ class MemberAddSerializer(serializers.Serializer):
 
     customer_id = serializers.UUIDField(required=False)
     external_id = serializers.CharField(required=False, max_length=100)
+    joined_at = serializers.DateTimeField(
+        required=False,
+        help_text="Member since: when the membership starts, if earlier than now (a backdated "
+        "join, recorded with who did it). Not in the future, and not overlapping another "
+        "period of the same customer in the group. Without an offset it is read in the billing "
+        "time zone. A current member who joined later has the start moved back.",
+    )
 
     def validate(self, attrs):
         customer_id, external_id = attrs.get("customer_id"), attrs.get("external_id")
@@ -398,7 +418,11 @@ class GroupViewSet(VersionedMixin, viewsets.ModelViewSet):
         request=MemberAddSerializer,
         responses={
             201: OpenApiResponse(MembershipSerializer, description="Added."),
-            200: OpenApiResponse(MembershipSerializer, description="Already a member."),
+            200: OpenApiResponse(
+                MembershipSerializer,
+                description="Already a member (since ``joined_at`` or earlier), or the current "
+                "membership's start moved back to ``joined_at``.",
+            ),
         },
     )
     @action(
@@ -417,11 +441,14 @@ class GroupViewSet(VersionedMixin, viewsets.ModelViewSet):
             serializer = MemberAddSerializer(data=request.data)
             serializer.is_valid(raise_exception=True)
             membership, created = services.membership_add(
-                group=group, customer=serializer.validated_data["customer"], by=request.user
+                group=group,
+                customer=serializer.validated_data["customer"],
+                by=request.user,
+                joined_at=serializer.validated_data.get("joined_at"),
             )
-            membership = Membership.objects.select_related("customer", "joined_by").get(
-                pk=membership.pk
-            )
+            membership = Membership.objects.select_related(
+                "customer", "joined_by", "backdated_by"
+            ).get(pk=membership.pk)
             return Response(
                 MembershipSerializer(membership).data,
                 status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
@@ -474,7 +501,7 @@ class GroupViewSet(VersionedMixin, viewsets.ModelViewSet):
         group = self.get_group()
         periods = (
             Membership.objects.filter(group=group)
-            .select_related("customer", "joined_by", "left_by")
+            .select_related("customer", "joined_by", "left_by", "backdated_by")
             .order_by("-joined_at", "-id")
         )
         page = self.paginate_queryset(periods)

@@ -31,6 +31,34 @@ class DateInput(forms.DateInput):
         super().__init__(attrs, format="%Y-%m-%d")
 
 
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs, format="%Y-%m-%dT%H:%M")
+
+
+def member_since_field() -> forms.DateTimeField:
+    """ "Member since": an optional start, read in the billing time zone (the request's)."""
+    return forms.DateTimeField(
+        label="Member since",
+        required=False,
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        widget=DateTimeInput(attrs={"class": "form-control form-control-sm"}),
+        help_text="Optional. Leave empty for now; an earlier date and time records a "
+        "backdated join, with your name.",
+    )
+
+
+def apply_membership_error(form: forms.Form, error: ValidationError) -> None:
+    """A membership service's refusal (start in the future, overlapping period) beside its field."""
+    if hasattr(error, "error_dict"):
+        for name, messages in error.message_dict.items():
+            form.add_error(name if name in form.fields else None, messages)
+    else:
+        form.add_error(None, error.messages)
+
+
 class GroupForm(forms.Form):
     """A group's definition. The code is derived from the name when left empty."""
 
@@ -117,6 +145,8 @@ class MemberAddForm(forms.Form):
     def __init__(self, *args, group: CustomerGroup, **kwargs):
         self.group = group
         super().__init__(*args, **kwargs)
+        self.fields["joined_at"] = member_since_field()
+        self.fields["joined_at"].widget.attrs["id"] = "member-add-since"
 
     def clean(self):
         data = super().clean()
@@ -148,6 +178,8 @@ class GroupAddForm(forms.Form):
     def __init__(self, *args, customer: Customer, **kwargs):
         self.customer = customer
         super().__init__(*args, **kwargs)
+        self.fields["joined_at"] = member_since_field()
+        self.fields["joined_at"].widget.attrs["id"] = "group-add-since"
 
     def clean(self):
         data = super().clean()
@@ -188,6 +220,7 @@ class BulkMembershipForm(forms.Form):
     mode = forms.ChoiceField(
         choices=services.BulkMode.CHOICES, initial=services.BulkMode.ADD, widget=forms.RadioSelect
     )
+    joined_at = member_since_field()
 
     def clean_csv_file(self):
         upload = self.cleaned_data.get("csv_file")
@@ -221,6 +254,7 @@ class BulkConfirmForm(forms.Form):
 
     ids = forms.CharField(widget=forms.HiddenInput)
     mode = forms.ChoiceField(choices=services.BulkMode.CHOICES, widget=forms.HiddenInput)
+    joined_at = forms.DateTimeField(required=False, widget=forms.HiddenInput)
 
     def clean_ids(self) -> list[str]:
         ids = [line.strip() for line in self.cleaned_data["ids"].splitlines() if line.strip()]

@@ -163,7 +163,8 @@ class CustomerGroupQuerySet(models.QuerySet):
         # COUNT(*) lets PostgreSQL answer from the open-membership index alone; COUNT(id)
         # would read every membership row of the group.
         counts = (
-            Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
+            Membership.objects.current()
+            .filter(group=OuterRef("pk"))
             .order_by()
             .values("group")
             .annotate(n=Count("*"))
@@ -188,7 +189,7 @@ class CustomerGroupQuerySet(models.QuerySet):
 
 
 def _current_members_of_outer_group() -> models.QuerySet:
-    return Membership.objects.filter(group=OuterRef("pk"), left_at__isnull=True)
+    return Membership.objects.current().filter(group=OuterRef("pk"))
 
 
 class CustomerGroup(Archivable, Versioned, TimeStampedModel):
@@ -262,9 +263,29 @@ class MembershipQuerySet(models.QuerySet):
 
     def as_of(self, instant: datetime) -> "MembershipQuerySet":
         """Memberships in force at ``instant``: joined at or before it, not yet left."""
-        return self.filter(joined_at__lte=instant).filter(
-            Q(left_at__isnull=True) | Q(left_at__gt=instant)
+        return self.filter(held_at_q(instant))
+
+    def during(self, start: datetime, end: datetime) -> "MembershipQuerySet":
+        """Periods that hold some instant of the window ``[start, end)``.
+
+        A period counts from ``joined_at`` (included) to ``left_at`` (excluded), as
+        ``pricing.engine.counts_at`` has it (and a property test checks against it): it holds an
+        instant of the window when it starts before the window ends, ends after the window
+        starts, and is not empty (a period left the moment it began holds no instant).
+        """
+        if start >= end:
+            return self.none()
+        return self.filter(joined_at__lt=end).filter(
+            Q(left_at__isnull=True) | (Q(left_at__gt=start) & Q(left_at__gt=F("joined_at")))
         )
+
+    def overlapping(self, start: datetime, end: datetime | None) -> "MembershipQuerySet":
+        """Periods that share an instant with ``[start, end)`` (``end`` None: open-ended)."""
+        if end is None:
+            return self.filter(Q(left_at__isnull=True) | Q(left_at__gt=F("joined_at"))).filter(
+                Q(left_at__isnull=True) | Q(left_at__gt=start)
+            )
+        return self.during(start, end)
 
     def last_change_by_group(self) -> "MembershipQuerySet":
         return (
@@ -273,6 +294,15 @@ class MembershipQuerySet(models.QuerySet):
             .annotate(last=Max(Coalesce("left_at", "joined_at")))
             .values("group", "last")
         )
+
+
+def held_at_q(instant: datetime) -> Q:
+    """A membership period holds ``instant``: joined at or before it, not left by then.
+
+    ``pricing.engine.counts_at`` in ORM form (a property test checks the two agree); also a
+    filter for counting members at several instants in one query.
+    """
+    return Q(joined_at__lte=instant) & (Q(left_at__isnull=True) | Q(left_at__gt=instant))
 
 
 class Membership(models.Model):
@@ -295,6 +325,23 @@ class Membership(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    # A start recorded after the fact ("member since" last week): when and by whom. Empty for
+    # a join recorded as it happened.
+    backdated_at = models.DateTimeField(
+        "start recorded at",
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Set when the start was entered as earlier than the moment it was recorded.",
+    )
+    backdated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
     )
 
     objects = MembershipQuerySet.as_manager()
@@ -340,3 +387,7 @@ class Membership(models.Model):
     @property
     def is_current(self) -> bool:
         return self.left_at is None
+
+    @property
+    def is_backdated(self) -> bool:
+        return self.backdated_at is not None

@@ -7,8 +7,9 @@ paginating never aggregate every membership of every group first.
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.db import router
 from django.db.models import (
     Count,
     Exists,
@@ -16,24 +17,22 @@ from django.db.models import (
     Model,
     OuterRef,
     Prefetch,
+    ProtectedError,
     Q,
     QuerySet,
     Subquery,
     Value,
 )
+from django.db.models.deletion import Collector
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
-from groups.models import Customer, CustomerGroup, Membership
+from groups.models import Customer, CustomerGroup, Membership, held_at_q
 
-
-def _rule_model() -> type[Model]:
-    """The model behind ``CustomerGroup.pricing_rules``, reached without importing pricing."""
-    return CustomerGroup._meta.get_field("pricing_rules").related_model
-
-
-def rules_targeting(group_ref) -> QuerySet:
-    """Pricing rules whose target is ``group_ref`` (a group, a pk or an ``OuterRef``)."""
-    return _rule_model().objects.filter(group=group_ref)
+# Pricing rules point at groups; this app never imports them nor looks their model up. Counts
+# and filters go through the reverse relation pricing declares (``related_name``), and pages
+# that show the rules load pricing's own fragment.
+RULES_RELATION = "pricing_rules"
 
 
 # --- Customers --------------------------------------------------------------------------------
@@ -116,7 +115,7 @@ def customer_current_memberships(customer: Customer) -> QuerySet[Membership]:
     return (
         Membership.objects.current()
         .filter(customer=customer)
-        .select_related("group", "joined_by")
+        .select_related("group", "joined_by", "backdated_by")
         .order_by("group__name", "group_id")
     )
 
@@ -125,7 +124,7 @@ def customer_membership_history(customer: Customer) -> QuerySet[Membership]:
     """Every membership period of a customer, latest change first."""
     return (
         Membership.objects.filter(customer=customer)
-        .select_related("group", "joined_by", "left_by")
+        .select_related("group", "joined_by", "left_by", "backdated_by")
         .order_by(Coalesce("left_at", "joined_at").desc(), "-pk")
     )
 
@@ -187,8 +186,18 @@ def group_table(*, include_archived: bool = False) -> QuerySet[CustomerGroup]:
     groups = CustomerGroup.all_objects if include_archived else CustomerGroup.objects
     return groups.annotate(
         member_count=_count_subquery(Membership.objects.current(), "group"),
-        rule_count=_count_subquery(_rule_model().objects.all(), "group"),
+        rule_count=_rule_count(),
     ).select_related("reviewed_by")
+
+
+def _rule_count():
+    """Rules targeting the outer group, counted through the reverse relation (0 when none)."""
+    counts = (
+        CustomerGroup.objects.filter(pk=OuterRef("pk"))
+        .annotate(n=Count(RULES_RELATION))
+        .values("n")
+    )
+    return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
 def group_choices() -> list[tuple]:
@@ -197,7 +206,10 @@ def group_choices() -> list[tuple]:
 
 
 def groups_without_rules(queryset: QuerySet[CustomerGroup]) -> QuerySet[CustomerGroup]:
-    return queryset.filter(~Exists(rules_targeting(OuterRef("pk"))))
+    targeted = CustomerGroup.objects.filter(
+        pk=OuterRef("pk"), **{f"{RULES_RELATION}__isnull": False}
+    )
+    return queryset.filter(~Exists(targeted))
 
 
 def group_detail(pk) -> CustomerGroup:
@@ -207,15 +219,24 @@ def group_detail(pk) -> CustomerGroup:
 
 def group_named(name: str, *, exclude=None) -> CustomerGroup | None:
     """The group whose name equals ``name`` in any case (the duplicate-name link)."""
-    queryset = CustomerGroup.objects.filter(name__iexact=(name or "").strip())
+    queryset = CustomerGroup.objects.filter(name__iexact=" ".join((name or "").split()))
     if exclude is not None:
         queryset = queryset.exclude(pk=exclude)
     return queryset.first()
 
 
-def group_rules(group: CustomerGroup) -> QuerySet:
-    """Rules that target the group, strongest first, with their price lists (one query)."""
-    return group.pricing_rules.select_related("price_list").order_by("-priority", "code")
+def group_delete_blockers(group: CustomerGroup) -> list[Model]:
+    """What stops the group from being deleted: the objects of other apps that protect it.
+
+    Found the way deleting finds them, by Django's deletion collector, without deleting
+    anything (memberships cascade and are not loaded). Each reads as itself (``str``).
+    """
+    collector = Collector(using=router.db_for_write(CustomerGroup))
+    try:
+        collector.collect([group])
+    except ProtectedError as exc:
+        return sorted(exc.protected_objects, key=str)
+    return []
 
 
 def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:
@@ -228,7 +249,7 @@ def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:
     queryset = (
         Membership.objects.current()
         .filter(group=group)
-        .select_related("joined_by")
+        .select_related("joined_by", "backdated_by")
         .prefetch_related("customer")
         .order_by("-joined_at", "-pk")
     )
@@ -247,6 +268,27 @@ def group_has_history(group: CustomerGroup) -> bool:
     return Membership.objects.filter(group=group).exists()
 
 
+def group_members_by_month(
+    group: CustomerGroup, *, months: int = 12, now: datetime | None = None
+) -> list[tuple[str, int]]:
+    """Members at the end of each of the last ``months`` calendar months, this one up to now.
+
+    Months are those of the current time zone (the billing zone in a request). One query: a
+    filtered count per month over the group's membership periods.
+    """
+    now = timezone.localtime(now)
+    first = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    starts = [first]
+    for _ in range(months - 1):
+        previous = (starts[0] - timedelta(days=1)).replace(day=1)
+        starts.insert(0, previous)
+    ends = [*starts[1:], now]
+    counts = Membership.objects.filter(group=group).aggregate(
+        **{f"m{n}": Count("pk", filter=held_at_q(end)) for n, end in enumerate(ends)}
+    )
+    return [(start.strftime("%Y-%m"), counts[f"m{n}"]) for n, start in enumerate(starts)]
+
+
 def group_member_count(group: CustomerGroup) -> int:
     return Membership.objects.current().filter(group=group).count()
 
@@ -258,7 +300,7 @@ def group_membership_history(group: CustomerGroup) -> QuerySet[Membership]:
     """
     return (
         Membership.objects.filter(group=group)
-        .select_related("joined_by", "left_by")
+        .select_related("joined_by", "left_by", "backdated_by")
         .prefetch_related("customer")
         .order_by(Coalesce("left_at", "joined_at").desc(), "-pk")
     )

@@ -10,7 +10,7 @@ import io
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -48,12 +48,32 @@ BULK_TOO_MANY = "At most {limit} external IDs at a time; this list has {count}."
 CSV_NO_COLUMN = "The CSV has no “{column}” column (columns found: {found})."
 CSV_NOT_TEXT = "The file is not UTF-8 text. Save it as CSV (UTF-8) and upload it again."
 CSV_LINE = "Line {line}: {message}"
+JOIN_IN_FUTURE = (
+    "A membership cannot start in the future ({joined_at}). Leave “member since” empty to add "
+    "the customer now."
+)
+JOIN_TOO_EARLY = "A membership cannot start before {first}."
+MEMBERSHIP_OVERLAP = (
+    "“{customer}” was already a member of “{group}” from {start} to {end}: a membership "
+    "cannot overlap another period of the same customer and group."
+)
 
 BULK_LIMIT = 100_000
+# The earliest start accepted: the first instant rating supports (pricing.engine.calendar).
+JOIN_MIN = datetime(1900, 1, 1, tzinfo=UTC)
+# A start entered within this much of the moment it is recorded is not a backdated one (forms
+# give minutes, so "now" typed in a form is up to a minute in the past).
+BACKDATE_TOLERANCE = timedelta(minutes=1)
 User = AbstractBaseUser
 
 
 # --- Groups -----------------------------------------------------------------------------------
+
+
+def normalise_name(name: str | None) -> str:
+    """A name as stored: no space at either end, and one space wherever the user typed several
+    (or tabs, or a line break), so "Summer  Promo" and "Summer Promo" are one name."""
+    return " ".join((name or "").split())
 
 
 def _existing_group_with(*, name: str | None = None, code: str | None = None, exclude=None):
@@ -62,7 +82,7 @@ def _existing_group_with(*, name: str | None = None, code: str | None = None, ex
     if exclude is not None:
         queryset = queryset.exclude(pk=exclude)
     if name is not None:
-        return queryset.filter(name__iexact=name.strip()).first()
+        return queryset.filter(name__iexact=normalise_name(name)).first()
     return queryset.filter(code__iexact=code).first()
 
 
@@ -84,9 +104,7 @@ def _validate_group_identity(group: CustomerGroup) -> None:
         name=group.name, exclude=group.pk if not group._state.adding else None
     )
     if existing is not None:
-        errors["name"] = [
-            GROUP_NAME_TAKEN.format(name=group.name.strip(), existing=_label(existing))
-        ]
+        errors["name"] = [GROUP_NAME_TAKEN.format(name=group.name, existing=_label(existing))]
     existing = _existing_group_with(
         code=group.code, exclude=group.pk if not group._state.adding else None
     )
@@ -97,7 +115,7 @@ def _validate_group_identity(group: CustomerGroup) -> None:
 
 
 def _save_group(group: CustomerGroup) -> CustomerGroup:
-    group.name = (group.name or "").strip()
+    group.name = normalise_name(group.name)
     group.code = (group.code or "").strip().lower()
     _validate_group_identity(group)
     group.full_clean(validate_constraints=False)
@@ -121,7 +139,7 @@ def group_create(
     by: User | None = None,
 ) -> CustomerGroup:
     """Create a group; its code is derived from the name when not given."""
-    name = (name or "").strip()
+    name = normalise_name(name)
     group = CustomerGroup(
         name=name,
         code=(code or "").strip().lower() or unique_group_code(name),
@@ -218,6 +236,18 @@ def group_delete(
             return Removed(Removal.ARCHIVED, message)
         group.delete()
     return Removed(Removal.DELETED, GROUP_DELETED.format(group=group.name))
+
+
+@transaction.atomic
+def groups_mark_reviewed(*, ids: Sequence, by: User | None) -> list[str]:
+    """Record that somebody reviewed the members of several groups now (one statement).
+
+    Returns the names of the groups marked, by name; ids of groups gone meanwhile are skipped.
+    """
+    groups = CustomerGroup.objects.filter(pk__in=list(ids))
+    names = sorted(groups.values_list("name", flat=True))
+    groups.update(reviewed_at=timezone.now(), reviewed_by=by)
+    return names
 
 
 @transaction.atomic
@@ -375,35 +405,138 @@ def _close(membership: Membership, *, by: User | None, at: datetime) -> None:
     membership.save(update_fields=["left_at", "left_by"])
 
 
+def _shown(instant: datetime | None) -> str:
+    """An instant in messages, in the current (billing) time zone, to the minute."""
+    return timezone.localtime(instant).strftime("%Y-%m-%d %H:%M") if instant else "now"
+
+
+def check_join_start(joined_at: datetime, *, now: datetime) -> datetime:
+    """A chosen start ("member since"): not in the future, not before :data:`JOIN_MIN`."""
+    if timezone.is_naive(joined_at):
+        joined_at = timezone.make_aware(joined_at)
+    if joined_at > now:
+        raise ValidationError({"joined_at": [JOIN_IN_FUTURE.format(joined_at=_shown(joined_at))]})
+    if joined_at < JOIN_MIN:
+        raise ValidationError(
+            {"joined_at": [JOIN_TOO_EARLY.format(first=JOIN_MIN.date().isoformat())]}
+        )
+    return joined_at
+
+
+def _overlap_error(clash: Membership, customer: Customer, group: CustomerGroup):
+    return ValidationError(
+        {
+            "joined_at": [
+                MEMBERSHIP_OVERLAP.format(
+                    customer=customer.name,
+                    group=group.name,
+                    start=_shown(clash.joined_at),
+                    end=_shown(clash.left_at),
+                )
+            ]
+        }
+    )
+
+
+def _backdated(joined_at: datetime, now: datetime) -> bool:
+    return joined_at < now - BACKDATE_TOLERANCE
+
+
 def membership_add(
     *,
     group: CustomerGroup,
     customer: Customer,
     by: User | None = None,
     at: datetime | None = None,
+    joined_at: datetime | None = None,
 ) -> tuple[Membership, bool]:
     """Make ``customer`` a current member of ``group``; idempotent.
 
-    Returns ``(membership, created)``. Concurrent calls for the same pair leave exactly one open
-    membership: the database's partial unique constraint decides, and the loser returns the
-    winner's row instead of failing.
+    Returns ``(membership, created)``. ``at`` is the moment of the change (now by default).
+    ``joined_at`` is a start somebody chose ("member since"): it may not be in the future nor
+    overlap another period of the pair; when earlier than now it is recorded as backdated, with
+    who did it. A current member whose membership started later than ``joined_at`` has that
+    start moved back (``created`` is False); one who was a member since then already is left
+    as is.
+
+    Concurrent calls for the same pair leave exactly one open membership: the database's
+    partial unique constraint decides (and, on PostgreSQL, an exclusion constraint keeps
+    periods from overlapping), and the loser returns the winner's row instead of failing.
     """
+    now = at or timezone.now()
+    if joined_at is not None:
+        return _membership_add_since(
+            group=group, customer=customer, by=by, now=now, joined_at=joined_at
+        )
     existing = Membership.objects.current().filter(group=group, customer=customer).first()
     if existing is not None:
         return existing, False
-    at = at or timezone.now()
     try:
         with transaction.atomic():
             membership = Membership.objects.create(
-                group=group, customer=customer, joined_at=at, joined_by=by
+                group=group, customer=customer, joined_at=now, joined_by=by
             )
-            _touch_groups([group.pk], at)
+            _touch_groups([group.pk], now)
     except IntegrityError:
         existing = Membership.objects.current().filter(group=group, customer=customer).first()
         if existing is None:
             raise
         return existing, False
     return membership, True
+
+
+def _membership_add_since(
+    *, group: CustomerGroup, customer: Customer, by, now: datetime, joined_at: datetime
+) -> tuple[Membership, bool]:
+    joined_at = check_join_start(joined_at, now=now)
+    backdated = _backdated(joined_at, now)
+    try:
+        with transaction.atomic():
+            periods = list(
+                Membership.objects.select_for_update()
+                .filter(group=group, customer=customer)
+                .order_by("joined_at", "pk")
+            )
+            current = next((p for p in periods if p.left_at is None), None)
+            if current is not None and current.joined_at <= joined_at:
+                return current, False  # a member since then already
+            end = current.joined_at if current is not None else None
+            for period in periods:
+                if period is not current and _overlaps(period, joined_at, end):
+                    raise _overlap_error(period, customer, group)
+            if current is not None:
+                current.joined_at = joined_at
+                current.backdated_at, current.backdated_by = now, by
+                current.save(update_fields=["joined_at", "backdated_at", "backdated_by"])
+                _touch_groups([group.pk], now)
+                return current, False
+            membership = Membership.objects.create(
+                group=group,
+                customer=customer,
+                joined_at=joined_at,
+                joined_by=by,
+                backdated_at=now if backdated else None,
+                backdated_by=by if backdated else None,
+            )
+            _touch_groups([group.pk], now)
+    except IntegrityError:
+        # Somebody else added the pair (or an overlapping period) meanwhile: show that instead.
+        existing = Membership.objects.current().filter(group=group, customer=customer).first()
+        if existing is None:
+            raise
+        return existing, False
+    return membership, True
+
+
+def _overlaps(period: Membership, start: datetime, end: datetime | None) -> bool:
+    """Whether ``period`` shares an instant with ``[start, end)`` (``end`` None: open-ended).
+
+    The same rule as ``MembershipQuerySet.overlapping``, for rows already loaded.
+    """
+    period_end = period.left_at
+    if period_end is not None and period_end <= period.joined_at:
+        return False  # empty
+    return (end is None or period.joined_at < end) and (period_end is None or start < period_end)
 
 
 @transaction.atomic
@@ -463,10 +596,15 @@ class BulkPlan:
     unknown: list[str] = field(default_factory=list)
     duplicates: int = 0
     applied: bool = False
+    # With a chosen start ("member since"): current members whose membership started later get
+    # that start moved back; customers with an earlier period that would overlap are skipped.
+    joined_at: datetime | None = None
+    to_backdate: list[Customer] = field(default_factory=list)
+    overlapping: list[Customer] = field(default_factory=list)
 
     @property
     def change_count(self) -> int:
-        return len(self.to_add) + len(self.to_remove)
+        return len(self.to_add) + len(self.to_remove) + len(self.to_backdate)
 
 
 def parse_external_ids(text: str) -> list[str]:
@@ -499,16 +637,24 @@ def read_csv_column(raw: bytes, *, column: str = "external_id") -> list[str]:
 
 
 def membership_bulk_plan(
-    *, group: CustomerGroup, external_ids: Sequence[str], mode: str
+    *,
+    group: CustomerGroup,
+    external_ids: Sequence[str],
+    mode: str,
+    joined_at: datetime | None = None,
+    now: datetime | None = None,
 ) -> BulkPlan:
     """Work out a bulk change without writing anything (the dry-run preview).
 
-    Queries are set-based: one for the customers named, one for the current members' ids.
+    Queries are set-based: one for the customers named, one for the current members' ids
+    (and, with ``joined_at``, their starts and one per 5,000 customers for earlier periods).
     """
     if len(external_ids) > BULK_LIMIT:
         raise ValidationError(BULK_TOO_MANY.format(limit=BULK_LIMIT, count=len(external_ids)))
+    if joined_at is not None:
+        joined_at = check_join_start(joined_at, now=now or timezone.now())
     unique_ids = list(dict.fromkeys(external_ids))
-    plan = BulkPlan(mode=mode, duplicates=len(external_ids) - len(unique_ids))
+    plan = BulkPlan(mode=mode, duplicates=len(external_ids) - len(unique_ids), joined_at=joined_at)
     found: dict[str, Customer] = {}
     for start in range(0, len(unique_ids), 5000):
         chunk = unique_ids[start : start + 5000]
@@ -521,6 +667,8 @@ def membership_bulk_plan(
     if mode in (BulkMode.ADD, BulkMode.SYNC):
         plan.to_add = [c for c in listed if c.pk not in member_ids]
         plan.already = len(listed) - len(plan.to_add)
+        if joined_at is not None:
+            _plan_start(plan, group, listed, member_ids)
     if mode == BulkMode.REMOVE:
         plan.to_remove = [c for c in listed if c.pk in member_ids]
         plan.not_members = len(listed) - len(plan.to_remove)
@@ -533,21 +681,48 @@ def membership_bulk_plan(
 
 @transaction.atomic
 def membership_bulk_apply(
-    *, group: CustomerGroup, external_ids: Sequence[str], mode: str, by: User | None = None
+    *,
+    group: CustomerGroup,
+    external_ids: Sequence[str],
+    mode: str,
+    by: User | None = None,
+    joined_at: datetime | None = None,
 ) -> BulkPlan:
     """Apply a bulk add / remove / sync in one transaction, recorded in the history.
 
     The plan is recomputed inside the transaction (with the group row locked) so that what is
-    applied matches the database now, not the preview the user saw a minute ago.
+    applied matches the database now, not the preview the user saw a minute ago. With
+    ``joined_at`` the added memberships start then (recorded as backdated, with who did it) and
+    current members who joined later have their start moved back.
     """
     CustomerGroup.objects.select_for_update().filter(pk=group.pk).first()
-    plan = membership_bulk_plan(group=group, external_ids=external_ids, mode=mode)
     now = timezone.now()
+    plan = membership_bulk_plan(
+        group=group, external_ids=external_ids, mode=mode, joined_at=joined_at, now=now
+    )
+    start = plan.joined_at or now
+    backdated = plan.joined_at is not None and _backdated(plan.joined_at, now)
     if plan.to_add:
         Membership.objects.bulk_create(
-            [Membership(group=group, customer=c, joined_at=now, joined_by=by) for c in plan.to_add],
+            [
+                Membership(
+                    group=group,
+                    customer=c,
+                    joined_at=start,
+                    joined_by=by,
+                    backdated_at=now if backdated else None,
+                    backdated_by=by if backdated else None,
+                )
+                for c in plan.to_add
+            ],
             batch_size=2000,
         )
+    if plan.to_backdate:
+        ids = [c.pk for c in plan.to_backdate]
+        for first in range(0, len(ids), 5000):
+            Membership.objects.current().filter(
+                group=group, customer_id__in=ids[first : first + 5000]
+            ).update(joined_at=start, backdated_at=now, backdated_by=by)
     if plan.to_remove:
         ids = [c.pk for c in plan.to_remove]
         for start in range(0, len(ids), 5000):
@@ -558,6 +733,47 @@ def membership_bulk_apply(
         _touch_groups([group.pk], now)
     plan.applied = True
     return plan
+
+
+def _plan_start(
+    plan: BulkPlan, group: CustomerGroup, listed: list[Customer], member_ids: set
+) -> None:
+    """With a chosen start: which current members to backdate, who overlaps an earlier period.
+
+    A customer is skipped (``overlapping``) when one of its closed periods of the group shares
+    an instant with the period it would get: from ``joined_at`` on for a new member, from
+    ``joined_at`` to its current start for a current member.
+    """
+    joined_at = plan.joined_at
+    starts = dict(
+        Membership.objects.current()
+        .filter(group=group, customer_id__in=[c.pk for c in listed if c.pk in member_ids])
+        .values_list("customer_id", "joined_at")
+    )
+    later = {pk for pk, start in starts.items() if start > joined_at}
+    closed: dict = {}
+    concerned = [c.pk for c in listed if c.pk not in member_ids or c.pk in later]
+    for first in range(0, len(concerned), 5000):
+        periods = (
+            Membership.objects.filter(
+                group=group,
+                customer_id__in=concerned[first : first + 5000],
+                left_at__isnull=False,
+            )
+            .overlapping(joined_at, None)
+            .values_list("customer_id", "joined_at")
+        )
+        for customer_id, start in periods:
+            closed.setdefault(customer_id, []).append(start)
+    clash = {
+        pk
+        for pk, period_starts in closed.items()
+        if pk not in starts or any(start < starts[pk] for start in period_starts)
+    }
+    plan.overlapping = [c for c in listed if c.pk in clash]
+    plan.to_add = [c for c in plan.to_add if c.pk not in clash]
+    plan.to_backdate = [c for c in listed if c.pk in later and c.pk not in clash]
+    plan.already = len(listed) - len(plan.to_add) - len(plan.to_backdate) - len(plan.overlapping)
 
 
 # --- Customer import --------------------------------------------------------------------------
@@ -637,10 +853,11 @@ def _import_header(raw_header: list[str]) -> list[str]:
     return names
 
 
-def _validate_import_row(line: int, customer: Customer) -> list[str]:
-    """Field checks without touching the database (uniqueness is checked in bulk)."""
+def _validate_import_row(line: int, customer: Customer, *, skip=()) -> list[str]:
+    """Field checks without touching the database (uniqueness is checked in bulk); ``skip``
+    names fields already reported (an empty name)."""
     try:
-        customer.full_clean(validate_unique=False, validate_constraints=False)
+        customer.full_clean(exclude=list(skip), validate_unique=False, validate_constraints=False)
     except ValidationError as exc:
         return [
             IMPORT_FIELD.format(
@@ -688,6 +905,8 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
 
     plan = ImportPlan()
     rows: list[ImportRow] = []
+    # Lines already refused still get their group codes checked: all of a line's problems at once.
+    rejected_codes: list[tuple[int, list[str]]] = []
     first_line: dict[str, int] = {}
     for row in reader:
         if not any(c.strip() for c in row):
@@ -714,12 +933,15 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
             )
         else:
             first_line[external_id] = line
-        if name and external_id:
-            problems += _validate_import_row(
-                line, Customer(name=name, external_id=external_id, email=email)
-            )
+        skip = [
+            field for field, value in (("name", name), ("external_id", external_id)) if not value
+        ]
+        problems += _validate_import_row(
+            line, Customer(name=name, external_id=external_id or None, email=email), skip=skip
+        )
         if problems:
             plan.errors += problems
+            rejected_codes.append((line, list(dict.fromkeys(codes))))
             continue
         rows.append(
             ImportRow(
@@ -734,18 +956,17 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
         raise ValidationError(IMPORT_EMPTY)
 
     all_codes = {code for row in rows for code in row.group_codes}
+    all_codes.update(code for _, codes in rejected_codes for code in codes)
     groups = {g.code.lower(): g for g in CustomerGroup.objects.filter(code__in=all_codes)}
     unknown_all: set[str] = set()
-    for row in rows:
-        unknown = [c for c in row.group_codes if c not in groups]
+    for line, codes in [*((row.line, row.group_codes) for row in rows), *rejected_codes]:
+        unknown = [c for c in codes if c not in groups]
         if unknown:
             unknown_all.update(unknown)
-            plan.errors.append(
-                IMPORT_UNKNOWN_GROUPS.format(line=row.line, codes=", ".join(unknown))
-            )
+            plan.errors.append(IMPORT_UNKNOWN_GROUPS.format(line=line, codes=", ".join(unknown)))
     plan.unknown_group_codes = sorted(unknown_all)
     if plan.errors:
-        plan.errors.sort(key=_line_of)
+        plan.errors = _by_line(plan.errors)
         return plan
 
     existing: dict[str, Customer] = {}
@@ -796,6 +1017,15 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
 def _line_of(message: str) -> int:
     match = re.match(r"Line (\d+)", message)
     return int(match.group(1)) if match else 0
+
+
+def _by_line(errors: list[str]) -> list[str]:
+    """ "Line N: …" messages in line order, one message per line holding all of its problems."""
+    merged: dict[int, list[str]] = {}
+    for message in errors:
+        line = _line_of(message)
+        merged.setdefault(line, []).append(message.split(": ", 1)[1].rstrip("."))
+    return [f"Line {line}: {'; '.join(parts)}." for line, parts in sorted(merged.items())]
 
 
 @transaction.atomic

@@ -14,6 +14,7 @@ urlpatterns = [
     path("groups/<uuid:pk>/review/", groups.group_review, name="group_review"),
     path("groups/<uuid:pk>/delete/", groups.group_delete, name="group_delete"),
     path("groups/<uuid:pk>/history/", groups.group_history, name="group_history"),
+    path("groups/<uuid:pk>/members-chart/", groups.group_members_chart, name="group_members_chart"),
     path("groups/<uuid:pk>/members/", members.member_list, name="member_list"),
     path("groups/<uuid:pk>/members/search/", members.member_search, name="member_search"),
     path("groups/<uuid:pk>/members/add/", members.member_add, name="member_add"),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.utils import timezone
 
@@ -117,8 +118,8 @@ def changes_since(
         Change(
             name=c.field,
             label=_label(by_name[c.field]),
-            was=_display(by_name[c.field], c.old),
-            now=_display(by_name[c.field], c.new),
+            was=_display(by_name[c.field], c.old, then),
+            now=_display(by_name[c.field], c.new, latest),
         )
         for c in delta.changes
     ]
@@ -145,10 +146,13 @@ def _label(f: models.Field) -> str:
     return text[:1].upper() + text[1:]
 
 
-def _display(f: models.Field, value: object) -> str:
+def _display(f: models.Field, value: object, record) -> str:
+    """``value`` of field ``f`` as held by the historical ``record``; a foreign key by name."""
     if f.is_relation and value is not None:
-        related = f.related_model._base_manager.filter(pk=value).first()
-        return str(related) if related is not None else f"{value} (deleted)"
+        try:
+            return str(getattr(record, f.name))  # the record's own reference, by its name
+        except ObjectDoesNotExist:
+            return f"{value} (deleted)"
     if f.choices and value is not None:
         return str(dict(f.flatchoices).get(value, value))
     return format_value(value)

@@ -228,7 +228,7 @@ class PricingRuleViewSet(VersionedMixin, viewsets.ModelViewSet):
     queryset = PricingRule.objects.all()
 
     def get_queryset(self):
-        return PricingRule.objects.order_by("-priority", "code")
+        return PricingRule.objects.in_evaluation_order()
 
     def perform_create(self, serializer):
         try:

@@ -1,19 +1,18 @@
 """Forms and the filter of the usage pages: the record list, CSV upload and impact preview."""
 
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 
 import django_filters
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from groups import validation
 from groups.models import Customer, CustomerGroup
 from groups.services import parse_external_ids
 from pricing import engine
-from pricing.clock import billing_tz
+from pricing.clock import billing_today, billing_tz
 from pricing.impact import MembershipDraft, RuleDraft
 from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
 
@@ -62,12 +61,15 @@ class UsageFilter(django_filters.FilterSet):
         return queryset.filter(customer__in=Customer.objects.search(value).values("pk"))
 
     def filter_from(self, queryset: QuerySet, name: str, value) -> QuerySet:
-        return queryset.filter(occurred_at__gte=engine.day_start(value, billing_tz()))
+        return queryset.filter(occurred_at__gte=_day_start(value))
 
     def filter_to(self, queryset: QuerySet, name: str, value) -> QuerySet:
         # The day after the supported range's last day is still a date (engine.day_after).
-        end = engine.day_start(engine.day_after(value), billing_tz())
-        return queryset.filter(occurred_at__lt=end)
+        return queryset.filter(occurred_at__lt=_day_start(engine.day_after(value)))
+
+
+def _day_start(day: date) -> datetime:
+    return engine.day_start(day, billing_tz())
 
 
 class UploadForm(forms.Form):
@@ -119,8 +121,10 @@ class ImpactForm(forms.Form):
     rule = forms.CharField(
         label="Rule code",
         required=False,
-        help_text="The rule to change, e.g. STD-2026.",
-        widget=forms.TextInput(attrs={**SMALL, "autocomplete": "off"}),
+        help_text="Type part of its code or name and pick it, e.g. STD-2026.",
+        widget=forms.TextInput(
+            attrs={**SMALL, "autocomplete": "off", "list": "impact-rule-options"}
+        ),
     )
     priority = forms.IntegerField(
         required=False, min_value=0, widget=forms.NumberInput(attrs=SMALL)
@@ -152,16 +156,26 @@ class ImpactForm(forms.Form):
         widget=forms.Select(SMALL_SELECT),
     )
     target_group = forms.CharField(
-        label="Target group code", required=False, widget=forms.TextInput(attrs=SMALL)
+        label="Target group code",
+        required=False,
+        widget=forms.TextInput(
+            attrs={**SMALL, "autocomplete": "off", "list": "impact-target_group-options"}
+        ),
     )
     target_customer = forms.CharField(
-        label="Target customer external ID", required=False, widget=forms.TextInput(attrs=SMALL)
+        label="Target customer external ID",
+        required=False,
+        widget=forms.TextInput(
+            attrs={**SMALL, "autocomplete": "off", "list": "impact-target_customer-options"}
+        ),
     )
     group = forms.CharField(
         label="Group code",
         required=False,
-        help_text="The group whose members change.",
-        widget=forms.TextInput(attrs=SMALL),
+        help_text="The group whose members change: type part of its name or code.",
+        widget=forms.TextInput(
+            attrs={**SMALL, "autocomplete": "off", "list": "impact-group-options"}
+        ),
     )
     add = forms.CharField(
         label="Add customers",
@@ -186,7 +200,7 @@ class ImpactForm(forms.Form):
 
     @staticmethod
     def defaults() -> dict:
-        today = timezone.now().astimezone(billing_tz()).date()
+        today = billing_today()
         return {"start": today - timedelta(days=29), "end": today, "top": 20}
 
     @staticmethod
@@ -205,11 +219,56 @@ class ImpactForm(forms.Form):
             "target_customer": (rule.customer.external_id or "") if rule.customer_id else "",
         }
 
+    @staticmethod
+    def current_values(rule: PricingRule) -> dict[str, str]:
+        """The rule's values today, as the page shows them beside the draft fields."""
+        target = rule.target_kind
+        return {
+            "priority": str(rule.priority),
+            "valid_from": rule.valid_from.isoformat(),
+            "valid_to": rule.valid_to.isoformat() if rule.valid_to else "open-ended",
+            "active": "enabled" if rule.is_active else "disabled",
+            "price_list": rule.price_list.code,
+            "target": {"group": "a group", "customer": "one customer"}.get(target, "everyone"),
+            "target_group": rule.group.code if rule.group_id else "",
+            "target_customer": (rule.customer.external_id or "") if rule.customer_id else "",
+        }
+
+    @staticmethod
+    def query_for_draft(rule: PricingRule, fields: dict) -> dict:
+        """The preview's inputs for an edit of ``rule`` drafted in the rule form (its
+        ``rule_fields()``): a link from "preview the impact of this edit"."""
+        window = ImpactForm.defaults()
+        group, customer = fields.get("group"), fields.get("customer")
+        target = "group" if group else "customer" if customer else "everyone"
+        price_list = fields.get("price_list")
+        valid_to = fields.get("valid_to")
+        query = {
+            "start": window["start"].isoformat(),
+            "end": window["end"].isoformat(),
+            "rule": rule.code,
+            "priority": fields.get("priority") if fields.get("priority") is not None else "",
+            "valid_from": fields["valid_from"].isoformat() if fields.get("valid_from") else "",
+            "valid_to": valid_to.isoformat() if valid_to else "",
+            "active": "1" if fields.get("is_active") else "0",
+            "price_list": price_list.pk if price_list else "",
+            "target": target,
+            "target_group": group.code if group else "",
+            "target_customer": (customer.external_id or "") if customer else "",
+        }
+        if valid_to is None and fields.get("valid_from"):
+            query["open_ended"] = "on"
+        return query
+
     def clean_rule(self) -> PricingRule | None:
         code = self.cleaned_data["rule"].strip()
         if not code:
             return None
-        rule = PricingRule.objects.select_related("price_list").filter(code__iexact=code).first()
+        rule = (
+            PricingRule.objects.select_related("price_list", "group", "customer")
+            .filter(code__iexact=code)
+            .first()
+        )
         if rule is None:
             raise ValidationError(f"No rule has the code “{code}”.")
         return rule

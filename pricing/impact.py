@@ -17,7 +17,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -103,7 +103,10 @@ class ImpactReport:
 
 def _draft_rule(current: engine.Rule, draft: RuleDraft) -> engine.Rule:
     items = PriceListItem.objects.filter(price_list=draft.price_list)
-    prices = dict(items.values_list("item_code", "unit_price"))
+    prices = {
+        code: engine.ItemPrice(unit_price=price)
+        for code, price in items.values_list("item_code", "unit_price")
+    }
     return replace(
         current,
         priority=draft.priority,
@@ -122,11 +125,7 @@ def _draft_rule(current: engine.Rule, draft: RuleDraft) -> engine.Rule:
 
 
 def _window(start: date, end: date) -> tuple[datetime, datetime]:
-    tz = billing_tz()
-    return (
-        datetime.combine(start, time.min, tzinfo=tz),
-        datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz),
-    )
+    return engine.days_window(start, end, billing_tz())
 
 
 def _records(

@@ -112,9 +112,12 @@ class PriceListItem(Versioned):
     class Meta:
         ordering = ["item_code"]
         constraints = [
+            # Item codes differing only in case ("SMS", "sms") would be two prices for what a
+            # person reads as one item: refused, whatever the case.
             models.UniqueConstraint(
-                fields=["price_list", "item_code"],
-                name="pricing_pricelistitem_unique_item",
+                F("price_list"),
+                Lower("item_code"),
+                name="pricing_pricelistitem_unique_item_ci",
                 violation_error_message="This price list already prices that item.",
             ),
             models.CheckConstraint(

@@ -64,7 +64,7 @@ def engine_rules(
         if item_codes is not None:
             items = items.filter(item_code__in=list(item_codes))
         for list_id, code, price in items.values_list("price_list_id", "item_code", "unit_price"):
-            prices[list_id][code] = price
+            prices[list_id][code] = engine.ItemPrice(unit_price=price)
     frozen = {list_id: MappingProxyType(prices[list_id]) for list_id in list_ids}
     return [
         engine.Rule(

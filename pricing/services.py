@@ -40,6 +40,15 @@ PRICE_LIST_IN_USE = "“{price_list}” cannot be deleted while pricing rules us
 RULE_CODE_TAKEN = "The code “{code}” is already used by the rule “{existing}”."
 RULE_PRIORITY_NEGATIVE = "Priority cannot be negative."
 DUPLICATE_ITEM = "The item “{item_code}” is listed more than once."
+DUPLICATE_ITEM_OTHER_CASE = (
+    "The item “{item_code}” is listed more than once (as “{first}” too): item codes are "
+    "compared without case."
+)
+ITEM_TAKEN = "This price list already prices “{code}”."
+ITEM_TAKEN_OTHER_CASE = (
+    "This price list already prices “{code}”: item codes that differ only in case would be "
+    "two prices for one item. Edit “{code}” instead."
+)
 AMOUNT_TOO_LARGE = (
     "The amount (unit price times quantity) is more than Ratecard stores "
     f"({engine.MAX_AMOUNT:,.2f}); split the record."
@@ -76,7 +85,7 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | N
     *created*, each recorded with ``by``; an item sent unchanged leaves no record. Returns
     whether anything changed.
     """
-    seen: set[str] = set()
+    seen: dict[str, str] = {}  # lower-case code -> the code as first written
     rows: list[PriceListItem] = []
     errors: list[str] = []
     for index, data in enumerate(items):
@@ -86,9 +95,12 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | N
             unit=(data.get("unit") or "").strip(),
             unit_price=data.get("unit_price"),
         )
-        if item.item_code in seen:
+        first = seen.get(item.item_code.lower())
+        if first == item.item_code:
             errors.append(DUPLICATE_ITEM.format(item_code=item.item_code))
-        seen.add(item.item_code)
+        elif first is not None:
+            errors.append(DUPLICATE_ITEM_OTHER_CASE.format(item_code=item.item_code, first=first))
+        seen.setdefault(item.item_code.lower(), item.item_code)
         try:
             item.full_clean(exclude=["price_list"], validate_constraints=False)
         except ValidationError as exc:
@@ -101,7 +113,8 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | N
     if errors:
         raise ValidationError({"items": errors})
     existing = {item.item_code: item for item in price_list.items.all()}
-    for code in existing.keys() - seen:
+    gone = existing.keys() - {row.item_code for row in rows}
+    for code in gone:  # first, so a code sent in another case can take its place
         _delete_item(existing[code], by)
     changed, created = [], []
     for row in rows:
@@ -119,7 +132,7 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | N
         )
     if created:
         bulk_create_with_history(created, PriceListItem, default_user=by)
-    return bool(changed or created or existing.keys() - seen)
+    return bool(changed or created or gone)
 
 
 def _delete_item(item: PriceListItem, by: User | None) -> None:
@@ -233,12 +246,16 @@ def price_list_item_save(
     item.item_code = (item_code or "").strip()
     item.unit = (unit or "").strip()
     item.unit_price = unit_price
-    clash = price_list.items.filter(item_code=item.item_code).exclude(pk=item.pk).exists()
-    if clash:
-        raise ValidationError({"item_code": ["This price list already prices that item."]})
+    clash = price_list.items.filter(item_code__iexact=item.item_code).exclude(pk=item.pk).first()
+    if clash is not None:
+        message = ITEM_TAKEN if clash.item_code == item.item_code else ITEM_TAKEN_OTHER_CASE
+        raise ValidationError({"item_code": [message.format(code=clash.item_code)]})
     item.full_clean(validate_constraints=False)
     item._history_user = by
-    item.save()
+    try:
+        item.save()
+    except IntegrityError as exc:  # added meanwhile by somebody else (this transaction ends)
+        raise ValidationError({"item_code": [ITEM_TAKEN.format(code=item.item_code)]}) from exc
     _touch(price_list)
     return item
 
@@ -703,13 +720,15 @@ class _LineParser:
         self.tz = tz
 
     def __call__(self, row: list[str]) -> tuple:
+        """The parsed line, or :class:`LineErrors` with every problem of the line at once."""
         if len(row) != self.width:
-            raise ValueError(LINE_COLUMN_COUNT.format(expected=self.width, found=len(row)))
+            raise LineErrors([LINE_COLUMN_COUNT.format(expected=self.width, found=len(row))])
         if has_nul(row):
-            raise ValueError(NUL_IN_CELL)
+            raise LineErrors([NUL_IN_CELL])
         ref_at, category_at, item_at, quantity_at, time_at = self.positions
         ref, category, item = row[ref_at].strip(), row[category_at].strip(), row[item_at].strip()
         quantity, occurred_at = row[quantity_at].strip(), row[time_at].strip()
+        problems: list[str] = []
         for value, label in (
             (category, "category"),
             (item, "item"),
@@ -718,21 +737,80 @@ class _LineParser:
             (ref, "customer"),
         ):
             if not value:
-                raise ValueError(LINE_EMPTY_VALUE.format(column=label))
-        if len(category) > 64 or not _CATEGORY_RE.search(category):
+                problems.append(LINE_EMPTY_VALUE.format(column=label))
+        if category and (len(category) > 64 or not _CATEGORY_RE.search(category)):
             reason = _TOO_LONG if len(category) > 64 else CATEGORY_VALIDATOR.message
-            raise ValueError(LINE_BAD_CATEGORY.format(value=category, reason=reason))
-        if len(item) > 64 or not _ITEM_RE.search(item):
+            problems.append(LINE_BAD_CATEGORY.format(value=category, reason=reason))
+        if item and (len(item) > 64 or not _ITEM_RE.search(item)):
             reason = _TOO_LONG if len(item) > 64 else ITEM_CODE_VALIDATOR.message
-            raise ValueError(LINE_BAD_ITEM.format(value=item, reason=reason))
-        return (
-            self.kind,
-            ref,
-            category,
-            item,
-            _parse_quantity(quantity),
-            _parse_instant(occurred_at, self.tz),
-        )
+            problems.append(LINE_BAD_ITEM.format(value=item, reason=reason))
+        parsed_quantity = parsed_instant = None
+        if quantity:
+            try:
+                parsed_quantity = _parse_quantity(quantity)
+            except ValueError as exc:
+                problems.append(str(exc))
+        if occurred_at:
+            try:
+                parsed_instant = _parse_instant(occurred_at, self.tz)
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            # The customer is still checked (with the line's others), so the report gives all
+            # of a line's problems at once.
+            raise LineErrors(problems, ref=(self.kind, ref) if ref else None)
+        return (self.kind, ref, category, item, parsed_quantity, parsed_instant)
+
+
+class LineErrors(ValueError):
+    """Every problem of one CSV line; ``ref`` is its customer reference, still to be checked."""
+
+    def __init__(self, messages: list[str], ref: tuple[str, str] | None = None) -> None:
+        super().__init__("; ".join(messages))
+        self.messages = messages
+        self.ref = ref
+
+
+class _LineReport:
+    """The problems of an upload by line, reported in line order, all of a line's at once.
+
+    Customers are checked a buffer at a time, after the lines' own checks, so a line's
+    unknown customer is learnt after later lines' problems: problems are kept by line and,
+    once a buffer is settled, only the first ``MAX_REPORTED_ERRORS`` lines are kept.
+    """
+
+    def __init__(self) -> None:
+        self.problems: dict[int, list[str]] = {}
+        self.lines = 0  # lines with a problem, reported or not
+
+    def add(self, line: int, message: str) -> None:
+        if line not in self.problems:
+            self.lines += 1
+            self.problems[line] = []
+        self.problems[line].append(message)
+
+    def settle(self) -> None:
+        """Every line so far is complete: keep the first lines only."""
+        if len(self.problems) > MAX_REPORTED_ERRORS:
+            kept = sorted(self.problems)[:MAX_REPORTED_ERRORS]
+            self.problems = {line: self.problems[line] for line in kept}
+
+    def messages(self) -> list[str]:
+        self.settle()
+        out = [
+            UPLOAD_LINE.format(line=line, message=_joined(self.problems[line]))
+            for line in sorted(self.problems)
+        ]
+        if self.lines > len(out):
+            out.append(UPLOAD_MORE_ERRORS.format(count=self.lines - len(out)))
+        return out
+
+
+def _joined(messages: list[str]) -> str:
+    """ "a." and "b." read as "a; b." on one line."""
+    if len(messages) == 1:
+        return messages[0]
+    return "; ".join(m.rstrip(".") for m in messages) + "."
 
 
 def _resolve_refs(pending: set[tuple[str, str]], known: dict[tuple[str, str], str | None]) -> None:
@@ -778,7 +856,8 @@ def usage_upload(*, file, by: User | None = None) -> UploadResult:
 
     Lines are read as a stream, validated, their customers resolved and stored ``UPLOAD_BUFFER``
     at a time inside one transaction; the first error stops storing, reading goes on to report
-    every bad line (``MAX_REPORTED_ERRORS`` of them), and the transaction is rolled back, so
+    the bad lines in line order with all of a line's problems at once (the first
+    ``MAX_REPORTED_ERRORS`` lines, then a count), and the transaction is rolled back, so
     nothing of a rejected file is kept. Rating happens afterwards, in chunks
     (``usage_rate_pending(batch_key=...)``), driven by the upload page or ``rate_usage``.
     """
@@ -787,31 +866,34 @@ def usage_upload(*, file, by: User | None = None) -> UploadResult:
         raise ValidationError(upload_too_large_message(size))
     key = batch.new_batch_key()
     tz = billing_tz()
-    errors: list[str] = []
-    error_count = 0
+    report = _LineReport()
     stored = 0
     known: dict[tuple[str, str], str | None] = {}
     buffer: list[tuple[int, tuple]] = []
+    bad_refs: list[tuple[int, tuple[str, str]]] = []  # lines with problems, customer unchecked
     now = timezone.now()
     user_id = by.pk if by is not None else None
 
     def flush() -> None:
-        nonlocal error_count, stored
-        _resolve_refs({(p[0], p[1]) for _, p in buffer if (p[0], p[1]) not in known}, known)
+        nonlocal stored
+        wanted = {(p[0], p[1]) for _, p in buffer} | {ref for _, ref in bad_refs}
+        _resolve_refs({ref for ref in wanted if ref not in known}, known)
         rows = []
         for line, (kind, ref, category, item, quantity, occurred_at) in buffer:
             customer = known[(kind, ref)]
             if customer is None:
-                error_count += 1
-                if len(errors) < MAX_REPORTED_ERRORS:
-                    message = LINE_UNKNOWN_CUSTOMER.format(value=ref)
-                    errors.append(UPLOAD_LINE.format(line=line, message=message))
+                report.add(line, LINE_UNKNOWN_CUSTOMER.format(value=ref))
                 continue
             rows.append(
                 (batch.batch_record_id(key, line), customer, category, item, quantity, occurred_at)
             )
+        for line, ref in bad_refs:
+            if known[ref] is None:
+                report.add(line, LINE_UNKNOWN_CUSTOMER.format(value=ref[1]))
         buffer.clear()
-        if not error_count:
+        bad_refs.clear()
+        report.settle()
+        if not report.lines:
             stored += batch.insert_pending(rows, created_by_id=user_id, at=now)
 
     with transaction.atomic():
@@ -829,15 +911,16 @@ def usage_upload(*, file, by: User | None = None) -> UploadResult:
                     continue
                 try:
                     parsed = parse(row)
-                except ValueError as exc:
-                    error_count += 1
-                    if len(errors) < MAX_REPORTED_ERRORS:
-                        errors.append(UPLOAD_LINE.format(line=reader.line_num, message=exc))
+                except LineErrors as exc:
+                    for message in exc.messages:
+                        report.add(reader.line_num, message)
+                    if exc.ref is not None:
+                        bad_refs.append((reader.line_num, exc.ref))
                     continue
                 buffer.append((reader.line_num, parsed))
-                if len(buffer) >= UPLOAD_BUFFER:
+                if len(buffer) + len(bad_refs) >= UPLOAD_BUFFER:
                     flush()
-            if buffer:
+            if buffer or bad_refs:
                 flush()
         except UnicodeDecodeError:
             raise ValidationError(UPLOAD_NOT_TEXT) from None
@@ -846,10 +929,8 @@ def usage_upload(*, file, by: User | None = None) -> UploadResult:
             raise ValidationError(UPLOAD_LINE.format(line=line, message=exc)) from None
         finally:
             text.detach()
-        if error_count:
-            if error_count > len(errors):
-                errors.append(UPLOAD_MORE_ERRORS.format(count=error_count - len(errors)))
-            raise ValidationError(errors)
+        if report.lines:
+            raise ValidationError(report.messages())
         if not stored:
             raise ValidationError(UPLOAD_EMPTY)
     return UploadResult(batch_key=key, records=stored)

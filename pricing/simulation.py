@@ -26,8 +26,8 @@ from django.utils import timezone
 
 from groups.models import Customer, CustomerGroup, Membership
 from groups.selectors import customer_search
-from pricing import engine, rulecache
-from pricing.clock import billing_tz
+from pricing import clock, engine, rulecache
+from pricing.clock import billing_today, billing_tz
 from pricing.forms_simulate import CoverageGroupFilter
 from pricing.models import PriceListItem, PricingRule
 from pricing.selectors import (
@@ -56,11 +56,7 @@ OUTCOME_BADGE = {
 }
 
 
-def format_price(value: Decimal) -> str:
-    """A unit price as people write it: at least two decimals, no trailing zeros beyond them."""
-    text = f"{value.normalize():f}"
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
+format_price = engine.format_price
 
 
 def format_quantity(value: Decimal) -> str:
@@ -69,7 +65,7 @@ def format_quantity(value: Decimal) -> str:
 
 def billing_now() -> datetime:
     """Now, in the billing time zone, to the minute (what the date-time input can show)."""
-    return timezone.now().astimezone(billing_tz()).replace(second=0, microsecond=0)
+    return clock.billing_now().replace(second=0, microsecond=0)
 
 
 def noon_on(day: date) -> datetime:
@@ -127,14 +123,32 @@ def customer_choices(term: str, selected: Customer | None = None) -> list[Custom
 # --- One simulation --------------------------------------------------------------------------
 
 
+# The outcomes of rules that could price the record: the winner, the ones that would win next
+# (outranked), and higher ones passed over for want of a price for the item.
+_CANDIDATE_ORDER = {
+    engine.Outcome.WON: 0,
+    engine.Outcome.OUTRANKED: 1,
+    engine.Outcome.NO_PRICE: 2,
+}
+
+
 @dataclass
 class TraceRow:
     entry: engine.TraceEntry
     badge: str
+    position: int = 0  # 1-based place in the engine's evaluation order
+    concerns: bool = True  # targets everyone, this customer or one of its groups then
 
     @property
     def won(self) -> bool:
         return self.entry.outcome == engine.Outcome.WON
+
+    @property
+    def target_kind(self) -> str:
+        rule = self.entry.rule
+        if rule.customer_id is not None:
+            return engine.CUSTOMER
+        return engine.GROUP if rule.group_id is not None else engine.EVERYONE
 
 
 @dataclass
@@ -151,6 +165,30 @@ class Side:
     @property
     def result(self) -> engine.Result:
         return self.evaluation.result
+
+    # The trace as the page shows it: what decided first, then what could not apply, and the
+    # rules for other groups and other customers folded into one line each.
+
+    @property
+    def deciding(self) -> list[TraceRow]:
+        """The winner, the rules that would win next (in order), then higher-ranked rules that
+        were passed over for want of a price for the item."""
+        rows = [r for r in self.trace if r.concerns and r.entry.outcome in _CANDIDATE_ORDER]
+        return sorted(rows, key=lambda r: (_CANDIDATE_ORDER[r.entry.outcome], r.position))
+
+    @property
+    def not_in_force(self) -> list[TraceRow]:
+        """Rules for everyone, the customer or its groups that are not in force on the day."""
+        return [r for r in self.trace if r.concerns and r.entry.outcome not in _CANDIDATE_ORDER]
+
+    @property
+    def other_groups(self) -> list[TraceRow]:
+        """Rules for groups the customer is not in (then), folded on the page."""
+        return [r for r in self.trace if not r.concerns and r.target_kind == engine.GROUP]
+
+    @property
+    def other_customers(self) -> list[TraceRow]:
+        return [r for r in self.trace if not r.concerns and r.target_kind == engine.CUSTOMER]
 
     @property
     def unit_price(self) -> str:
@@ -243,27 +281,36 @@ def _sentence(evaluation: Evaluation, unit: str, *, hypothetical: bool) -> str:
 
 def _concerns(rule: engine.Rule, customer_id, group_ids: frozenset) -> bool:
     """Whether a rule targets everyone, this customer, or one of its groups at the instant."""
-    if rule.customer_id is not None:
-        return rule.customer_id == customer_id
-    return rule.group_id is None or rule.group_id in group_ids
+    return rule.targets(customer_id, group_ids)
 
 
 def _trace_rows(
     result: engine.Result, customer_id, *, show_all: bool
 ) -> tuple[list[TraceRow], int]:
-    """The trace as rows; a long one keeps only the rules that concern this customer.
+    """The trace as rows, in evaluation order; a long one keeps only the rules that concern
+    this customer.
 
     At operator scale a category has a thousand rules for other groups, whatever their
     outcome (not a member, expired, disabled) beside the point; the page offers them on demand.
     """
     entries = result.trace
+
+    def concerns(rule: engine.Rule) -> bool:
+        return _concerns(rule, customer_id, result.group_ids)
+
     if show_all or len(entries) <= TRACE_FULL_LIMIT:
-        kept = list(entries)
+        if isinstance(entries, engine.Trace):
+            kept = list(enumerate(entries.entries()))
+        else:
+            kept = list(enumerate(entries))
     elif isinstance(entries, engine.Trace):  # reasons only for the rows shown
-        kept = entries.select(lambda rule: _concerns(rule, customer_id, result.group_ids))
+        kept = [(i, entries.entry_at(i)) for i, rule in enumerate(entries.rules) if concerns(rule)]
     else:
-        kept = [e for e in entries if _concerns(e.rule, customer_id, result.group_ids)]
-    rows = [TraceRow(entry, OUTCOME_BADGE[entry.outcome]) for entry in kept]
+        kept = [(i, e) for i, e in enumerate(entries) if concerns(e.rule)]
+    rows = [
+        TraceRow(entry, OUTCOME_BADGE[entry.outcome], position + 1, concerns(entry.rule))
+        for position, entry in kept
+    ]
     return rows, len(entries) - len(kept)
 
 
@@ -438,11 +485,11 @@ def prefill_from_rule(rule_id) -> RulePrefill | None:
     rule = PricingRule.objects.with_targets().filter(pk=rule_id).first()
     if rule is None:
         return None
-    today = billing_now().date()
     at: datetime | None = None
-    if rule.valid_from > today:
+    status = rule.status_on(billing_today())
+    if status == engine.Status.SCHEDULED:
         at = noon_on(rule.valid_from)
-    elif rule.valid_to is not None and rule.valid_to < today:
+    elif status == engine.Status.EXPIRED:
         at = noon_on(rule.valid_to)
     own_items = set(rule.price_list.items.values_list("item_code", flat=True))
     item = next((code for code in item_codes_for(rule.billing_category) if code in own_items), "")
@@ -478,9 +525,10 @@ class CoverageCell:
 
     @property
     def css(self) -> str:
+        """Bootstrap's contextual cell classes: custom backgrounds lose to its table variables."""
         if not self.result.rated:
-            return "cell-danger"
-        return "cell-warning" if self.tie_with is not None else ""
+            return "table-danger"
+        return "table-warning" if self.tie_with is not None else ""
 
     @property
     def unit_price(self) -> str:

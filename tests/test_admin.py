@@ -42,11 +42,12 @@ def test_admin_lists_searches_and_adds(superuser_client, worked_example, app_lab
     assert superuser_client.get(reverse(f"admin:{app_label}_{model_name}_add")).status_code == 200
 
 
-def test_group_change_page_shows_memberships_inline(superuser_client, worked_example):
-    group = worked_example["standard"]
-    response = superuser_client.get(reverse("admin:groups_customergroup_change", args=[group.pk]))
+def test_customer_change_page_shows_its_memberships_inline(superuser_client, worked_example):
+    """A customer has a handful of memberships: they stay inline on its change page."""
+    customer = worked_example["tech_corp"]
+    response = superuser_client.get(reverse("admin:groups_customer_change", args=[customer.pk]))
     assert response.status_code == 200
-    assert b"Tech Corp" in response.content
+    assert b"Standard" in response.content
 
 
 def test_customer_autocomplete_answers(superuser_client, worked_example):
@@ -66,3 +67,22 @@ def test_customer_autocomplete_answers(superuser_client, worked_example):
 def test_admin_is_for_superusers_only(manager_client):
     response = manager_client.get(reverse("admin:index"))
     assert response.status_code == 302
+
+
+def test_a_big_group_does_not_render_its_members_inline(
+    superuser_client, django_assert_max_num_queries
+):
+    """Issue 21, "Also": a group with thousands of members rendered them all in its change
+    page. It links to its memberships (paged, searchable) instead, in a fixed number of
+    queries."""
+    group = factories.group("Everybody")
+    for n in range(60):
+        factories.membership(group, factories.customer(f"Member {n:03d}"))
+    url = reverse("admin:groups_customergroup_change", args=[group.pk])
+    with django_assert_max_num_queries(15):
+        response = superuser_client.get(url)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Member 000" not in body
+    assert "60 current members." in body
+    assert f"/admin/groups/membership/?group__id__exact={group.pk}" in body

@@ -36,7 +36,7 @@ REFUSED = [
     ("Infinity", decimals.NOT_A_NUMBER),
     ("0x10", decimals.NOT_A_NUMBER),
 ]
-INVISIBLE = ["Evil\u202eCorp", "A\u200bB", "Zero\u200dJoin", "\ufeffBOM", "Line\nbreak"]
+INVISIBLE = ["Evil\u202eCorp", "A\u200bB", "Zero\u200dJoin", "\ufeffBOM", "Bell\x07char"]
 
 
 @pytest.mark.parametrize(

@@ -1,40 +1,50 @@
 """Small helpers shared by the group and customer views."""
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from groups import services
 from groups.models import Customer, CustomerGroup
 
-
-def wants_fragment(request: HttpRequest) -> bool:
-    """True for htmx requests that swap a fragment.
-
-    A history-restore request (back button after ``hx-push-url``, with htmx's history cache
-    off) needs the whole page, as does a boosted link.
-    """
-    htmx = getattr(request, "htmx", None)
-    return bool(htmx) and not htmx.history_restore_request and not htmx.boosted
-
-
-def paginate(queryset, *, per_page: int, number=1) -> Page:
-    """Page ``number`` of ``queryset``; out-of-range or junk page numbers give a valid page."""
-    return Paginator(queryset, per_page).get_page(number)
-
-
 # --- One membership, from either side (a group's members, a customer's groups) ----------------
 
 
-def add_membership(request: HttpRequest, *, group: CustomerGroup, customer: Customer) -> None:
-    """Open the membership (or keep the open one) and say which it was."""
-    _, created = services.membership_add(group=group, customer=customer, by=request.user)
-    if created:
+def add_membership(
+    request: HttpRequest,
+    *,
+    group: CustomerGroup,
+    customer: Customer,
+    joined_at: datetime | None = None,
+) -> None:
+    """Open the membership (or keep the open one, or move its start back) and say which.
+
+    A refusal (a start in the future, a period overlapping an earlier one) raises the service's
+    ``ValidationError`` for the caller to show beside the form's field.
+    """
+    membership, created = services.membership_add(
+        group=group, customer=customer, by=request.user, joined_at=joined_at
+    )
+    since = timezone.localtime(membership.joined_at).strftime("%Y-%m-%d %H:%M")
+    if created and membership.is_backdated:
+        messages.success(
+            request, f"Added “{customer.name}” to “{group.name}”, member since {since} (backdated)."
+        )
+    elif created:
         messages.success(request, f"Added “{customer.name}” to “{group.name}”.")
+    elif joined_at is not None and membership.joined_at == joined_at:
+        messages.success(
+            request,
+            f"“{customer.name}” is now a member of “{group.name}” since {since} (backdated).",
+        )
     else:
-        messages.info(request, f"“{customer.name}” is already a member of “{group.name}”.")
+        messages.info(
+            request, f"“{customer.name}” is already a member of “{group.name}” (since {since})."
+        )
 
 
 def confirm_or_remove_membership(

@@ -9,7 +9,6 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
 from groups import selectors, services
 from groups.filters import select_options, sort_columns
@@ -18,14 +17,11 @@ from groups.forms import (
     CustomerImportConfirmForm,
     CustomerImportForm,
     GroupAddForm,
+    apply_membership_error,
 )
 from groups.models import Customer, CustomerGroup
-from groups.views._common import (
-    add_membership,
-    confirm_or_remove_membership,
-    paginate,
-    wants_fragment,
-)
+from groups.pages import paginate, redirect_to, wants_fragment
+from groups.views._common import add_membership, confirm_or_remove_membership
 
 CUSTOMERS_PER_PAGE = 50
 HISTORY_PER_PAGE = 20
@@ -73,7 +69,7 @@ def customer_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created the customer “{customer.name}”.")
             url = reverse("groups:customer_detail", args=[customer.pk])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, url)
     status = 422 if form.errors else 200
     context = {"form": form}
     if wants_fragment(request):
@@ -214,7 +210,17 @@ def customer_group_add(request: HttpRequest, pk) -> HttpResponse:
             return _groups_response(request, customer, add_form=form, status=422)
         context = detail_context(request, customer, add_form=form)
         return render(request, "groups/customer_detail.html", context, status=422)
-    add_membership(request, group=form.cleaned_data["group_obj"], customer=customer)
+    joined_at = form.cleaned_data.get("joined_at")
+    try:
+        add_membership(
+            request, group=form.cleaned_data["group_obj"], customer=customer, joined_at=joined_at
+        )
+    except ValidationError as exc:
+        apply_membership_error(form, exc)
+        if wants_fragment(request):
+            return _groups_response(request, customer, add_form=form, status=422)
+        context = detail_context(request, customer, add_form=form)
+        return render(request, "groups/customer_detail.html", context, status=422)
     if wants_fragment(request):
         return _groups_response(request, customer)
     return redirect(reverse("groups:customer_detail", args=[customer.pk]) + "#customer-groups")
@@ -264,7 +270,7 @@ def customer_import(request: HttpRequest) -> HttpResponse:
                 summary = _import_summary(plan)
                 messages.success(request, summary)
                 url = reverse("groups:customer_list")
-                return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+                return redirect_to(request, url)
         else:
             context["import_errors"] = ["The preview was incomplete; upload the file again."]
             status = 422

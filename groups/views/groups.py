@@ -7,16 +7,16 @@ from django.db.models import ProtectedError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import HttpResponseClientRedirect
 
-from groups import selectors, services
+from groups import charts, selectors, services
 from groups.filters import sort_columns
 from groups.forms import GroupForm, MemberAddForm
 from groups.models import Customer, CustomerGroup
+from groups.pages import paginate, redirect_to, wants_fragment
 from groups.versions import StaleEdit
-from groups.views._common import paginate, wants_fragment
 
 GROUPS_PER_PAGE = 25
 MEMBERS_PER_PAGE = 50
@@ -79,7 +79,7 @@ def group_create(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Created the group “{group.name}”.")
             url = reverse("groups:group_detail", args=[group.pk])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, url)
     status = 422 if form.errors else 200
     if wants_fragment(request):
         return render(request, "groups/group_form.html#create_form", {"form": form}, status=status)
@@ -137,7 +137,6 @@ def detail_context(request: HttpRequest, group: CustomerGroup, **members_kwargs)
     history_from_request = members_kwargs.pop("history_from_request", False)
     context = members_context(request, group, from_request=members_from_request, **members_kwargs)
     context.update(history_context(request, group, from_request=history_from_request))
-    context["rules"] = list(selectors.group_rules(group))
     context["audit"] = selectors.group_audit_trail(group)
     return context
 
@@ -164,6 +163,28 @@ def group_detail(request: HttpRequest, pk) -> HttpResponse:
         return render(request, "groups/group_detail.html#details", {"group": group})
     context = detail_context(request, group, removed=_removed_customer(request, group))
     return render(request, "groups/group_detail.html", context)
+
+
+@require_GET
+@permission_required("groups.view_customergroup", raise_exception=True)
+def group_members_chart(request: HttpRequest, pk) -> HttpResponse:
+    """Members at the end of each of the last 12 months, drawn from the membership history.
+
+    The group page loads it once shown (one aggregate over the group's periods, kept out of
+    the page's own request); without JavaScript its link opens it as a page.
+    """
+    group = get_group(pk)
+    months = selectors.group_members_by_month(group)
+    chart = charts.bar_chart(
+        title="Members at the end of each month (this month: now)",
+        categories=[label for label, _ in months],
+        series=[charts.Series("Members", [count for _, count in months])],
+        category_header="Month",
+    )
+    context = {"group": group, "chart": chart}
+    if wants_fragment(request):
+        return render(request, "groups/group_members_chart.html#chart", context)
+    return render(request, "groups/group_members_chart.html", context)
 
 
 @require_GET
@@ -232,8 +253,13 @@ def group_review(request: HttpRequest, pk) -> HttpResponse:
 @permission_required("groups.delete_customergroup", raise_exception=True)
 def group_delete(request: HttpRequest, pk) -> HttpResponse:
     """Confirm, then remove: deleted if it never had a member, archived (history kept) if it
-    did; refused with the rules' names while rules target the group."""
+    did; the page names what blocks it (rules) before anyone confirms.
+
+    ``next`` (a path of this site, e.g. the audit list the delete started from) is where the
+    page returns, after removing or on cancel; the group list otherwise.
+    """
     group = get_group(pk)
+    back = _local_path(request, request.POST.get("next") or request.GET.get("next"))
     error = None
     if request.method == "POST":
         try:
@@ -242,12 +268,13 @@ def group_delete(request: HttpRequest, pk) -> HttpResponse:
             error = exc.args[0]
         else:
             messages.success(request, removed.message)
-            url = reverse("groups:group_list")
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, back or reverse("groups:group_list"))
     context = {
         "group": group,
-        "rules": list(selectors.group_rules(group)),
+        "blockers": selectors.group_delete_blockers(group),
         "error": error,
+        "next": back,
+        "cancel_url": back or reverse("groups:group_detail", args=[group.pk]),
         "has_history": selectors.group_has_history(group),
         "member_count": selectors.group_member_count(group),
     }
@@ -255,3 +282,16 @@ def group_delete(request: HttpRequest, pk) -> HttpResponse:
     if wants_fragment(request):
         return render(request, "groups/group_delete.html#refused", context, status=status)
     return render(request, "groups/group_delete.html", context, status=status)
+
+
+def _local_path(request: HttpRequest, target: str | None) -> str:
+    """``target`` if it is a path on this site, else ""."""
+    if (
+        target
+        and target.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return target
+    return ""

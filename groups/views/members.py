@@ -9,15 +9,22 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from groups import selectors, services
 from groups.csvfile import csv_download
-from groups.forms import BulkConfirmForm, BulkMembershipForm, MemberAddForm
+from groups.forms import (
+    BulkConfirmForm,
+    BulkMembershipForm,
+    MemberAddForm,
+    apply_membership_error,
+)
 from groups.models import Customer
-from groups.views._common import add_membership, confirm_or_remove_membership, wants_fragment
+from groups.pages import wants_fragment
+from groups.views._common import add_membership, confirm_or_remove_membership
 from groups.views.groups import detail_context, get_group, history_context, members_context
 
 PREVIEW_NAMES = 10
@@ -54,7 +61,9 @@ def member_search(request: HttpRequest, pk) -> HttpResponse:
 
 
 def _members_response(request: HttpRequest, group, *, status: int = 200, **kwargs):
-    """The members section with focus back in the add box, and the history out of band."""
+    """The members section with focus back in the add box; the history and the details (its
+    "Members changed") out of band."""
+    group.refresh_from_db(fields=["members_changed_at"])
     context = members_context(request, group, **kwargs)
     context.update(history_context(request, group, from_request=False))
     context.update(focus_add=True, history_oob=True)
@@ -72,9 +81,21 @@ def member_add(request: HttpRequest, pk) -> HttpResponse:
             return _members_response(request, group, add_form=form, status=422)
         context = detail_context(request, group, add_form=form)
         return render(request, "groups/group_detail.html", context, status=422)
-    add_membership(request, group=group, customer=form.cleaned_data["customer_obj"])
+    joined_at = form.cleaned_data.get("joined_at")
+    try:
+        add_membership(
+            request, group=group, customer=form.cleaned_data["customer_obj"], joined_at=joined_at
+        )
+    except ValidationError as exc:
+        apply_membership_error(form, exc)
+        if wants_fragment(request):
+            return _members_response(request, group, add_form=form, status=422)
+        context = detail_context(request, group, add_form=form)
+        return render(request, "groups/group_detail.html", context, status=422)
     if wants_fragment(request):
-        return _members_response(request, group)
+        # The next customer is likely added with the same "member since": keep it.
+        again = MemberAddForm(group=group, initial={"joined_at": joined_at})
+        return _members_response(request, group, add_form=again)
     return redirect(reverse("groups:group_detail", args=[group.pk]) + "#members")
 
 
@@ -113,31 +134,37 @@ def member_bulk(request: HttpRequest, pk) -> HttpResponse:
 
     if "confirm" in request.POST:
         confirm = BulkConfirmForm(request.POST)
-        try:
-            plan = (
-                services.membership_bulk_apply(
+        if confirm.is_valid():
+            try:
+                plan = services.membership_bulk_apply(
                     group=group,
                     external_ids=confirm.cleaned_data["ids"],
                     mode=confirm.cleaned_data["mode"],
                     by=request.user,
+                    joined_at=confirm.cleaned_data["joined_at"],
                 )
-                if confirm.is_valid()
-                else None
-            )
-        except ValidationError as exc:
-            confirm.add_error(None, exc)
-            plan = None
-        if plan is not None:
+            except ValidationError as exc:  # "member since" is in the future by now, say
+                form = BulkMembershipForm(
+                    initial={
+                        "external_ids": confirm.cleaned_data["ids"],
+                        "mode": confirm.cleaned_data["mode"],
+                    }
+                )
+                context.update(form=form, bulk_errors=exc.messages)
+                template_name = f"{template}#bulk_form" if fragment else template
+                return render(request, template_name, context, status=422)
             summary = _applied_summary(plan)
             if not fragment:
                 messages.success(request, summary)
                 return redirect(reverse("groups:group_detail", args=[group.pk]) + "#members")
             context.update(_plan_context(plan), summary=summary)
+            group.refresh_from_db(fields=["members_changed_at"])
             context.update(members_context(request, group))
             context.update(history_context(request, group, from_request=False))
             context.update(members_oob=True, history_oob=True)
             return render(request, f"{template}#bulk_result", context)
         form = BulkMembershipForm()
+        # A confirmation over the limit says so; one that lost its IDs asks for them again.
         context["bulk_errors"] = [
             message
             for errors in confirm.errors.as_data().values()
@@ -151,10 +178,13 @@ def member_bulk(request: HttpRequest, pk) -> HttpResponse:
             mode = form.cleaned_data["mode"]
             try:
                 plan = services.membership_bulk_plan(
-                    group=group, external_ids=form.cleaned_data["ids"], mode=mode
+                    group=group,
+                    external_ids=form.cleaned_data["ids"],
+                    mode=mode,
+                    joined_at=form.cleaned_data["joined_at"],
                 )
             except ValidationError as exc:
-                form.add_error(None, exc)
+                apply_membership_error(form, exc)
             else:
                 context.update(_plan_context(plan), ids="\n".join(form.cleaned_data["ids"]))
                 return render(
@@ -169,6 +199,8 @@ def _plan_context(plan: services.BulkPlan) -> dict:
         "plan": plan,
         "sample_add": plan.to_add[:PREVIEW_NAMES],
         "sample_remove": plan.to_remove[:PREVIEW_NAMES],
+        "sample_backdate": plan.to_backdate[:PREVIEW_NAMES],
+        "sample_overlapping": plan.overlapping[:PREVIEW_NAMES],
         "unknown_shown": plan.unknown[:PREVIEW_UNKNOWN],
         "unknown_more": max(0, len(plan.unknown) - PREVIEW_UNKNOWN),
         "mode_label": dict(services.BulkMode.CHOICES)[plan.mode],
@@ -177,11 +209,18 @@ def _plan_context(plan: services.BulkPlan) -> dict:
 
 def _applied_summary(plan: services.BulkPlan) -> str:
     parts = []
+    since = ""
+    if plan.joined_at is not None:
+        since = f" (member since {timezone.localtime(plan.joined_at):%Y-%m-%d %H:%M})"
     if plan.to_add:
-        parts.append(f"added {len(plan.to_add)}")
+        parts.append(f"added {len(plan.to_add)}{since}")
+    if plan.to_backdate:
+        parts.append(f"moved the start of {len(plan.to_backdate)} back{since}")
     if plan.to_remove:
         parts.append(f"removed {len(plan.to_remove)}")
     text = ("Done: " + " and ".join(parts) + ".") if parts else "Nothing needed changing."
+    if plan.overlapping:
+        text += f" {len(plan.overlapping)} skipped: an earlier membership period would overlap."
     if plan.unknown:
         text += f" {len(plan.unknown)} unknown external IDs were skipped."
     return text

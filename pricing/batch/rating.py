@@ -29,22 +29,27 @@ class RatedChunk:
     handles: list = field(default_factory=list)
     amounts: list[Decimal] = field(default_factory=list)
     outcome_ids: list[int] = field(default_factory=list)  # 1-based into ``outcomes``
-    outcomes: list[tuple[engine.Rule, Decimal]] = field(default_factory=list)
+    outcomes: list[tuple[engine.Rule, engine.ItemPrice]] = field(default_factory=list)
+    # The arithmetic of rows whose price is not simple (by position in ``handles``): their
+    # billed quantity, unit price and breakdown are stored with them.
+    details: dict[int, engine.Charge] = field(default_factory=dict)
     unrated: list[tuple[object, str]] = field(default_factory=list)  # (handle, reason)
     outcome_of: dict[int, int] = field(default_factory=dict, repr=False)  # id(winner) -> number
 
     def __len__(self) -> int:
         return len(self.handles) + len(self.unrated)
 
-    def add(self, handle, winner: tuple[engine.Rule, Decimal], amount: Decimal) -> None:
+    def add(self, handle, winner: tuple[engine.Rule, engine.ItemPrice], found: engine.Charge):
         """One rated row (``rate_rows``'s hot loop does the same inline)."""
         outcome = self.outcome_of.get(id(winner))
         if outcome is None:
             self.outcomes.append(winner)
             outcome = self.outcome_of[id(winner)] = len(self.outcomes)
+        if not winner[1].simple:
+            self.details[len(self.handles)] = found
         self.handles.append(handle)
         self.outcome_ids.append(outcome)
-        self.amounts.append(amount)
+        self.amounts.append(found.amount)
 
 
 def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
@@ -62,9 +67,10 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
     nevers = itertools.repeat(NEVER)
     tables_get = index.tables.get
     table_for = index.table
-    charge = engine.charge
+    round_amount, max_amount, charge = engine.round_amount, engine.MAX_AMOUNT, engine.charge
     counts_at = engine.counts_at
     chunk = RatedChunk()
+    details = chunk.details
     handles, amount_list, outcome_ids = chunk.handles, chunk.amounts, chunk.outcome_ids
     local = chunk.outcome_of
     outcomes = chunk.outcomes
@@ -104,10 +110,20 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
             misses.append(row)
             continue
         winner = table.winners[best]
-        amount = charge(winner[1], quantity)
-        if amount is None:  # too large to store: the engine says so
-            misses.append(row)
-            continue
+        price = winner[1]
+        # engine.amount_of inlined: most prices are per unit, and this loop is the batch's cost.
+        if price.simple:
+            amount = round_amount(price.unit_price, quantity)
+            if amount > max_amount:  # too large to store: the engine says why
+                misses.append(row)
+                continue
+        else:
+            found = charge(price, quantity)
+            if found is None:
+                misses.append(row)
+                continue
+            amount = found.amount
+            details[len(handles)] = found
         outcome = local.get(id(winner))
         if outcome is None:
             outcomes.append(winner)
@@ -132,11 +148,11 @@ def _rate_outside(
         winner = snapshot.index.winner(
             customer, category, item, occurred_at, periods.get(customer, ())
         )
-        amount = engine.charge(winner[1], quantity) if winner is not None else None
-        if amount is None:
+        found = engine.charge(winner[1], quantity) if winner is not None else None
+        if found is None:
             misses.append(row)
         else:
-            chunk.add(handle, winner, amount)
+            chunk.add(handle, winner, found)
 
 
 def _explain(rows: Sequence[Row], snapshot: Snapshot, chunk: RatedChunk) -> None:

@@ -99,7 +99,7 @@ def write(chunk: RatedChunk, at: datetime) -> int:
                     "rule_codes": [rule.code for rule in rules],
                     "list_ids": [rule.price_list_id for rule in rules],
                     "list_codes": [rule.price_list_code for rule in rules],
-                    "prices": [price for _, price in chunk.outcomes],
+                    "prices": [price.unit_price for _, price in chunk.outcomes],
                     "currencies": [rule.currency for rule in rules],
                 },
                 fetch=False,
@@ -121,7 +121,7 @@ def write(chunk: RatedChunk, at: datetime) -> int:
                 rule.code,
                 db_key(rule.price_list_id),
                 rule.price_list_code,
-                str(price),
+                str(price.unit_price),
                 rule.currency,
             )
             for rule, price in chunk.outcomes

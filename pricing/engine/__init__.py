@@ -8,7 +8,9 @@ that form is derived in :mod:`pricing.rules_sql` and property-tested against the
 - :mod:`.calendar`: the billing day of an instant, instants without an offset, supported dates.
 - :mod:`.rules`: a rule, its status on a day (in force), its targets, precedence.
 - :mod:`.membership`: when a membership counts.
-- :mod:`.money`: the amount of a record and its rounding.
+- :mod:`.money`: exact amounts, their rounding and the largest amount stored.
+- :mod:`.prices`: what an item costs (price models, increments, minimum charges, derived
+  price lists).
 - :mod:`.reasons`: the sentences rating writes.
 - :mod:`.book`: rating one record (the rule book, results and traces).
 - :mod:`.index`: the rule book indexed for rating many records.
@@ -39,7 +41,25 @@ from pricing.engine.calendar import (
 )
 from pricing.engine.index import NEVER, Period, RatingIndex, Table
 from pricing.engine.membership import MembershipPeriod, counts_at, groups_at, groups_of_periods
-from pricing.engine.money import CENT, MAX_AMOUNT, charge, round_amount
+from pricing.engine.money import CENT, MAX_AMOUNT, round_amount, storable
+from pricing.engine.prices import (
+    Charge,
+    CycleError,
+    Derivation,
+    ItemPrice,
+    ListSpec,
+    Mode,
+    Step,
+    Tier,
+    amount_of,
+    as_price,
+    billed_quantity,
+    charge,
+    derive,
+    describe,
+    price_errors,
+    resolve_lists,
+)
 from pricing.engine.reasons import Outcome, format_price
 from pricing.engine.rules import (
     CUSTOMER,
@@ -65,7 +85,13 @@ __all__ = [
     "MAX_AMOUNT",
     "NEVER",
     "TARGET_RANK",
+    "Charge",
+    "CycleError",
+    "Derivation",
+    "ItemPrice",
+    "ListSpec",
     "MembershipPeriod",
+    "Mode",
     "OutOfRange",
     "Outcome",
     "Period",
@@ -74,10 +100,15 @@ __all__ = [
     "Rule",
     "RuleBook",
     "Status",
+    "Step",
     "Table",
+    "Tier",
     "Trace",
     "TraceEntry",
     "Usage",
+    "amount_of",
+    "as_price",
+    "billed_quantity",
     "billing_day",
     "charge",
     "check_day",
@@ -86,6 +117,8 @@ __all__ = [
     "day_after",
     "day_start",
     "days_window",
+    "derive",
+    "describe",
     "first_priced",
     "format_price",
     "groups_at",
@@ -95,9 +128,12 @@ __all__ = [
     "month_window",
     "not_ended",
     "precedence_key",
+    "price_errors",
     "rated_result",
     "read_instant",
+    "resolve_lists",
     "round_amount",
     "status_on",
+    "storable",
     "target_kind",
 ]

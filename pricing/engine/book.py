@@ -21,7 +21,8 @@ from decimal import Decimal
 
 from pricing.engine.calendar import billing_day
 from pricing.engine.membership import MembershipPeriod, groups_at
-from pricing.engine.money import MAX_AMOUNT, charge
+from pricing.engine.money import MAX_AMOUNT
+from pricing.engine.prices import Charge, ItemPrice, charge
 from pricing.engine.reasons import (
     OUTCOME_OF_STATUS,
     Outcome,
@@ -66,8 +67,8 @@ def ineligibility(rule: Rule, customer_id: Hashable, group_ids: frozenset, day: 
 
 def first_priced(
     rules: Sequence[Rule], customer_id: Hashable, item_code: str, group_ids: frozenset, day: date
-) -> tuple[int | None, Decimal | None]:
-    """The position and unit price of the first eligible rule that prices the item."""
+) -> tuple[int | None, ItemPrice | None]:
+    """The position and price of the first eligible rule that prices the item."""
     for position, rule in enumerate(rules):
         if rule.in_force(day) and rule.targets(customer_id, group_ids):
             price = rule.prices.get(item_code)
@@ -192,24 +193,28 @@ class Result:
     group_ids: frozenset = frozenset()
     trace: Sequence[TraceEntry] = field(default_factory=list)
     too_large: bool = False  # a rule prices the record, but its amount exceeds MAX_AMOUNT
+    charge: Charge | None = None  # the arithmetic of a rated record
+
+    @property
+    def billed_quantity(self) -> Decimal | None:
+        return self.charge.billed_quantity if self.charge is not None else None
 
 
-def rated_result(
-    usage: Usage, rule: Rule, unit_price: Decimal, day: date, **extra
-) -> Result | None:
-    """The answer for a record that ``rule`` prices at ``unit_price``; None when its amount is
-    too large to store (:func:`.money.charge`)."""
-    amount = charge(unit_price, usage.quantity)
-    if amount is None:
+def rated_result(usage: Usage, rule: Rule, price: ItemPrice, day: date, **extra) -> Result | None:
+    """The answer for a record that ``rule`` prices at ``price``; None when its amount is too
+    large to store (:func:`.prices.charge`)."""
+    found = charge(price, usage.quantity)
+    if found is None:
         return None
     return Result(
         rated=True,
         rule=rule,
-        unit_price=unit_price,
-        amount=amount,
+        unit_price=found.unit_price,
+        amount=found.amount,
         currency=rule.currency,
-        reason=rated_reason(rule, usage.item_code, unit_price),
+        reason=rated_reason(rule, usage.item_code, price),
         day=day,
+        charge=found,
         **extra,
     )
 
@@ -260,18 +265,16 @@ class RuleBook:
         if group_ids is None:
             group_ids = groups_at(memberships, usage.occurred_at)
         rules = self._by_category.get(usage.billing_category, ())
-        winner_at, unit_price = first_priced(
-            rules, usage.customer_id, usage.item_code, group_ids, day
-        )
+        winner_at, price = first_priced(rules, usage.customer_id, usage.item_code, group_ids, day)
         entries: Sequence[TraceEntry] = (
             Trace(rules, usage, day, group_ids, winner_at) if trace else []
         )
-        if winner_at is None or unit_price is None:
+        if winner_at is None or price is None:
             return self.unrated(usage, day, group_ids, trace=entries)
         winner = rules[winner_at]
-        result = rated_result(usage, winner, unit_price, day, group_ids=group_ids, trace=entries)
+        result = rated_result(usage, winner, price, day, group_ids=group_ids, trace=entries)
         if result is None:
-            reason = too_large_reason(winner, usage.item_code, unit_price, MAX_AMOUNT)
+            reason = too_large_reason(winner, usage.item_code, price, MAX_AMOUNT)
             unrated = self.unrated(usage, day, group_ids, trace=entries, reason=reason)
             unrated.too_large = True
             return unrated

@@ -25,7 +25,7 @@ from decimal import Decimal
 from pricing.engine.book import Result, RuleBook, Usage, rated_result
 from pricing.engine.calendar import billing_day, day_after
 from pricing.engine.membership import counts_at, groups_of_periods
-from pricing.engine.money import charge
+from pricing.engine.prices import ItemPrice, amount_of
 from pricing.engine.rules import Rule
 
 NEVER = sys.maxsize  # position of a rule that does not exist
@@ -44,7 +44,7 @@ class Table:
         self.every = NEVER
         self.groups: dict[Hashable, int] = {}
         self.customers: dict[Hashable, int] = {}
-        self.winners: list[tuple[Rule, Decimal]] = []
+        self.winners: list[tuple[Rule, ItemPrice]] = []
 
 
 def _identity(value):
@@ -164,8 +164,8 @@ class RatingIndex:
         item: str,
         occurred_at: datetime,
         periods: Sequence[Period],
-    ) -> tuple[Rule, Decimal] | None:
-        """The winning rule and unit price for one record, or None."""
+    ) -> tuple[Rule, ItemPrice] | None:
+        """The winning rule and its price for one record, or None."""
         table = self.table(category, item, billing_day(occurred_at, self.tz))
         best = table.every
         position = table.customers.get(customer)
@@ -186,13 +186,13 @@ class RatingIndex:
         occurred_at: datetime,
         quantity: Decimal,
         periods: Sequence[Period],
-    ) -> tuple[Rule, Decimal, Decimal] | None:
-        """``(rule, unit price, amount)`` of a record, or None when it is unrated (what
-        :meth:`rate` answers, without building a result or a reason)."""
+    ) -> tuple[Rule, ItemPrice, Decimal] | None:
+        """``(rule, price, amount)`` of a record, or None when it is unrated (what :meth:`rate`
+        answers, without building a result or a reason)."""
         found = self.winner(customer, category, item, occurred_at, periods)
         if found is None:
             return None
-        amount = charge(found[1], quantity)
+        amount = amount_of(found[1], quantity)
         return None if amount is None else (found[0], found[1], amount)
 
     def rate(self, usage: Usage, periods: Sequence[Period]) -> Result:

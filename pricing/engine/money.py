@@ -1,6 +1,7 @@
 """How an amount is computed from a price and a quantity, exactly, in Decimal.
 
-amount = unit price x quantity, rounded half-up to the cent, once, at the end. Amounts are
+Every amount is computed in exact Decimal arithmetic and rounded half-up to the cent, once, at
+the end (how an item's price turns a quantity into an amount is :mod:`.prices`). Amounts are
 stored exactly on every database up to :data:`MAX_AMOUNT`; a record whose amount would exceed
 it is not rated (the reason says so) rather than stored inexactly.
 """
@@ -23,7 +24,6 @@ def round_amount(unit_price: Decimal, quantity: Decimal) -> Decimal:
     return EXACT.multiply(unit_price, quantity).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
-def charge(unit_price: Decimal, quantity: Decimal) -> Decimal | None:
-    """The amount of a record, or None when it is larger than :data:`MAX_AMOUNT`."""
-    amount = round_amount(unit_price, quantity)
-    return amount if amount <= MAX_AMOUNT else None
+def storable(amount: Decimal) -> bool:
+    """Whether an amount can be stored exactly (at most :data:`MAX_AMOUNT`)."""
+    return amount <= MAX_AMOUNT

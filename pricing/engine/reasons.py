@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
+from pricing.engine.prices import ItemPrice, describe
 from pricing.engine.rules import Rule, Status
 
 
@@ -39,10 +40,10 @@ def format_price(value: Decimal) -> str:
     return f"{whole}.{fraction.ljust(2, '0')}"
 
 
-def rated_reason(rule: Rule, item_code: str, unit_price: Decimal) -> str:
+def rated_reason(rule: Rule, item_code: str, price: ItemPrice) -> str:
     return (
         f"{rule.code} (priority {rule.priority}, {rule.target_label}) prices "
-        f"{item_code} at {unit_price.normalize():f} {rule.currency}."
+        f"{item_code} at {describe(price, rule.currency)}."
     )
 
 
@@ -75,9 +76,9 @@ def outcome_reason(outcome: Outcome, rule: Rule, item_code: str, day: date, winn
     raise AssertionError(outcome)  # pragma: no cover
 
 
-def too_large_reason(rule: Rule, item_code: str, unit_price: Decimal, limit: Decimal) -> str:
+def too_large_reason(rule: Rule, item_code: str, price: ItemPrice, limit: Decimal) -> str:
     return (
-        f"{rule.code} prices {item_code} at {unit_price.normalize():f} {rule.currency}, but the "
+        f"{rule.code} prices {item_code} at {describe(price, rule.currency)}, but the "
         f"amount would exceed the largest Ratecard stores ({limit:,.2f}); split the record."
     )
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
+from types import MappingProxyType
+
+from pricing.engine.prices import ItemPrice, as_price
 
 # Target kinds in precedence order: a customer's own rule beats a group rule beats everyone's.
 CUSTOMER, GROUP, EVERYONE = "customer", "group", "everyone"
@@ -73,7 +76,9 @@ def precedence_key(
 class Rule:
     """A pricing rule as the engine sees it, with its price list's prices attached.
 
-    ``prices`` maps item codes to unit prices; it may hold only the items a caller asked about.
+    ``prices`` maps item codes to their :class:`~pricing.engine.prices.ItemPrice` (a list's own
+    items and those derived from its base chain; a plain Decimal is a per-unit price); it may
+    hold only the items a caller asked about.
     ``group_name`` and ``customer_name`` only make reasons readable.
     """
 
@@ -84,7 +89,7 @@ class Rule:
     valid_from: date
     price_list_id: Hashable
     currency: str
-    prices: Mapping[str, Decimal]
+    prices: Mapping[str, ItemPrice | Decimal]
     valid_to: date | None = None
     is_active: bool = True
     group_id: Hashable | None = None
@@ -93,6 +98,11 @@ class Rule:
     price_list_code: str = ""
     group_name: str = ""
     customer_name: str = ""
+
+    def __post_init__(self) -> None:
+        if not all(isinstance(price, ItemPrice) for price in self.prices.values()):
+            prices = {item: as_price(price) for item, price in self.prices.items()}
+            object.__setattr__(self, "prices", MappingProxyType(prices))
 
     @property
     def target_kind(self) -> str:

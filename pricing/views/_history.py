@@ -65,8 +65,12 @@ def history_entries(
     last_by_object: dict = {}
     entries: list[HistoryEntry] = []
     for record in ordered:
+        # The primary key is nobody's business on these pages ("ID: 91"): records are named by
+        # their subject (an item's code) instead.
         fields = [
-            f for f in record.tracked_fields if f.editable and f.name not in excluded and f.name
+            f
+            for f in record.tracked_fields
+            if f.editable and not f.primary_key and f.name not in excluded and f.name
         ]
         object_pk = getattr(record, record.instance_type._meta.pk.attname)
         previous = last_by_object.get(object_pk)

@@ -7,6 +7,7 @@ page without JavaScript).
 """
 
 import itertools
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 from django.contrib import messages
@@ -21,13 +22,19 @@ from django.views.decorators.http import require_GET, require_POST
 
 from groups.csvfile import csv_download
 from groups.models import CustomerGroup
-from groups.services import group_end_promotion, group_mark_reviewed
+from groups.pages import counted_page, page_number, wants_fragment
+from groups.services import group_end_promotion, group_mark_reviewed, groups_mark_reviewed
 from pricing import audit
 from pricing.models import PricingRule
 from pricing.services import rule_disable
 
 PAGE_SIZE = 25
 DEFAULT_FINDING = "empty"
+# Findings whose groups want a review: their lists can mark many reviewed at once.
+REVIEW_FINDINGS = ("review_overdue", "stale_membership", "past_expiry")
+# A rule that ended this recently may still price late usage: the audit does not offer to
+# disable it yet.
+LATE_USAGE_DAYS = 30
 VIEW_PERMS = ("groups.view_customergroup", "pricing.view_pricingrule")
 
 
@@ -47,8 +54,11 @@ def _panel_context(
     key = _finding_key(data)
     finding = audit.FINDINGS_BY_KEY[key]
     filterset, queryset = audit.finding_list(key, data, clock)
-    page = audit.page_of(queryset, data.get("page"), PAGE_SIZE)
+    page = audit.page_of(queryset, page_number(data.get("page")), PAGE_SIZE)
     page.rows = audit.finding_rows(key, page.ids, clock)
+    page_obj = counted_page(page.rows, number=page.number, per_page=PAGE_SIZE, count=page.count)
+    if finding.subject == audit.RULE:
+        _mark_late_usage(page.rows, clock)
     filtering = any(data.get(name) for name in filterset.form.fields)
     return {
         "finding": finding,
@@ -56,13 +66,28 @@ def _panel_context(
         "filter": filterset,
         "filtering": filtering,
         "page": page,
+        "page_obj": page_obj,
         "findings": audit.FINDINGS,
         "clock": clock,
         "next": next_url,
         "query": data,
         # The Empty list becomes a form with a checkbox per group for those who may delete.
         "deletable": key == "empty" and request.user.has_perm("groups.delete_customergroup"),
+        "can_delete": request.user.has_perm("groups.delete_customergroup"),
+        "reviewable": key in REVIEW_FINDINGS
+        and request.user.has_perm("groups.review_customergroup"),
     }
+
+
+def _mark_late_usage(rules: list, clock: audit.AuditClock) -> None:
+    """A rule that ended in the last ``LATE_USAGE_DAYS`` days still prices late usage: its
+    row says until when instead of offering to disable it."""
+    since = clock.today - timedelta(days=LATE_USAGE_DAYS)
+    for rule in rules:
+        ended_lately = rule.valid_to is not None and since <= rule.valid_to < clock.today
+        rule.late_usage_until = (
+            rule.valid_to + timedelta(days=LATE_USAGE_DAYS) if ended_lately else None
+        )
 
 
 def _summary_context(clock: audit.AuditClock, panel: dict) -> dict:
@@ -103,14 +128,14 @@ def audit_page(request: HttpRequest) -> HttpResponse:
     """
     clock = audit.audit_clock()
     deferred = request.GET.get("count")
-    if request.htmx and deferred in audit.DEFERRED_COUNTS:
+    if wants_fragment(request) and deferred in audit.DEFERRED_COUNTS:
         context = {
             "item": audit.FINDINGS_BY_KEY[deferred],
             "count": audit.finding_count(deferred, clock),
         }
         return render(request, "audit/page.html#count", context)
     context = _panel_context(request, request.GET, clock, next_url=request.get_full_path())
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         return render(request, "audit/page.html#panel", context)
     context.update(_summary_context(clock, context))
     return render(request, "audit/page.html", context)
@@ -119,7 +144,7 @@ def audit_page(request: HttpRequest) -> HttpResponse:
 def _after_action(request: HttpRequest) -> HttpResponse:
     """htmx: the refreshed body (counts and list); plain POST: back to the page."""
     target, data = _page_state(request)
-    if not request.htmx:
+    if not wants_fragment(request):
         return redirect(target)
     clock = audit.audit_clock()
     context = _panel_context(request, data, clock, next_url=target)
@@ -153,35 +178,44 @@ def _confirm(request: HttpRequest, *, title: str, question: str, items=(), butto
 
 def _confirmed(request: HttpRequest) -> bool:
     # htmx requests come through hx-confirm; plain forms through the confirmation page.
-    return bool(request.htmx) or request.POST.get("confirmed") == "yes"
+    return wants_fragment(request) or request.POST.get("confirmed") == "yes"
 
 
 @require_POST
 @permission_required("groups.delete_customergroup", raise_exception=True)
 def delete_groups(request: HttpRequest) -> HttpResponse:
-    """Delete the selected empty groups; those with members or rules are kept and reported."""
-    ids = []
-    for value in request.POST.getlist("ids"):
-        try:
-            ids.append(CustomerGroup._meta.pk.to_python(value))
-        except ValidationError:
-            continue  # a tampered id is simply not selected
+    """Delete the selected empty groups; those with members or rules are kept and reported.
+
+    The list offers no checkbox for a group that rules target (it names them instead), so
+    a refusal only reports what changed since the list was shown.
+    """
+    ids = _selected_ids(request)
     if not ids:
         messages.warning(request, "Select at least one group to delete.")
         return _after_action(request)
     if not _confirmed(request):
-        names = list(
-            CustomerGroup.objects.filter(pk__in=ids[: audit.MAX_SELECTION])
-            .order_by("name")
-            .values_list("name", flat=True)
-        )
+        groups = list(CustomerGroup.objects.filter(pk__in=ids).order_by("name"))
+        blocking: dict = {}
+        for group_id, code in (
+            PricingRule.objects.filter(group_id__in=ids)
+            .order_by("code")
+            .values_list("group_id", "code")
+        ):
+            blocking.setdefault(group_id, []).append(code)
+        items = [
+            f"{g.name} — kept: rules target it ({', '.join(blocking[g.pk])})"
+            if g.pk in blocking
+            else g.name
+            for g in groups
+        ]
+        doomed = len(groups) - len(blocking)
         return _confirm(
             request,
             title="Delete groups",
-            question=f"Remove {len(names)} group{'s' if len(names) != 1 else ''}? A group that "
-            "had members is archived (hidden, its membership history kept); one that never had a "
-            "member is deleted. Groups with current members or rules are kept.",
-            items=names,
+            question=f"Remove {doomed} group{'s' if doomed != 1 else ''}? A group that had "
+            "members is archived (hidden, its membership history kept); one that never had a "
+            "member is deleted. Groups that rules target are kept.",
+            items=items,
             button="Delete",
         )
     outcome = audit.empty_groups_delete(ids=ids, by=request.user)
@@ -193,6 +227,34 @@ def delete_groups(request: HttpRequest) -> HttpResponse:
         )
     for refusal in outcome.refused:
         messages.warning(request, refusal)
+    return _after_action(request)
+
+
+def _selected_ids(request: HttpRequest) -> list:
+    ids = []
+    for value in request.POST.getlist("ids"):
+        try:
+            ids.append(CustomerGroup._meta.pk.to_python(value))
+        except ValidationError:
+            continue  # a tampered id is simply not selected
+    return ids[: audit.MAX_SELECTION]
+
+
+@require_POST
+@permission_required("groups.review_customergroup", raise_exception=True)
+def review_groups(request: HttpRequest) -> HttpResponse:
+    """Mark the selected groups reviewed now, all at once."""
+    ids = _selected_ids(request)
+    if not ids:
+        messages.warning(request, "Select at least one group to mark reviewed.")
+        return _after_action(request)
+    names = groups_mark_reviewed(ids=ids, by=request.user)
+    messages.success(
+        request,
+        f"Marked {len(names)} group{'s' if len(names) != 1 else ''} reviewed: "
+        + ", ".join(names)
+        + ".",
+    )
     return _after_action(request)
 
 
@@ -270,6 +332,7 @@ urlpatterns = [
     path("audit/", audit_page, name="audit"),
     path("audit/export.csv", export_csv, name="audit_export"),
     path("audit/actions/delete-groups/", delete_groups, name="audit_delete_groups"),
+    path("audit/actions/review-groups/", review_groups, name="audit_review_groups"),
     path("audit/actions/groups/<uuid:pk>/review/", review_group, name="audit_review_group"),
     path(
         "audit/actions/groups/<uuid:pk>/end-promotion/", end_promotion, name="audit_end_promotion"

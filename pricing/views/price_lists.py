@@ -9,15 +9,15 @@ whatever the template shows.
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.db.models import ProtectedError
 from django.db.models.functions import Lower
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
+from groups.pages import paginate, redirect_to, wants_fragment
 from groups.versions import StaleEdit
 from pricing import services
 from pricing.clock import billing_today
@@ -32,19 +32,6 @@ TEMPLATE_LIST = "pricing/price_list_list.html"
 TEMPLATE_DETAIL = "pricing/price_list_detail.html"
 TEMPLATE_FORM = "pricing/price_list_form.html"
 TEMPLATE_CONFIRM = "pricing/confirm.html"
-
-
-def wants_fragment(request: HttpRequest) -> bool:
-    """An htmx swap, not a history restore (which needs the whole page back)."""
-    htmx = request.htmx
-    return bool(htmx) and not htmx.history_restore_request and not htmx.boosted
-
-
-def redirect_to(request: HttpRequest, url: str) -> HttpResponse:
-    """After a successful write: a full navigation, even when htmx sent the form."""
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
 
 
 def carry_current_version(form, stale: StaleEdit) -> None:
@@ -67,7 +54,7 @@ def filtering(request: HttpRequest) -> bool:
 def price_list_list(request: HttpRequest) -> HttpResponse:
     """Price lists with item and rule counts; search and currency filter in the URL."""
     filterset = PriceListFilter(request.GET)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(filterset.qs, per_page=PAGE_SIZE, number=request.GET.get("page"))
     context = {
         "filter": filterset,
         "page": page,
@@ -154,6 +141,16 @@ def _items_context(price_list: PriceList, **extra) -> dict:
     return {"price_list": price_list, "items": _items(price_list), **extra}
 
 
+def _with_history(request: HttpRequest, template: str, context: dict) -> HttpResponse:
+    """An item change's fragment, and the page's history again (out of band): the change just
+    made is in it at once."""
+    response = render(request, template, context)
+    history = price_list_history(context["price_list"])
+    trail = {"history": history[:HISTORY_LIMIT], "history_total": len(history), "history_oob": True}
+    response.write(render_to_string("pricing/_history.html", trail, request))
+    return response
+
+
 @require_GET
 @permission_required("pricing.view_pricelist", raise_exception=True)
 def price_list_detail(request: HttpRequest, pk) -> HttpResponse:
@@ -191,7 +188,7 @@ def price_list_item_add(request: HttpRequest, pk) -> HttpResponse:
             fresh = _item_form()
             fresh.fields["item_code"].widget.attrs["autofocus"] = True
             context = _items_context(price_list, add_form=fresh, added=item.pk)
-            return render(request, f"{TEMPLATE_DETAIL}#items", context)
+            return _with_history(request, f"{TEMPLATE_DETAIL}#items", context)
     mark_invalid(form)
     form.fields[form.first_error_field() or "item_code"].widget.attrs["autofocus"] = True
     if wants_fragment(request):
@@ -250,7 +247,7 @@ def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse
                 return redirect(f"{detail_url}#item-{item.pk}")
             _decorate([item])
             context = {"price_list": price_list, "item": item, "focus_edit": True, "saved": True}
-            return render(request, f"{TEMPLATE_DETAIL}#item_row", context)
+            return _with_history(request, f"{TEMPLATE_DETAIL}#item_row", context)
     mark_invalid(form)
     form.fields[form.first_error_field() or "item_code"].widget.attrs["autofocus"] = True
     status = 409 if stale else 422
@@ -290,7 +287,7 @@ def price_list_item_delete(request: HttpRequest, pk, item_pk: int) -> HttpRespon
     if not wants_fragment(request):
         return redirect(detail_url)
     context = _items_context(price_list, focus_heading=True)
-    return render(request, f"{TEMPLATE_DETAIL}#items", context)
+    return _with_history(request, f"{TEMPLATE_DETAIL}#items", context)
 
 
 def _get_item_or_404(pk, item_pk) -> tuple[PriceList, PriceListItem]:
@@ -409,7 +406,7 @@ def price_list_delete(request: HttpRequest, pk) -> HttpResponse:
         services.price_list_delete(price_list=price_list, by=request.user)
     except ProtectedError as exc:
         messages.error(request, exc.args[0])
-        if request.htmx:
+        if wants_fragment(request):
             # Nothing to swap: the message arrives out of band (HtmxMessagesMiddleware).
             return HttpResponse(status=409)
         return redirect(detail_url)

@@ -6,31 +6,30 @@ runs the same checks, through the services, and saves. Support staff read; prici
 write; every view checks its permission whatever the template shows.
 """
 
+from urllib.parse import urlencode
+
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from groups.models import Customer, CustomerGroup
+from groups.pages import paginate, redirect_to, wants_fragment
 from groups.selectors import customer_search, group_search
 from groups.versions import StaleEdit
 from pricing import services
+from pricing.advice import rule_advice
 from pricing.clock import billing_today
 from pricing.filters import RuleFilter
 from pricing.forms import RuleForm, mark_invalid
+from pricing.forms_usage import ImpactForm
 from pricing.models import PriceList, PricingRule, TargetKind
 from pricing.selectors import categories_in_use
 from pricing.views._history import foreign_key_ids, history_entries
-from pricing.views.price_lists import (
-    carry_current_version,
-    filtering,
-    redirect_to,
-    wants_fragment,
-)
+from pricing.views.price_lists import carry_current_version, filtering
 
 PAGE_SIZE = 50
 HISTORY_LIMIT = 50
@@ -50,7 +49,7 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     """Rules in the order the engine tries them, filtered by what the URL says."""
     today = billing_today()
     filterset = RuleFilter(request.GET, today=today)
-    page = Paginator(filterset.qs, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(filterset.qs, per_page=PAGE_SIZE, number=request.GET.get("page"))
     rules = list(page.object_list)
     for rule in rules:
         rule.current_status = rule.status_on(today)
@@ -66,6 +65,31 @@ def rule_list(request: HttpRequest) -> HttpResponse:
     context["group_choices"] = filterset.group_choices()
     context["customer_choices"] = filterset.customer_choices()
     return render(request, TEMPLATE_LIST, context)
+
+
+# --- The rules of one group -------------------------------------------------------------------
+
+
+@require_GET
+@permission_required("pricing.view_pricingrule", raise_exception=True)
+def group_rules(request: HttpRequest, pk) -> HttpResponse:
+    """The rules that target a group, in the engine's order, with their status today.
+
+    The group page loads the ``#rules`` fragment into its rules card (``groups`` knows nothing
+    of pricing); ``?blocking=1`` words it for the group's delete page. Without JavaScript the
+    card's link leads to this page.
+    """
+    group = get_object_or_404(CustomerGroup, pk=pk)
+    today = billing_today()
+    rules = list(
+        PricingRule.objects.filter(group=group).select_related("price_list").in_evaluation_order()
+    )
+    for rule in rules:
+        rule.current_status = rule.status_on(today)
+    context = {"group": group, "rules": rules, "blocking": request.GET.get("blocking") == "1"}
+    if wants_fragment(request):
+        return render(request, "pricing/group_rules.html#rules", context)
+    return render(request, "pricing/group_rules.html", context)
 
 
 # --- One rule ---------------------------------------------------------------------------------
@@ -199,6 +223,18 @@ def _picker(form: RuleForm, name: str) -> dict:
     }
 
 
+def _advice(form: RuleForm, rule: PricingRule | None) -> list[str]:
+    """Warnings that do not refuse the rule (its validity already ended, who was a member)."""
+    today = billing_today()
+    if form.is_bound:
+        return rule_advice(**form.rule_fields(), today=today)
+    if rule is not None:
+        return rule_advice(
+            valid_from=rule.valid_from, valid_to=rule.valid_to, group=rule.group, today=today
+        )
+    return []
+
+
 def _form_context(form: RuleForm, rule: PricingRule | None) -> dict:
     if rule is None:
         action = reverse("pricing:rule_create")
@@ -214,6 +250,9 @@ def _form_context(form: RuleForm, rule: PricingRule | None) -> dict:
         "categories": categories_in_use(),
         "group_picker": _picker(form, "group"),
         "customer_picker": _picker(form, "customer"),
+        "advice": _advice(form, rule),
+        # A rule needs a price list: with none yet, the form says where to create one.
+        "no_price_lists": not PriceList.objects.exists(),
     }
 
 
@@ -252,7 +291,8 @@ def _post(request: HttpRequest, rule: PricingRule | None) -> HttpResponse:
     form = RuleForm(request.POST)
     if "_validate" in request.POST:
         _check(form, rule, live=True)
-        return render(request, f"{TEMPLATE_FORM}#field_errors", {"form": form})
+        context = {"form": form, "advice": _advice(form, rule)}
+        return render(request, f"{TEMPLATE_FORM}#field_errors", context)
     if request.POST.get("_search") in ("group", "customer"):
         # The search button of a picker, for browsers without JavaScript.
         form.is_valid()
@@ -279,6 +319,8 @@ def _post(request: HttpRequest, rule: PricingRule | None) -> HttpResponse:
             stale = exc
             carry_current_version(form, exc)
         else:
+            for text in _advice(form, saved):
+                messages.warning(request, text)
             return redirect_to(request, reverse("pricing:rule_detail", args=[saved.pk]))
     mark_invalid(form)
     _focus_first_error(form)
@@ -330,6 +372,19 @@ def rule_update(request: HttpRequest, pk) -> HttpResponse:
     return _form_page(request, form, rule)
 
 
+@require_GET
+@permission_required("pricing.change_pricingrule", raise_exception=True)
+def rule_impact(request: HttpRequest, pk) -> HttpResponse:
+    """ "Preview the impact of this edit": the rule form's values, unsaved, opened in the impact
+    preview (over the last 30 days) as a draft of this rule."""
+    rule = _get_rule(pk)
+    form = RuleForm(request.GET)
+    form.is_valid()  # what parsed is drafted; the rest keeps the rule's current values
+    query = ImpactForm.query_for_draft(rule, form.rule_fields())
+    url = f"{reverse('pricing:usage_impact')}?{urlencode(query)}"
+    return redirect_to(request, url)
+
+
 def _picker_options(request: HttpRequest, name: str) -> HttpResponse:
     if not _can_write_rules(request.user):
         raise PermissionDenied
@@ -360,4 +415,6 @@ urlpatterns = [
     path("pricing/rules/<uuid:pk>/disable/", rule_disable, name="rule_disable"),
     path("pricing/rules/<uuid:pk>/enable/", rule_enable, name="rule_enable"),
     path("pricing/rules/<uuid:pk>/delete/", rule_delete, name="rule_delete"),
+    path("pricing/rules/<uuid:pk>/impact/", rule_impact, name="rule_impact"),
+    path("pricing/groups/<uuid:pk>/rules/", group_rules, name="group_rules"),
 ]

@@ -9,7 +9,6 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -17,17 +16,13 @@ from django.views.decorators.http import require_GET
 from django_htmx.http import push_url
 
 from groups.models import Customer
-from pricing import simulation
+from groups.pages import paginate, wants_fragment
+from pricing import engine, simulation
 from pricing.forms_simulate import CoverageDayForm, SimulationForm
 from pricing.selectors import categories_in_use
 
 CAN_SIMULATE = "pricing.view_pricingrule"
 SEARCH_MAX = 100
-
-
-def _fragment(request: HttpRequest) -> bool:
-    """An htmx request that wants a fragment (a history restore wants the whole page)."""
-    return bool(request.htmx) and not request.htmx.history_restore_request
 
 
 def _uuid_or_none(value: str | None) -> uuid.UUID | None:
@@ -107,7 +102,7 @@ def simulate_page(request: HttpRequest) -> HttpResponse:
         "error_fields": [form[name] for name in ("customer", "category", "item", "quantity", "at")],
     }
     status = 200 if valid else 422
-    if _fragment(request):
+    if wants_fragment(request):
         response = render(request, "simulate/page.html#update", context, status=status)
         if canonical:
             # The address bar gets the full, reproducible link (defaults resolved, no search).
@@ -134,7 +129,7 @@ def customer_search(request: HttpRequest) -> HttpResponse:
     term = request.GET.get("q", "")[:SEARCH_MAX]
     selected_id = _uuid_or_none(request.GET.get("customer"))
     selected = Customer.objects.filter(pk=selected_id).first() if selected_id else None
-    if not _fragment(request):
+    if not wants_fragment(request):
         query = request.GET.copy()
         return redirect(f"{reverse('pricing:simulate')}?{query.urlencode()}")
     context = {
@@ -152,7 +147,7 @@ def coverage(request: HttpRequest) -> HttpResponse:
     day_form = CoverageDayForm(request.GET)
     day = day_form.cleaned_data["date"] if day_form.is_valid() else simulation.billing_now().date()
     filterset, groups = simulation.coverage_groups(request.GET)
-    page = Paginator(groups, simulation.COVERAGE_PAGE_SIZE).get_page(request.GET.get("page"))
+    page = paginate(groups, per_page=simulation.COVERAGE_PAGE_SIZE, number=request.GET.get("page"))
     category_items = simulation.items_by_category()
     # Only items the category's rules price are accepted; anything else falls back to the default.
     items = {
@@ -168,9 +163,13 @@ def coverage(request: HttpRequest) -> HttpResponse:
         "page_obj": page,
         "filter": filterset,
         "day_form": day_form,
+        "date_min": engine.DATE_MIN,
+        "date_max": engine.DATE_MAX,
     }
     status = 200 if day_form.is_valid() else 422
-    template = "simulate/coverage.html#grid" if _fragment(request) else "simulate/coverage.html"
+    template = (
+        "simulate/coverage.html#grid" if wants_fragment(request) else "simulate/coverage.html"
+    )
     return render(request, template, context, status=status)
 
 
@@ -187,7 +186,7 @@ def customer_pricing(request: HttpRequest, pk) -> HttpResponse:
     if request.GET.get("date") and day_form.is_valid():
         at = simulation.noon_on(day_form.cleaned_data["date"])
     context = {"pricing": simulation.effective_pricing(customer, at=at), "customer": customer}
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "simulate/customer_pricing.html#pricing", context)
     return render(request, "simulate/customer_pricing.html", context)
 

@@ -17,6 +17,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import permission_required
 from django.core.exceptions import ValidationError
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.db.models import Q
 from django.http import (
     Http404,
     HttpRequest,
@@ -24,15 +25,19 @@ from django.http import (
     HttpResponseBadRequest,
     StreamingHttpResponse,
 )
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
+from django_htmx.http import trigger_client_event
 
 from groups.csvfile import csv_download
+from groups.models import Customer
+from groups.pages import open_page, redirect_to, wants_fragment
+from groups.selectors import customer_search, group_search
 from pricing import batch, services
+from pricing import charts as pricing_charts
 from pricing.forms_usage import ImpactForm, UploadForm, UsageFilter
 from pricing.impact import impact_preview
 from pricing.models import PricingRule, UsageRecord
@@ -47,24 +52,6 @@ POLL_CHUNK = 10_000
 RECENT_UPLOADS = 8
 
 
-def _fragment(request: HttpRequest) -> bool:
-    return bool(request.htmx) and not request.htmx.history_restore_request
-
-
-def _page_number(request: HttpRequest) -> int:
-    try:
-        return max(int(request.GET.get("page", "1")), 1)
-    except ValueError:
-        return 1
-
-
-def _page(queryset, number: int) -> tuple[list, bool]:
-    """One page without a COUNT over millions of rows: fetch one extra row to know "next"."""
-    start = (number - 1) * PAGE_SIZE
-    rows = list(queryset[start : start + PAGE_SIZE + 1])
-    return rows[:PAGE_SIZE], len(rows) > PAGE_SIZE
-
-
 # --- The list and the upload form -------------------------------------------------------------
 
 
@@ -75,15 +62,14 @@ def _list_context(request: HttpRequest) -> dict:
     )
     invalid = filterset.is_bound and not filterset.is_valid()
     queryset = filterset.queryset if invalid or not filterset.is_bound else filterset.qs
-    number = _page_number(request)
-    records, has_next = _page(queryset, number)
+    # No COUNT over millions of rows: the page knows only whether an older one follows.
+    page_obj = open_page(queryset, per_page=PAGE_SIZE, number=request.GET.get("page"))
     return {
         "filter": filterset,
         # Filters that are not understood are ignored, and said so, with a 400.
         "status": 400 if invalid else 200,
-        "records": records,
-        "page_number": number,
-        "has_next": has_next,
+        "records": page_obj.object_list,
+        "page_obj": page_obj,
         "filtering": any(request.GET.get(name) for name in filterset.form.fields),
         "max_upload": services.human_size(settings.RATECARD_MAX_UPLOAD_BYTES),
     }
@@ -103,7 +89,7 @@ def _page_context(request: HttpRequest) -> dict:
 def usage_list(request: HttpRequest) -> HttpResponse:
     """Stored records, newest first, filtered in the URL; managers also see the upload form."""
     context = _list_context(request)
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "usage/list.html#records", context, status=context["status"])
     context.update(_page_context(request), form=UploadForm())
     return render(request, "usage/list.html", context, status=context["status"])
@@ -177,13 +163,13 @@ def _upload(request: HttpRequest, guard: UploadLimitHandler) -> HttpResponse:
                 request, f"Stored {result.records:,} usage records from the file; rating them."
             )
             url = reverse("pricing:usage_batch", args=[result.batch_key])
-            return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+            return redirect_to(request, url)
     context = {
         "form": form,
         "upload_errors": errors,
         "max_upload": services.human_size(settings.RATECARD_MAX_UPLOAD_BYTES),
     }
-    if _fragment(request):
+    if wants_fragment(request):
         return render(request, "usage/list.html#upload", context, status=422)
     context = {**_list_context(request), **_page_context(request), **context}
     return render(request, "usage/list.html", context, status=422)
@@ -219,15 +205,16 @@ def _summary(key: str) -> batch.BatchSummary:
 def usage_batch(request: HttpRequest, key: str) -> HttpResponse:
     """An upload's progress (polled) and its rated rows (paginated in file order)."""
     summary = _summary(key)
-    number = _page_number(request)
-    context = {"summary": summary, "page_number": number}
-    if _fragment(request) and request.GET.get("part") == "progress":
+    context = {"summary": summary}
+    if wants_fragment(request) and request.GET.get("part") == "progress":
         return render(request, "usage/batch.html#progress", context)
-    records, has_next = _page(batch.batch_records(key), number)
-    for record in records:
+    page_obj = open_page(
+        batch.batch_records(key), per_page=PAGE_SIZE, number=request.GET.get("page")
+    )
+    for record in page_obj.object_list:
         record.line = batch.batch_line(record.pk)
-    context.update(records=records, has_next=has_next)
-    if _fragment(request):
+    context.update(records=page_obj.object_list, page_obj=page_obj)
+    if wants_fragment(request):
         return render(request, "usage/batch.html#rows", context)
     return render(request, "usage/batch.html", context)
 
@@ -239,7 +226,7 @@ def usage_batch_rate(request: HttpRequest, key: str) -> HttpResponse:
     _summary(key)
     services.usage_rate_pending(batch_key=key, chunk_size=POLL_CHUNK, time_budget=POLL_BUDGET)
     summary = _summary(key)
-    if not request.htmx:
+    if not wants_fragment(request):
         return redirect("pricing:usage_batch", key=key)
     response = render(request, "usage/batch.html#progress", {"summary": summary})
     if summary.finished:
@@ -283,6 +270,39 @@ def _filter_errors(filterset: UsageFilter) -> str:
     return f"These filters were not understood: {details}."
 
 
+# --- Pictures ---------------------------------------------------------------------------------
+
+
+@require_GET
+@permission_required(CAN_VIEW, raise_exception=True)
+def usage_charts(request: HttpRequest) -> HttpResponse:
+    """The rated amount per day per currency and the unrated records per day.
+
+    The usage page loads it once shown (its aggregates stay out of the list's request); it is
+    also a page of its own, where the link leads without JavaScript.
+    """
+    context = {"charts": pricing_charts.usage_charts(), "days": pricing_charts.USAGE_DAYS}
+    if wants_fragment(request):
+        return render(request, "usage/charts.html#charts", context)
+    return render(request, "usage/charts.html", context)
+
+
+@require_GET
+@permission_required(CAN_VIEW, raise_exception=True)
+def customer_paid(request: HttpRequest, pk) -> HttpResponse:
+    """What a customer paid per day over the last 90 days, by rule: loaded into the customer
+    page (which reads nothing of pricing), or a page of its own."""
+    customer = get_object_or_404(Customer, pk=pk)
+    context = {
+        "customer": customer,
+        "charts": pricing_charts.customer_paid_charts(customer),
+        "days": pricing_charts.CUSTOMER_DAYS,
+    }
+    if wants_fragment(request):
+        return render(request, "usage/customer_paid.html#charts", context)
+    return render(request, "usage/customer_paid.html", context)
+
+
 # --- Impact preview ---------------------------------------------------------------------------
 
 
@@ -292,12 +312,27 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
     """Draft a rule or membership change and see how a window's amounts would move.
 
     A GET form: nothing is saved, and the URL reproduces the preview. ``?rule=<id>`` (the link
-    from a rule's page) pre-fills the draft with that rule's current values.
+    from a rule's page) pre-fills the draft with that rule's current values, and so does
+    picking a rule in the form (``refresh``: the form again, no preview yet). The rule's
+    current values show beside the draft's fields.
     """
     report = None
     preview_error = ""
     status = 200
-    if "start" in request.GET:
+    if "refresh" in request.GET:
+        data = request.GET.copy()
+        data.pop("refresh")
+        rule = _rule_from(data.get("rule"))
+        if rule is not None:
+            for name, value in ImpactForm.initial_for(rule).items():
+                data[name] = "" if value is None else str(value)
+            if rule.valid_to is None:
+                data["open_ended"] = "on"
+            else:
+                data.pop("open_ended", None)
+        form = ImpactForm(data)
+        form.is_valid()  # errors beside the fields; the preview waits for the button
+    elif "start" in request.GET:
         form = ImpactForm(request.GET)
         if form.is_valid():
             try:
@@ -306,7 +341,9 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
                     end=form.cleaned_data["end"],
                     rule=form.rule_draft(),
                     membership=form.membership_draft(),
-                    top=form.cleaned_data.get("top") or 20,
+                    # Every changed customer up to this many, for the pictures; the table
+                    # shows the first ``top``.
+                    top=IMPACT_CHART_CUSTOMERS,
                 )
             except ValidationError as exc:
                 preview_error = " ".join(exc.messages)
@@ -319,20 +356,74 @@ def usage_impact(request: HttpRequest) -> HttpResponse:
         if rule is not None:
             initial.update(ImpactForm.initial_for(rule))
         form = ImpactForm(initial=initial)
-    context = {"form": form, "report": report, "preview_error": preview_error}
-    if _fragment(request):
+    context = {
+        "form": form,
+        "report": report,
+        "preview_error": preview_error,
+        "current": _current_values(form),
+    }
+    if report is not None:
+        shown = form.cleaned_data.get("top") or 20
+        context["top_customers"] = report.customers[:shown]
+        context["charts"] = pricing_charts.impact_charts(
+            report.customers, affected=report.customers_affected
+        )
+    if wants_fragment(request):
         return render(request, "usage/impact.html#impact", context, status=status)
     return render(request, "usage/impact.html", context, status=status)
 
 
+def _current_values(form: ImpactForm) -> dict[str, str]:
+    """The values today of the rule the draft names (shown beside the draft's fields)."""
+    if form.is_bound:
+        rule = form.cleaned_data.get("rule") if hasattr(form, "cleaned_data") else None
+    else:
+        rule = _rule_from(form.initial.get("rule"))
+    if not isinstance(rule, PricingRule):
+        return {}
+    return ImpactForm.current_values(rule)
+
+
+IMPACT_CHART_CUSTOMERS = 5000
+OPTIONS_SHOWN = 10
+
+
 def _rule_from(value: str | None) -> PricingRule | None:
+    """A rule named by its id (links) or its code (the form), with what the draft shows."""
     if not value:
         return None
     rules = PricingRule.objects.select_related("group", "customer", "price_list")
     try:
-        return rules.filter(pk=uuid.UUID(value)).first()
+        return rules.filter(pk=uuid.UUID(str(value))).first()
     except ValueError:
-        return rules.filter(code__iexact=value).first()
+        return rules.filter(code__iexact=str(value).strip()).first()
+
+
+@require_GET
+@permission_required(CAN_PREVIEW, raise_exception=True)
+def usage_impact_options(request: HttpRequest, kind: str) -> HttpResponse:
+    """Search-as-you-type for the preview's codes: the ``<option>``s of a datalist (rules,
+    groups by code, customers by external ID), at most ten, matching name or code."""
+    term = (request.GET.get(kind) or "").strip()[:100]
+    options: list[tuple[str, str]] = []
+    if term and kind == "rule":
+        rules = PricingRule.objects.filter(
+            Q(code__icontains=term) | Q(name__icontains=term)
+        ).order_by("code")[:OPTIONS_SHOWN]
+        options = [
+            (r.code, f"{r.name} · {r.billing_category}, priority {r.priority}") for r in rules
+        ]
+    elif term and kind in ("group", "target_group"):
+        options = [(g.code, g.name) for g in group_search(term, limit=OPTIONS_SHOWN)]
+    elif term and kind == "target_customer":
+        options = [
+            (c.external_id, c.name)
+            for c in customer_search(term, limit=OPTIONS_SHOWN)
+            if c.external_id
+        ]
+    elif kind not in ("rule", "group", "target_group", "target_customer"):
+        raise Http404("No such picker.")
+    return render(request, "usage/_impact_options.html", {"options": options})
 
 
 urlpatterns = [
@@ -340,6 +431,9 @@ urlpatterns = [
     path("usage/upload/", usage_upload, name="usage_upload"),
     path("usage/export.csv", usage_export, name="usage_export"),
     path("usage/impact/", usage_impact, name="usage_impact"),
+    path("usage/impact/options/<str:kind>/", usage_impact_options, name="usage_impact_options"),
+    path("usage/charts/", usage_charts, name="usage_charts"),
+    path("usage/customers/<uuid:pk>/paid/", customer_paid, name="customer_paid"),
     path("usage/batches/<str:key>/", usage_batch, name="usage_batch"),
     path("usage/batches/<str:key>/rate/", usage_batch_rate, name="usage_batch_rate"),
     path("usage/batches/<str:key>/export.csv", usage_batch_export, name="usage_batch_export"),

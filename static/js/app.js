@@ -3,7 +3,7 @@
   "use strict";
 
   function showMessage(text, level) {
-    var box = document.getElementById("messages");
+    var box = document.getElementById("toasts");
     if (!box) { return; }
     var div = document.createElement("div");
     div.className = "alert alert-" + (level || "danger") + " alert-dismissible py-2";
@@ -32,6 +32,16 @@
     showMessage("The server cannot be reached. Check your connection and try again.", "warning");
   });
 
+  // The navigation's menu button on narrow screens (Bootstrap's CSS, our own few lines of JS).
+  document.addEventListener("click", function (event) {
+    var button = event.target instanceof Element && event.target.closest("[data-toggle-nav]");
+    if (!button) { return; }
+    var menu = document.getElementById(button.getAttribute("data-toggle-nav"));
+    if (!menu) { return; }
+    var open = menu.classList.toggle("show");
+    button.setAttribute("aria-expanded", open ? "true" : "false");
+  });
+
   document.addEventListener("click", function (event) {
     var target = event.target;
     if (target instanceof Element && target.hasAttribute("data-dismiss-alert")) {
@@ -41,11 +51,25 @@
   });
 
   // Elements marked data-autosubmit submit their form on change (e.g. filters), for keyboard users too.
+  // data-autosubmit="settled" waits until the value is valid and has stopped changing: a date
+  // typed digit by digit fires "change" at every digit (Chromium), each one a date of its own.
+  var SETTLE_MS = 700;
+  var settling = new WeakMap();
   document.addEventListener("change", function (event) {
     var target = event.target;
-    if (target instanceof Element && target.closest("[data-autosubmit]")) {
-      var form = target.closest("form");
-      if (form && window.htmx) { window.htmx.trigger(form, "submit"); }
+    if (!(target instanceof Element)) { return; }
+    var holder = target.closest("[data-autosubmit]");
+    var form = target.closest("form");
+    if (!holder || !form || !window.htmx) { return; }
+    if (holder.getAttribute("data-autosubmit") !== "settled") {
+      window.htmx.trigger(form, "submit");
+      return;
     }
+    window.clearTimeout(settling.get(target));
+    settling.set(target, window.setTimeout(function () {
+      if (typeof target.checkValidity !== "function" || target.checkValidity()) {
+        window.htmx.trigger(form, "submit");
+      }
+    }, SETTLE_MS));
   });
 })();

@@ -5,7 +5,9 @@ to be relaxed for these tests (the ORM calls still run synchronously, one at a t
 """
 
 import os
+import re
 import shutil
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -47,24 +49,61 @@ def browser():
         browser.close()
 
 
+@dataclass
+class PageWatch:
+    """What went wrong in the browser during one test: console errors, script errors, CSP
+    violations, failed requests and HTTP errors. A test that provokes a 4xx on purpose (a form
+    refused with 422, a refusal with 409) says so with :meth:`allow`; a 5xx is never expected.
+    """
+
+    allowed: set[int] = field(default_factory=set)
+    problems: list[str] = field(default_factory=list)
+
+    def allow(self, *statuses: int) -> None:
+        assert all(400 <= status < 500 for status in statuses), "only 4xx can be expected"
+        self.allowed.update(statuses)
+
+    def console(self, message) -> None:
+        if message.type != "error":
+            return
+        # Chromium logs every 4xx/5xx fetch as a console error; an expected one is not a problem.
+        status = re.search(r"status of (\d{3})", message.text)
+        if status and int(status.group(1)) in self.allowed:
+            return
+        self.problems.append(f"console error: {message.text}")
+
+    def response(self, response) -> None:
+        if response.status >= 400 and response.status not in self.allowed:
+            self.problems.append(
+                f"HTTP {response.status}: {response.request.method} {response.url}"
+            )
+
+    def request_failed(self, request) -> None:
+        failure = request.failure or ""
+        # A request cancelled on purpose (hx-sync replacing it, a download, leaving the page).
+        if "ERR_ABORTED" in failure:
+            return
+        self.problems.append(f"request failed: {request.method} {request.url} ({failure})")
+
+
 @pytest.fixture
-def page(browser):
+def page_watch() -> PageWatch:
+    return PageWatch()
+
+
+@pytest.fixture
+def page(browser, page_watch):
+    """A fresh browser page; the test fails if anything went wrong in it (see PageWatch)."""
     context = browser.new_context()
     context.set_default_timeout(10_000)
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and "Content Security Policy" in msg.text
-            else None
-        ),
-    )
+    page.on("pageerror", lambda exc: page_watch.problems.append(f"page error: {exc}"))
+    page.on("console", page_watch.console)
+    page.on("response", page_watch.response)
+    page.on("requestfailed", page_watch.request_failed)
     yield page
     context.close()
-    assert not errors, f"JavaScript or CSP errors in the page: {errors}"
+    assert not page_watch.problems, f"Errors in the browser: {page_watch.problems}"
 
 
 def wait_for_htmx(page) -> None:
@@ -78,3 +117,24 @@ def sign_in(page, live_server, username: str, password: str = "secret-pass-123")
     page.get_by_label("Password").fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{live_server.url}/")
+
+
+SHOTS = os.environ.get("RATECARD_SHOTS", "/tmp/shots-ux")
+
+
+def shoot(page, name: str, widths=(1440, 390)) -> None:
+    """Full-page screenshots at each width (a desktop and a phone), for people to look at."""
+    os.makedirs(SHOTS, exist_ok=True)
+    original = page.viewport_size
+    for width in widths:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(50)
+        # caret="initial": hiding the caret injects a <style>, which the page's CSP refuses.
+        page.screenshot(path=f"{SHOTS}/{name}-{width}.png", full_page=True, caret="initial")
+    if original:
+        page.set_viewport_size(original)
+
+
+def background(locator) -> str:
+    """The computed background colour of an element, as the browser paints it."""
+    return locator.evaluate("element => getComputedStyle(element).backgroundColor")

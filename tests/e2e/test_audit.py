@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from playwright.sync_api import expect
 
 from billing.roles import PRICING_MANAGERS, SUPPORT_STAFF
 from groups.models import CustomerGroup
@@ -69,3 +70,60 @@ def test_tabs_and_filters_swap_the_list_and_keep_the_url(live_server, page):
     wait_for_htmx(page)
     assert page.get_by_role("status").filter(has_text="Marked “Old VIP” reviewed.").is_visible()
     assert "Old VIP" not in page.locator("#audit-panel").inner_text()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_back_after_switching_tabs_restores_the_whole_page(live_server, page):
+    """Issue 21 item 2: Back after switching findings showed a bare fragment (no navigation,
+    no heading). A history restore gets the whole page, and so does Back from another page."""
+    factories.user("agent", role=SUPPORT_STAFF)
+    factories.group("Old VIP", created_at=timezone.now() - timedelta(days=300))
+    sign_in(page, live_server, "agent")
+    page.goto(f"{live_server.url}/audit/")
+    findings = page.get_by_role("navigation", name="Findings")
+    findings.get_by_role("link", name="Unused groups").click()
+    wait_for_htmx(page)
+    findings.get_by_role("link", name="Review overdue").click()
+    wait_for_htmx(page)
+    assert "finding=review_overdue" in page.url
+
+    page.go_back()
+    page.wait_for_url("**finding=unused")
+    wait_for_htmx(page)
+    expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    expect(page.get_by_role("heading", name="Unused groups")).to_be_visible()
+    wait_for_htmx(page)  # the deferred counts: one request at a time on SQLite's shared connection
+
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Groups").click()
+    page.wait_for_url("**/groups/")
+    page.go_back()
+    page.wait_for_url("**finding=unused")
+    expect(page.get_by_role("heading", name="Audit", exact=True)).to_be_visible()
+    expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_blocked_groups_are_named_not_offered_and_a_delete_returns_to_the_audit(live_server, page):
+    """Issue 21 item 10: no checkbox for an empty group that a rule targets (its rule is
+    named instead), and a group deleted from the audit's list brings you back to that list."""
+    factories.user("manager", role=PRICING_MANAGERS)
+    targeted = factories.group("Still targeted")
+    factories.rule("KEEP-ME", group=targeted)
+    factories.group("Leftover")
+    sign_in(page, live_server, "manager")
+    page.goto(f"{live_server.url}/audit/?finding=empty")
+    wait_for_htmx(page)
+    row = page.locator("#audit-panel tr", has_text="Still targeted")
+    expect(row.get_by_role("checkbox")).to_have_count(0)
+    expect(row).to_contain_text("Kept, rules target it: KEEP-ME")
+
+    page.goto(f"{live_server.url}/audit/?finding=unused")
+    wait_for_htmx(page)
+    page.locator("#audit-panel tr", has_text="Leftover").get_by_role(
+        "link", name="Delete… Leftover"
+    ).click()
+    page.get_by_role("button", name="Delete group").click()
+    page.wait_for_url(f"{live_server.url}/audit/?finding=unused")
+    expect(page.locator("#messages")).to_contain_text("Deleted the group “Leftover”")
+    assert not CustomerGroup.objects.filter(name="Leftover").exists()

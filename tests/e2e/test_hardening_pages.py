@@ -25,7 +25,10 @@ def shoot(page, name: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_stale_rule_save_shows_what_changed_and_saving_again_applies(live_server, page):
+def test_a_stale_rule_save_shows_what_changed_and_saving_again_applies(
+    live_server, page, page_watch
+):
+    page_watch.allow(409)  # the refused save
     manager = factories.user("pm", role=PRICING_MANAGERS)
     alice = factories.user("alice", role=PRICING_MANAGERS)
     rule = factories.rule("VIP-RETAIL", name="VIP retail", priority=10)

@@ -62,7 +62,8 @@ def test_upload_progress_rows_and_download(live_server, page, world, monkeypatch
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_malformed_file_is_reported_in_place(live_server, page, world):
+def test_a_malformed_file_is_reported_in_place(live_server, page, world, page_watch):
+    page_watch.allow(422)  # the refusal this test provokes
     sign_in(page, live_server, "pm")
     bad = GOOD + "CUST-0002,retail,minute,ten,2026-03-01T10:00:00Z\n"
     _upload(page, live_server, bad)

@@ -223,20 +223,33 @@ def test_support_sees_no_create_form_and_gets_403_when_posting(support_client):
 
 
 def test_group_page_shows_details_rules_members_and_history(support_client, worked_example):
-    """The page lists the rule with its status and price list, members and their history."""
-    response = support_client.get(detail(worked_example["vip"]))
+    """The page shows members and their history, and loads pricing's card of the group's rules.
+
+    The rules card is pricing's fragment, fetched once the page shows; without JavaScript its
+    link opens pricing's page of the same rules.
+    """
+    vip = worked_example["vip"]
+    response = support_client.get(detail(vip))
     body = response.content.decode()
     assert response.status_code == 200
-    assert "VIP-RETAIL-2026" in body
-    assert "/pricing/rules/" in body
-    assert ">active<" in body
+    rules_url = reverse("pricing:group_rules", args=[vip.pk])
+    assert f'hx-get="{rules_url}"' in body
+    assert f'href="{rules_url}"' in body
     assert response.context["member_total"] == 12
     assert "End Customer Ltd" in body
     assert 'id="history"' in body
+    fragment = support_client.get(rules_url, HTTP_HX_REQUEST="true").content.decode()
+    assert "VIP-RETAIL-2026" in fragment
+    assert reverse("pricing:rule_detail", args=[vip.pricing_rules.get().pk]) in fragment
+    assert ">Active<" in fragment
+    assert "<html" not in fragment
+    whole = support_client.get(rules_url).content.decode()
+    assert "<html" in whole
+    assert "VIP-RETAIL-2026" in whole
 
 
 def test_rule_statuses_are_shown(support_client):
-    """Active, scheduled, expired and disabled rules are each labelled."""
+    """Active, scheduled, expired and disabled rules are each labelled (pricing's badge)."""
     today = timezone.localdate()
     group = factories.group()
     factories.rule(group=group, valid_from=today - timedelta(days=5))
@@ -245,9 +258,10 @@ def test_rule_statuses_are_shown(support_client):
         group=group, valid_from=today - timedelta(days=9), valid_to=today - timedelta(days=1)
     )
     factories.rule(group=group, is_active=False)
-    body = support_client.get(detail(group)).content.decode()
-    for status in ("active", "scheduled", "expired", "disabled"):
-        assert f">{status}<" in body
+    url = reverse("pricing:group_rules", args=[group.pk])
+    body = support_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    for status in ("Active", "Scheduled", "Expired", "Disabled"):
+        assert f">{status}</span>" in body
 
 
 def test_support_sees_no_edit_or_delete_controls(support_client, manager_client):
@@ -273,15 +287,21 @@ def test_unknown_group_is_404(support_client):
 
 @pytest.mark.parametrize("rows", [1, 50])
 def test_group_page_query_count_does_not_grow(support_client, django_assert_num_queries, rows):
-    """Members, history, rules and audit trail in a fixed number of queries."""
+    """Members, history and audit trail in a fixed number of queries (the rules card loads
+    pricing's fragment, which has a fixed count of its own)."""
     group = factories.group()
     for _ in range(rows):
         customer = factories.customer()
         factories.membership(group, customer, joined_by=factories.user())
         factories.rule(group=group)
     services.group_update(group=group, description="changed")
-    with django_assert_num_queries(13):
+    with django_assert_num_queries(12):
         support_client.get(detail(group))
+    rules_url = reverse("pricing:group_rules", args=[group.pk])
+    # Session, user, two for permissions, the group, its rules with their price lists.
+    with django_assert_num_queries(6):
+        response = support_client.get(rules_url, HTTP_HX_REQUEST="true")
+    assert len(response.context["rules"]) == rows
 
 
 def test_audit_trail_shows_who_changed_what(manager_client, manager):

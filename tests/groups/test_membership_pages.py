@@ -6,6 +6,7 @@ import io
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import override_settings
+from django.utils import timezone
 
 from groups.models import Membership
 from tests import factories
@@ -229,15 +230,36 @@ def test_search_fragment_query_count_does_not_grow(support_client, django_assert
 
 @pytest.mark.parametrize("rows", [1, 50])
 def test_add_response_query_count_does_not_grow(support_client, django_assert_num_queries, rows):
-    """Adding returns members and history: a fixed number of queries however many members."""
+    """Adding returns members, history and details: a fixed number of queries however many
+    members."""
     group = factories.group()
     for _ in range(rows):
         factories.membership(group, factories.customer())
     newcomer = factories.customer()
-    with django_assert_num_queries(17):
+    with django_assert_num_queries(18):
         support_client.post(
             url(group, "members/add/"), {"customer": newcomer.pk}, HTTP_HX_REQUEST="true"
         )
+
+
+def test_adding_and_removing_update_the_details_in_place(support_client):
+    """Issue 21 item 12: "Members changed: never" stayed after adds. The details card comes
+    back out of band with every membership change."""
+    group = factories.group()
+    customer = factories.customer()
+    added = support_client.post(
+        url(group, "members/add/"), {"customer": customer.pk}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    group.refresh_from_db()
+    details = added.split('<div id="group-details" class="card-body" hx-swap-oob="true">', 1)[1]
+    changed = timezone.localtime(group.members_changed_at).strftime("%Y-%m-%d %H:%M")
+    assert f'<dt class="col-sm-4">Members changed</dt><dd class="col-sm-8">{changed}</dd>' in (
+        details
+    )
+    removed = support_client.post(
+        url(group, f"members/{customer.pk}/remove/"), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'id="group-details" class="card-body" hx-swap-oob="true"' in removed
 
 
 # --- Roles ------------------------------------------------------------------------------------

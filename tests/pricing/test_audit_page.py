@@ -75,12 +75,83 @@ def test_support_staff_see_the_audit_without_delete_or_rule_controls(support_cli
 def test_manager_gets_delete_and_disable_controls(manager_client):
     """Pricing managers get the checkboxes of the Empty list and the Disable buttons."""
     group = empty_group("Forgotten")
-    rule = live_rule(valid_to=today() - timedelta(days=1))
+    rule = live_rule(valid_from=today() - timedelta(days=60), valid_to=today() - timedelta(days=40))
     html = manager_client.get(AUDIT).content.decode()
     assert f'name="ids" value="{group.pk}"' in html
     assert "hx-confirm=" in html
     html = manager_client.get(AUDIT + "?finding=never_applies").content.decode()
     assert reverse("pricing:audit_disable_rule", args=[rule.pk]) in html
+
+
+def test_a_rule_that_ended_lately_is_not_offered_for_disabling(manager_client):
+    """Issue 21, "Also": late usage of its window still needs a rule that ended in the last 30
+    days, so the audit says until when to keep it instead of offering "Disable"."""
+    lately = live_rule(valid_to=today() - timedelta(days=3))
+    html = manager_client.get(AUDIT + "?finding=never_applies").content.decode()
+    assert reverse("pricing:audit_disable_rule", args=[lately.pk]) not in html
+    until = (today() - timedelta(days=3) + timedelta(days=30)).isoformat()
+    assert f"Keep it until {until}: late usage of its window still needs it." in html
+
+
+def test_empty_groups_that_rules_target_name_them_instead_of_a_checkbox(manager_client):
+    """Issue 21 item 10: "Delete selected groups" was offered, confirmed, then refused for a
+    group that rules target. Such a group has no checkbox and its rules are named."""
+    free = empty_group("Forgotten")
+    targeted = empty_group("Still targeted")
+    rule = factories.rule("KEEP-ME", group=targeted)
+    html = manager_client.get(AUDIT + "?finding=empty").content.decode()
+    assert f'name="ids" value="{free.pk}"' in html
+    assert f'name="ids" value="{targeted.pk}"' not in html
+    row = html.split("Still targeted", 1)[1].split("</tr>", 1)[0]
+    assert "Kept, rules target it:" in row
+    assert reverse("pricing:rule_detail", args=[rule.pk]) in row
+    # Without JavaScript the confirmation page names the rules before anything happens.
+    confirm = manager_client.post(
+        reverse("pricing:audit_delete_groups"),
+        {"ids": [str(free.pk), str(targeted.pk)], "next": AUDIT},
+    ).content.decode()
+    assert "Remove 1 group?" in confirm
+    assert "Still targeted — kept: rules target it (KEEP-ME)" in confirm
+    assert CustomerGroup.objects.filter(pk=free.pk).exists()
+
+
+def test_a_delete_started_from_the_audit_returns_to_the_audit(manager_client):
+    group = factories.group("Unused one")
+    back = AUDIT + "?finding=unused"
+    html = manager_client.get(back).content.decode()
+    link = reverse("groups:group_delete", args=[group.pk]) + "?next=/audit/%3Ffinding%3Dunused"
+    assert link in html
+    page = manager_client.get(link).content.decode()
+    assert 'name="next" value="/audit/?finding=unused"' in page
+    response = manager_client.post(reverse("groups:group_delete", args=[group.pk]), {"next": back})
+    assert response.status_code == 302
+    assert response["Location"] == back
+    assert not CustomerGroup.objects.filter(pk=group.pk).exists()
+    # Elsewhere than this site, "next" is ignored.
+    other = factories.group("Another")
+    response = manager_client.post(
+        reverse("groups:group_delete", args=[other.pk]), {"next": "https://evil.example/"}
+    )
+    assert response["Location"] == reverse("groups:group_list")
+
+
+def test_many_groups_are_marked_reviewed_at_once(support_client, support):
+    old = [
+        factories.group(f"Old {n}", created_at=timezone.now() - timedelta(days=200))
+        for n in range(3)
+    ]
+    html = support_client.get(AUDIT + "?finding=review_overdue").content.decode()
+    assert 'form="audit-review-groups"' in html
+    assert "Mark selected groups reviewed" in html
+    response = support_client.post(
+        reverse("pricing:audit_review_groups"),
+        {"ids": [str(old[0].pk), str(old[2].pk)], "next": AUDIT + "?finding=review_overdue"},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert "Marked 2 groups reviewed: Old 0, Old 2." in body
+    reviewed = set(CustomerGroup.objects.filter(reviewed_by=support).values_list("name", flat=True))
+    assert reviewed == {"Old 0", "Old 2"}
 
 
 def test_users_without_a_role_cannot_see_the_audit(client, nobody):
@@ -522,3 +593,20 @@ def test_export_defuses_spreadsheet_formulas(manager_client):
     empty_group("=HYPERLINK(1)")
     rows = csv_rows(manager_client.get(reverse("pricing:audit_export") + "?finding=empty"))
     assert rows[1][4] == "'=HYPERLINK(1)"
+
+
+def test_a_passed_expiry_is_red_only_while_something_still_runs(support_client):
+    """Issue 21, "Also": "Past planned expiry 0" beside a red date. A group past its planned
+    expiry with nothing running is not in that finding, so its date is not red either."""
+    done = empty_group("Done promo", expires_on=today() - timedelta(days=5))
+    running = populated_group("Running promo", expires_on=today() - timedelta(days=5))
+    html = support_client.get(AUDIT + "?finding=review_overdue&q=promo").content.decode()
+    html += support_client.get(AUDIT + "?finding=empty").content.decode()
+    done_row = html.split("Done promo", 1)[1].split("</tr>", 1)[0]
+    assert "text-danger" not in done_row
+    assert "passed; nothing left running" in done_row
+    past = support_client.get(AUDIT + "?finding=past_expiry").content.decode()
+    running_row = past.split("Running promo", 1)[1].split("</tr>", 1)[0]
+    assert '<span class="text-danger">' in running_row
+    assert done.name not in past.split('id="audit-panel"', 1)[1]
+    assert running.pk

@@ -328,6 +328,7 @@ def test_malformed_lines_are_reported_line_by_line_and_nothing_is_stored(worked_
     assert messages == [
         "Line 3: " + services.LINE_BAD_QUANTITY.format(value="abc"),
         "Line 4: category “Retail Stuff”: " + services.CATEGORY_VALIDATOR.message,
+        "Line 5: " + services.LINE_UNKNOWN_CUSTOMER.format(value="NOBODY"),
         "Line 6: " + services.LINE_QUANTITY_NOT_POSITIVE,
         "Line 7: " + services.LINE_BAD_TIME.format(value="yesterday"),
         "Line 8: " + services.LINE_COLUMN_COUNT.format(expected=5, found=3),
@@ -336,7 +337,6 @@ def test_malformed_lines_are_reported_line_by_line_and_nothing_is_stored(worked_
             value="1.1234567", reason="Ensure that there are no more than 6 decimal places."
         ),
         "Line 10: " + services.LINE_EMPTY_VALUE.format(column="customer"),
-        "Line 5: " + services.LINE_UNKNOWN_CUSTOMER.format(value="NOBODY"),
     ]
     assert not UsageRecord.objects.exists()
 

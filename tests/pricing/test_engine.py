@@ -302,7 +302,7 @@ def reference(rules, customer_id, category, item, quantity, at, periods):
     if not priced:
         return None, None
     best = min(priced, key=rank)
-    return best.code, round_amount(best.prices[item], quantity)
+    return best.code, round_amount(best.prices[item].unit_price, quantity)
 
 
 @settings(max_examples=300, deadline=None)

@@ -5,6 +5,7 @@ answers to "which price?".
 """
 
 import io
+import uuid
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -28,9 +29,14 @@ def manager_api(manager) -> Api:
     return Api(manager)
 
 
+def _groups_in_id_order():
+    """Two groups whose ids sort the old, wrong way round (OLD's group first)."""
+    return factories.group(id=uuid.UUID(int=1)), factories.group(id=uuid.UUID(int=2))
+
+
 def test_rule_lists_are_in_the_engines_order(db):
     """Equal priority, both group rules: the later valid_from is tried first everywhere."""
-    group_a, group_b = factories.group(), factories.group()
+    group_a, group_b = _groups_in_id_order()
     # The ids decide nothing: OLD's group and customer ids sort first on purpose.
     factories.rule("OLD", priority=5, group=group_a, valid_from=date(2026, 1, 1))
     factories.rule("NEW", priority=5, group=group_b, valid_from=date(2026, 6, 1))
@@ -44,7 +50,7 @@ def test_rule_lists_are_in_the_engines_order(db):
 
 
 def test_the_rule_list_page_shows_the_engines_order(manager_client):
-    group_a, group_b = factories.group(), factories.group()
+    group_a, group_b = _groups_in_id_order()
     factories.rule("OLD", priority=5, group=group_a, valid_from=date(2026, 1, 1))
     factories.rule("NEW", priority=5, group=group_b, valid_from=date(2026, 6, 1))
     html = manager_client.get(reverse("pricing:rule_list")).content.decode()
@@ -126,24 +132,24 @@ def test_amounts_are_exact_when_computed_and_stored(db):
 
 def test_an_amount_posted_through_the_api_reads_back_exactly(manager_api):
     factories.customer(external_id="BIG")
-    factories.rule(price_list=factories.price_list(items={"minute": "123456789.001234"}))
+    factories.rule(price_list=factories.price_list(items={"minute": "99999999.999999"}))
     posted = manager_api.post(
         "/api/v1/usage-records",
         {
             "external_id": "BIG",
             "billing_category": "retail",
             "item_code": "minute",
-            "quantity": "100000",
+            "quantity": "123456.789012",
             "occurred_at": "2026-03-01T12:00:00Z",
         },
     )
     assert posted.status_code == 201, posted.content
-    assert posted.json()["amount"] == "12345678900123.40"
+    assert posted.json()["amount"] == "12345678901199.88"
     record = UsageRecord.objects.get()
-    assert record.amount == Decimal("12345678900123.40")
+    assert record.amount == Decimal("12345678901199.88")
     listed = manager_api.get(f"/api/v1/usage-records/{record.pk}").json()
-    assert listed["amount"] == "12345678900123.40"
-    assert UsageRecord.objects.filter(amount__gt=Decimal("12345678900123.39")).count() == 1
+    assert listed["amount"] == "12345678901199.88"
+    assert UsageRecord.objects.filter(amount__gt=Decimal("12345678901199.87")).count() == 1
 
 
 def test_an_amount_larger_than_storable_is_unrated_with_the_engines_reason(db):

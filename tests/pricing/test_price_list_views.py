@@ -304,6 +304,34 @@ def test_detail_query_count_with_fifty_items(manager_client, django_assert_num_q
     assert response.content.decode().count('<tr id="item-') == 50
 
 
+def test_item_changes_update_the_history_in_place_with_item_codes(manager_client):
+    """Issue 21 item 12: the history panel followed the page only after a reload, and named
+    items by id ("ID: 91"). Each item change now sends it again, out of band, by code."""
+    pl = factories.price_list(items={})
+    add = manager_client.post(
+        reverse("pricing:price_list_item_add", args=[pl.pk]),
+        {"new-item_code": "SMS", "new-unit": "message", "new-unit_price": "0.05"},
+        **HX,
+    ).content.decode()
+    history = add.split('<section id="history"', 1)[1]
+    assert history.startswith(' class="mb-4" aria-labelledby="history-heading" hx-swap-oob="true"')
+    assert "Item SMS: created" in history
+    assert "ID:" not in history
+    item = pl.items.get()
+    edit = manager_client.post(
+        reverse("pricing:price_list_item_edit", args=[pl.pk, item.pk]),
+        {
+            f"item-{item.pk}-item_code": "SMS",
+            f"item-{item.pk}-unit": "message",
+            f"item-{item.pk}-unit_price": "0.07",
+        },
+        **HX,
+    ).content.decode()
+    assert "<del>0.05</del> → 0.07" in edit.split('<section id="history"', 1)[1]
+    page = manager_client.get(detail_url(pl)).content.decode()
+    assert "ID:" not in page
+
+
 # --- Items, edited in place -------------------------------------------------------------------
 
 
@@ -353,7 +381,7 @@ def test_invalid_item_shows_errors_in_place_and_keeps_input(manager_client):
         url, {"new-item_code": "minute", "new-unit": "minute", "new-unit_price": "2"}, **HX
     )
     assert response.status_code == 422
-    assert "This price list already prices that item." in response.content.decode()
+    assert "This price list already prices “minute”." in response.content.decode()
     assert pl.items.count() == 1
 
 
@@ -496,8 +524,9 @@ def test_support_cannot_change_items(support_client):
 
 
 # Session, user, permissions (2), price list, savepoint, clash check, FK check, insert, history,
-# the list's new version, release, items.
-ADD_ITEM_QUERIES = 13
+# the list's new version, release, items, and the page's history again (the list's own records,
+# its items').
+ADD_ITEM_QUERIES = 15
 
 
 def test_items_fragment_query_count_with_one_item(manager_client, django_assert_num_queries):

@@ -544,10 +544,32 @@ def test_long_trace_keeps_the_rules_that_concern_the_customer(manager_client, wo
     assert codes == ["STARTUP-2026", "STD-2026", "BASE-RETAIL"]
     assert side.hidden == simulation.TRACE_FULL_LIMIT + 2  # + VIP and Summer
     html = response.content.decode()
-    assert "102 rules for other groups or customers not shown" in html
+    assert "102 more rules for other groups or customers not loaded" in html
     link = re.search(r'href="([^"]*trace=all)"', html).group(1).replace("&amp;", "&")
     everything = manager_client.get(link)
     assert len(everything.context["simulation"].actual.trace) == simulation.TRACE_FULL_LIMIT + 5
+
+
+def test_the_trace_shows_the_winner_and_the_next_ones_first_and_folds_other_groups(
+    manager_client, worked_example
+):
+    """Issue 21 item 7: the trace led with every rule of the category in order, the winner far
+    down. The winner and the rules that would win next come first (their place in evaluation
+    order kept in "#"); rules for groups the customer is not in fold into one line."""
+    response = simulate(manager_client, worked_example["startup"])
+    side = response.context["simulation"].actual
+    assert [(r.entry.rule.code, r.position) for r in side.deciding] == [
+        ("STARTUP-2026", 3),
+        ("STD-2026", 4),
+        ("BASE-RETAIL", 5),
+    ]
+    assert side.not_in_force == []
+    assert [r.entry.rule.code for r in side.other_groups] == ["SUMMER-2026", "VIP-RETAIL-2026"]
+    html = response.content.decode()
+    first_row = html.split("<tbody>", 1)[1].split("</tr>", 1)[0]
+    assert 'class="table-success"' in first_row
+    assert "STARTUP-2026" in first_row
+    assert "<summary>2 rules for groups Startup XYZ is not in</summary>" in html
 
 
 def test_unknown_trace_option_is_ignored(manager_client, worked_example):

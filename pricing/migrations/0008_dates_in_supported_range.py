@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pricing", "0006_exact_amounts"),
+        ("pricing", "0007_price_list_item_code_unique_whatever_the_case"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("groups", "0006_dates_in_supported_range"),
+        ("groups", "0008_dates_in_supported_range"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("groups", "0005_group_members_changed_index"),
+        ("groups", "0007_membership_periods_do_not_overlap"),
     ]
 
     operations = [

@@ -12,7 +12,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("groups", "0008_edits_count_versions"),
+        ("groups", "0010_edits_count_versions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

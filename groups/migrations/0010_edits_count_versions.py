@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("groups", "0007_visible_text_and_description_limit"),
+        ("groups", "0009_visible_text_and_description_limit"),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pricing", "0008_visible_text_and_description_limit"),
+        ("pricing", "0009_visible_text_and_description_limit"),
     ]
 
     operations = [

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pricing", "0007_dates_in_supported_range"),
+        ("pricing", "0008_dates_in_supported_range"),
     ]
 
     operations = [
