@@ -6,6 +6,8 @@ each view. Paths are published without the trailing slash (both forms are served
 """
 
 PROTECTED_DELETES = {"/api/v1/groups/{id}", "/api/v1/price-lists/{id}", "/api/v1/customers/{id}"}
+# Resources with an ETag: their writes take If-Match and answer 412 when it is stale.
+VERSIONED = {"/api/v1/groups/{id}", "/api/v1/price-lists/{id}", "/api/v1/pricing-rules/{id}"}
 
 DETAIL = {"$ref": "#/components/schemas/ErrorDetail"}
 VALIDATION = {"$ref": "#/components/schemas/ValidationErrors"}
@@ -32,7 +34,7 @@ def _response(description: str, schema: dict) -> dict:
 
 
 def document_errors(result: dict, generator, request, public) -> dict:
-    """Strip trailing slashes from paths and add the 400/401/403/404/409 answers."""
+    """Strip trailing slashes from paths and add the 400/401/403/404/409/412 answers."""
     paths = {}
     for path, operations in result.get("paths", {}).items():
         path = path.rstrip("/") if path != "/" else path
@@ -50,6 +52,15 @@ def document_errors(result: dict, generator, request, public) -> dict:
             if method == "delete" and path in PROTECTED_DELETES:
                 responses.setdefault(
                     "409", _response("Still referenced (the message names by what).", DETAIL)
+                )
+            if method in {"put", "patch", "delete"} and path in VERSIONED:
+                responses.setdefault(
+                    "412",
+                    _response(
+                        "If-Match named a version that is no longer current; nothing changed. "
+                        "The ETag header carries the current one.",
+                        DETAIL,
+                    ),
                 )
     result["paths"] = paths
     result.setdefault("components", {}).setdefault("schemas", {}).update(ERROR_SCHEMAS)

@@ -4,6 +4,8 @@ Also the JSON answers for unknown URLs and server errors under /api/ (``billing.
 ``handler404``/``handler500`` here), so integrations never receive an HTML error page.
 """
 
+import sys
+
 from django.http import HttpRequest, JsonResponse
 from django.urls import re_path
 from django.views import defaults
@@ -18,6 +20,7 @@ from rest_framework import permissions
 from rest_framework.routers import APIRootView, DefaultRouter
 
 from billing.events.api import WebhookEndpointViewSet
+from billing.middleware import database_unavailable, is_connection_error
 from groups.api import CustomerViewSet, GroupViewSet
 from pricing.api import PriceListViewSet, PricingRuleViewSet, RateView, UsageRecordViewSet
 
@@ -87,7 +90,15 @@ def not_found(request: HttpRequest, exception=None):
 
 
 def server_error(request: HttpRequest):
-    """500: JSON under /api/, the usual page elsewhere."""
+    """500: JSON under /api/, the usual page elsewhere; 503 when the database is unreachable.
+
+    Django calls this for an exception raised anywhere in the request, middleware included,
+    while the exception is being handled: a pool timeout met loading the session (before any
+    view runs) or saving it (after) answers the same 503 as one met in a view.
+    """
+    exception = sys.exception()
+    if is_connection_error(exception):
+        return database_unavailable(request, exception)
     if _is_api(request):
         return JsonResponse({"detail": "Server error."}, status=500)
     return defaults.server_error(request)

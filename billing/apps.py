@@ -12,3 +12,9 @@ class BillingConfig(AppConfig):
         from billing.events import periodic, receivers  # noqa: F401  (connects the receivers)
 
         periodic.register()
+
+        from django.contrib.auth.signals import user_logged_in
+
+        from billing.middleware import start_activity_clock
+
+        user_logged_in.connect(start_activity_clock, dispatch_uid="billing_activity_clock")

@@ -66,7 +66,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outside everything that renders for a signed-in user: it marks those answers no-store.
+    "billing.middleware.NoStoreMiddleware",
     "billing.middleware.BillingTimeZoneMiddleware",
+    "billing.middleware.RejectNulParametersMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -74,6 +77,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "billing.middleware.LoginRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "billing.middleware.IdleSessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -151,15 +155,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Sessions end after this long without a request (DJANGO_SESSION_IDLE_MINUTES, default 8 hours).
+RATECARD_SESSION_IDLE_TIMEOUT = 60 * int(os.environ.get("DJANGO_SESSION_IDLE_MINUTES", "480"))
+RATECARD_SESSION_ACTIVITY_STEP = 60  # seconds between writes of the last activity
+SESSION_COOKIE_AGE = RATECARD_SESSION_IDLE_TIMEOUT
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
-# Login throttling: five failures from one user name and address lock it for 15 minutes.
+# Login throttling: five failures from one user name and address lock it for 15 minutes. The
+# address is the client's, also behind the proxy (billing.client.client_ip).
 AXES_FAILURE_LIMIT = int(os.environ.get("AXES_FAILURE_LIMIT", "5"))
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "billing.client.client_ip"
 
 # --- Internationalisation -------------------------------------------------------------------
 LANGUAGE_CODE = "en-gb"
@@ -264,7 +274,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["billing.parsers.JSONParser"],
     "EXCEPTION_HANDLER": "billing.exceptions.api_exception_handler",
     "COERCE_DECIMAL_TO_STRING": True,
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -294,9 +304,12 @@ CSRF_COOKIE_SECURE = SECURE
 SECURE_HSTS_SECONDS = 60 * 60 * 24 * 365 if SECURE else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE
 SECURE_HSTS_PRELOAD = SECURE
-SECURE_PROXY_SSL_HEADER = (
-    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", default=False) else None
-)
+# Behind a TLS-terminating proxy (DJANGO_BEHIND_PROXY=1) its headers are trusted: the scheme
+# from X-Forwarded-Proto, the client address from the entry it appends to X-Forwarded-For
+# (RATECARD_PROXY_COUNT proxies in a chain). The app must then be reachable only through it.
+RATECARD_BEHIND_PROXY = env_bool("DJANGO_BEHIND_PROXY", default=False)
+RATECARD_PROXY_COUNT = max(1, int(os.environ.get("DJANGO_PROXY_COUNT", "1")))
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if RATECARD_BEHIND_PROXY else None
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -10,6 +10,7 @@ urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("billing.api_urls")),
     path("", include("groups.urls")),

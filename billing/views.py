@@ -1,9 +1,11 @@
 """Base views: the dashboard, sign-in pages and error pages."""
 
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse_lazy
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET
 
@@ -12,6 +14,8 @@ from groups.models import Customer, CustomerGroup, Membership
 from pricing import batch, selectors_work
 from pricing.clock import billing_today
 from pricing.models import PriceList, PricingRule
+
+PASSWORD_CHANGED = "Your password was changed. Other browsers signed in as you are signed out."
 
 
 @require_GET
@@ -39,6 +43,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Any signed-in user changes their own password (the old one first); they stay signed in."""
+
+    template_name = "registration/password_change_form.html"
+    success_url = reverse_lazy("dashboard")
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        messages.success(self.request, PASSWORD_CHANGED)
+        return response
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -23,17 +23,31 @@ class CustomerMembershipInline(MembershipInline):
     fields = ["group", "joined_at", "joined_by", "left_at", "left_by"]
 
 
+class KeepsHistoryAdmin(SimpleHistoryAdmin):
+    """Customers and groups with membership history are archived by the pages and the API,
+    never deleted: the admin offers no delete for them (nor a bulk delete), so it cannot
+    erase that history either."""
+
+    actions = None
+    readonly_fields = ["archived_at", "archived_by"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.memberships.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
-    list_display = ["name", "external_id", "email", "is_active", "created_at"]
-    list_filter = ["is_active", "created_at"]
+class CustomerAdmin(KeepsHistoryAdmin):
+    list_display = ["name", "external_id", "email", "is_active", "archived_at", "created_at"]
+    list_filter = ["is_active", ("archived_at", admin.EmptyFieldListFilter), "created_at"]
     search_fields = ["name", "external_id", "email"]
     show_full_result_count = False
     inlines = [CustomerMembershipInline]
 
 
 @admin.register(CustomerGroup)
-class CustomerGroupAdmin(SimpleHistoryAdmin):
+class CustomerGroupAdmin(KeepsHistoryAdmin):
     list_display = [
         "name",
         "code",
@@ -43,16 +57,22 @@ class CustomerGroupAdmin(SimpleHistoryAdmin):
         "reviewed_at",
         "updated_at",
     ]
-    list_filter = ["expires_on", "reviewed_at"]
+    list_filter = ["expires_on", "reviewed_at", ("archived_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "code", "description"]
-    readonly_fields = ["reviewed_at", "reviewed_by", "members_changed_at", "memberships"]
+    readonly_fields = [
+        "reviewed_at",
+        "reviewed_by",
+        "members_changed_at",
+        "memberships",
+        *KeepsHistoryAdmin.readonly_fields,
+    ]
     list_select_related = ["reviewed_by"]
     # No membership inline: a group of 100,000 members would render every one of them. The
     # membership list, filtered to the group, pages and searches them instead.
 
     def get_queryset(self, request):
         # The same correlated counts as the /groups/ page: no query per row in the changelist.
-        return group_table()
+        return group_table(include_archived=True)
 
     @admin.display(description="members", ordering="member_count")
     def member_count(self, group: CustomerGroup) -> int:

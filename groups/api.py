@@ -6,6 +6,7 @@ of any list costs the same few queries whatever its length. Also holds the small
 pricing API shares (references, error key mapping, id parsing).
 """
 
+import re
 import uuid
 from collections.abc import Mapping
 
@@ -18,6 +19,7 @@ from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
+    extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -25,9 +27,10 @@ from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from groups import services
+from groups import services, validation
 from groups.errors import validation_error_detail
 from groups.models import Customer, CustomerGroup, Membership
+from groups.versions import Expected
 
 UNKNOWN_CUSTOMER = "No customer with this id."
 UNKNOWN_EXTERNAL_ID = "No customer with this external ID."
@@ -70,6 +73,89 @@ def update_fields(serializer: serializers.Serializer, clearable: Mapping[str, ob
     if serializer.partial:
         return dict(serializer.validated_data)
     return {**clearable, **serializer.validated_data}
+
+
+# --- Versions: ETag and If-Match --------------------------------------------------------------
+
+_ENTITY_TAG = re.compile(r'\s*"([0-9]{1,10})"\s*')
+ETAG = OpenApiParameter(
+    "ETag",
+    str,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    description='The version of the resource as a quoted number, e.g. "3" (also its `version` '
+    "field). Send it back in If-Match to change the resource only if nobody has meanwhile.",
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match",
+    str,
+    OpenApiParameter.HEADER,
+    required=False,
+    description='The ETag the change is based on, e.g. "3" (or a comma-separated list, or *). '
+    "When the resource has changed since, nothing is changed and the answer is 412.",
+)
+versioned_schema = extend_schema_view(
+    retrieve=extend_schema(parameters=[ETAG]),
+    create=extend_schema(parameters=[ETAG]),
+    update=extend_schema(parameters=[IF_MATCH, ETAG]),
+    partial_update=extend_schema(parameters=[IF_MATCH, ETAG]),
+    destroy=extend_schema(parameters=[IF_MATCH]),
+)
+_ONE_RESOURCE = frozenset({"retrieve", "create", "update", "partial_update"})
+
+
+class VersionedMixin:
+    """ETag on the answers that show one resource, If-Match on the writes that change it.
+
+    The ETag is the row's ``version`` (:class:`groups.models.Versioned`), quoted. Handlers pass
+    :meth:`expected_version` to the service, which refuses a stale write with
+    :class:`groups.versions.StaleEdit`: 412 (``billing.exceptions``).
+    """
+
+    def expected_version(self) -> Expected:
+        """The versions ``If-Match`` accepts: ``None`` without the header or for ``*``."""
+        header = self.request.headers.get("If-Match")
+        if header is None or header.strip() == "*":
+            return None
+        tags = (_ENTITY_TAG.fullmatch(tag) for tag in header.split(","))
+        # A malformed or weak tag matches nothing, so the write is refused (RFC 9110, 13.1.1).
+        return frozenset(int(tag.group(1)) for tag in tags if tag)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        data = getattr(response, "data", None)
+        if (
+            getattr(self, "action", None) in _ONE_RESOURCE
+            and 200 <= response.status_code < 300
+            and isinstance(data, Mapping)
+            and "version" in data
+        ):
+            response["ETag"] = f'"{data["version"]}"'
+        return response
+
+
+class RemovalSerializer(serializers.Serializer):
+    """What a DELETE did when it did not simply delete (204): the row was archived."""
+
+    result = serializers.ChoiceField(choices=[r.value for r in services.Removal])
+    detail = serializers.CharField()
+
+
+REMOVAL_RESPONSES = {
+    204: OpenApiResponse(description="Deleted: it never had a membership (nor usage)."),
+    200: OpenApiResponse(
+        RemovalSerializer,
+        description="Archived instead: it has history, which is kept; it no longer appears in "
+        "lists and answers 404 from now on.",
+    ),
+}
+
+
+def removal_response(removed: services.Removed) -> Response:
+    """204 for a deletion; 200 saying so for an archiving, so a client knows which it was."""
+    if removed.outcome is services.Removal.DELETED:
+        return Response(status=status.HTTP_204_NO_CONTENT)
+    return Response({"result": removed.outcome.value, "detail": removed.message})
 
 
 class GroupRefSerializer(serializers.Serializer):
@@ -168,8 +254,9 @@ class GroupSerializer(serializers.Serializer):
         allow_blank=True,
         help_text="Derived from the name when left out or blank.",
     )
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
-    expires_on = serializers.DateField(required=False, allow_null=True)
+    description = validation.ApiDescriptionField()
+    expires_on = validation.ApiDateField(required=False, allow_null=True)
+    version = serializers.IntegerField(read_only=True, help_text="Also the ETag, quoted.")
     member_count = serializers.IntegerField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
@@ -271,8 +358,9 @@ class MemberAddSerializer(serializers.Serializer):
 # --- Views ------------------------------------------------------------------------------------
 
 
+@versioned_schema
 @extend_schema(tags=["groups"])
-class GroupViewSet(viewsets.ModelViewSet):
+class GroupViewSet(VersionedMixin, viewsets.ModelViewSet):
     """Customer groups; only pricing managers (and superusers) change them."""
 
     serializer_class = GroupSerializer
@@ -293,11 +381,23 @@ class GroupViewSet(viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         fields = update_fields(serializer, {"description": "", "expires_on": None})
-        group = services.group_update(group=serializer.instance, by=self.request.user, **fields)
+        group = services.group_update(
+            group=serializer.instance,
+            by=self.request.user,
+            expected_version=self.expected_version(),
+            **fields,
+        )
         serializer.instance = self._fetch(group.pk)
 
-    def perform_destroy(self, instance):
-        services.group_delete(group=instance, by=self.request.user)
+    @extend_schema(
+        summary="Remove a group: deleted if it never had a member, archived otherwise",
+        responses=REMOVAL_RESPONSES,
+    )
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        removed = services.group_delete(
+            group=self.get_object(), by=request.user, expected_version=self.expected_version()
+        )
+        return removal_response(removed)
 
     def get_group(self) -> CustomerGroup:
         """The group of the URL without annotations (membership actions need no count)."""
@@ -444,5 +544,11 @@ class CustomerViewSet(
         )
         serializer.instance = customers_queryset().get(pk=customer.pk)
 
-    def perform_destroy(self, instance):
-        services.customer_delete(customer=instance)
+    @extend_schema(
+        summary="Remove a customer: deleted if it never had a membership nor usage, "
+        "archived otherwise",
+        responses=REMOVAL_RESPONSES,
+    )
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        removed = services.customer_delete(customer=self.get_object(), by=request.user)
+        return removal_response(removed)

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
-from groups import selectors, services
+from groups import selectors, services, validation
 from groups.models import Customer, CustomerGroup
 
 FILE_TOO_LARGE = "The file is {size}; files up to {limit} are accepted."
@@ -68,8 +68,10 @@ class GroupForm(forms.Form):
         required=False,
         help_text="Optional. Derived from the name when empty (e.g. summer-promo-2026).",
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
-    expires_on = forms.DateField(label="Planned expiry", required=False, widget=DateInput)
+    description = validation.DescriptionField()
+    expires_on = validation.DateField(label="Planned expiry", required=False, widget=DateInput)
+    # The version the editor loaded: a save from an older one is refused, showing what changed.
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     existing_group: CustomerGroup | None = None
 
@@ -80,8 +82,19 @@ class GroupForm(forms.Form):
             "code": group.code,
             "description": group.description,
             "expires_on": group.expires_on,
+            "version": group.version,
         }
         return cls(initial=initial, **kwargs)
+
+    def group_fields(self) -> dict:
+        """What the group services take (the version travels apart)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
+
+    def carry_current_version(self, version: int) -> None:
+        """After a refused stale save: keep what was typed, now based on ``version``."""
+        data = self.data.copy()
+        data["version"] = str(version)
+        self.data = data
 
     def apply_service_error(self, error: ValidationError, *, exclude=None) -> None:
         """Put a service's ``ValidationError`` next to the fields and find the clashing group."""
@@ -247,6 +260,11 @@ class BulkConfirmForm(forms.Form):
         ids = [line.strip() for line in self.cleaned_data["ids"].splitlines() if line.strip()]
         if not ids:
             raise ValidationError(BULK_NOTHING)
+        if len(ids) > services.BULK_LIMIT:
+            # The confirm step is a form anyone can post: it keeps the preview's limit.
+            raise ValidationError(
+                services.BULK_TOO_MANY.format(limit=services.BULK_LIMIT, count=len(ids))
+            )
         return ids
 
 

@@ -16,6 +16,14 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from groups.validation import (
+    DESCRIPTION_MAX_LENGTH,
+    validate_description_length,
+    validate_supported_day,
+    validate_supported_instant,
+    validate_visible_text,
+)
+
 
 class TimeStampedModel(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
@@ -23,6 +31,63 @@ class TimeStampedModel(models.Model):
 
     class Meta:
         abstract = True
+
+
+class Versioned(models.Model):
+    """A row that counts its saves: ``version`` goes up by one every time it is saved.
+
+    Editors carry the version they loaded (a hidden field, the API's ETag); the services refuse
+    a write made from an older one (:func:`groups.versions.check`). Counting here, like
+    ``auto_now``, means every save counts, the admin's included; ``QuerySet.update()`` does not
+    count, and is kept for what is no edit of the row's own fields (membership bookkeeping,
+    reviews).
+    """
+
+    version = models.PositiveIntegerField(default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            self.version = (self.version or 0) + 1
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
+        super().save(*args, **kwargs)
+
+
+class Archivable(models.Model):
+    """A row that is archived rather than deleted once it has history worth keeping.
+
+    An archived row is hidden: ``objects`` leaves it out, so lists, search, pickers, the API and
+    the audit never show it, while memberships, usage records and history still reach it through
+    their foreign keys. ``all_objects`` (Django's default manager for these models, so
+    validation and the admin count archived rows) sees every row.
+    """
+
+    archived_at = models.DateTimeField(null=True, blank=True, editable=False)
+    archived_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_archived(self) -> bool:
+        return self.archived_at is not None
+
+
+class LiveManager(models.Manager):
+    """Rows not archived: what every page, list and lookup works with."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(archived_at__isnull=True)
 
 
 class CustomerQuerySet(models.QuerySet):
@@ -39,25 +104,31 @@ class CustomerQuerySet(models.QuerySet):
         return self.filter(is_active=True)
 
 
-class Customer(TimeStampedModel):
+class Customer(Archivable, TimeStampedModel):
     """Somebody the operator bills. ``external_id`` is the operator's own identifier."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_visible_text])
     external_id = models.CharField(
         "external ID",
         max_length=100,
         null=True,
         blank=True,
         help_text="The operator's own identifier, used by integrations and imports.",
+        validators=[validate_visible_text],
     )
     email = models.EmailField(blank=True)
     is_active = models.BooleanField("active", default=True)
 
-    objects = CustomerQuerySet.as_manager()
+    objects = LiveManager.from_queryset(CustomerQuerySet)()
+    all_objects = CustomerQuerySet.as_manager()
+    history = HistoricalRecords(excluded_fields=["updated_at"])
 
     class Meta:
         ordering = ["name", "id"]
+        # Validation, get_object_or_404 and the admin see archived rows too (``objects`` hides
+        # them): uniqueness counts them, and history links still open.
+        default_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["external_id"],
@@ -121,18 +192,24 @@ def _current_members_of_outer_group() -> models.QuerySet:
     return Membership.objects.current().filter(group=OuterRef("pk"))
 
 
-class CustomerGroup(TimeStampedModel):
+class CustomerGroup(Archivable, Versioned, TimeStampedModel):
     """A named set of customers that pricing rules can target."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_visible_text])
     code = models.SlugField(
         max_length=100,
         help_text="Short machine name that integrations tag customers with, e.g. vip.",
     )
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[validate_description_length]
+    )
     expires_on = models.DateField(
-        "planned expiry", null=True, blank=True, help_text="When a promotion group should end."
+        "planned expiry",
+        null=True,
+        blank=True,
+        help_text="When a promotion group should end.",
+        validators=[validate_supported_day],
     )
     reviewed_at = models.DateTimeField("last review", null=True, blank=True)
     reviewed_by = models.ForeignKey(
@@ -145,12 +222,14 @@ class CustomerGroup(TimeStampedModel):
     # Kept by the membership services so "last membership change" needs no scan of history.
     members_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = CustomerGroupQuerySet.as_manager()
+    objects = LiveManager.from_queryset(CustomerGroupQuerySet)()
+    all_objects = CustomerGroupQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["members_changed_at", "updated_at"])
 
     class Meta:
         ordering = ["name"]
         verbose_name = "customer group"
+        default_manager_name = "all_objects"
         constraints = [
             models.UniqueConstraint(
                 Lower("name"),
@@ -231,7 +310,7 @@ class Membership(models.Model):
 
     group = models.ForeignKey(CustomerGroup, on_delete=models.CASCADE, related_name="memberships")
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="memberships")
-    joined_at = models.DateTimeField(default=timezone.now)
+    joined_at = models.DateTimeField(default=timezone.now, validators=[validate_supported_instant])
     joined_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -239,7 +318,7 @@ class Membership(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
-    left_at = models.DateTimeField(null=True, blank=True)
+    left_at = models.DateTimeField(null=True, blank=True, validators=[validate_supported_instant])
     left_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -176,13 +176,15 @@ def _count_subquery(queryset: QuerySet, group_field: str):
     return Coalesce(Subquery(counts, output_field=IntegerField()), Value(0))
 
 
-def group_table() -> QuerySet[CustomerGroup]:
+def group_table(*, include_archived: bool = False) -> QuerySet[CustomerGroup]:
     """Groups annotated with ``member_count`` and ``rule_count`` for the list page.
 
     Both counts are correlated subqueries, evaluated only for the rows of the page shown
     (or for every row when the list is sorted by them, which is still one statement).
+    Archived groups are left out unless ``include_archived`` (the admin).
     """
-    return CustomerGroup.objects.annotate(
+    groups = CustomerGroup.all_objects if include_archived else CustomerGroup.objects
+    return groups.annotate(
         member_count=_count_subquery(Membership.objects.current(), "group"),
         rule_count=_rule_count(),
     ).select_related("reviewed_by")
@@ -261,6 +263,11 @@ def group_members(group: CustomerGroup, term: str = "") -> QuerySet[Membership]:
     return queryset
 
 
+def group_has_history(group: CustomerGroup) -> bool:
+    """Whether the group ever had a member (then removing it archives it, keeping history)."""
+    return Membership.objects.filter(group=group).exists()
+
+
 def group_members_by_month(
     group: CustomerGroup, *, months: int = 12, now: datetime | None = None
 ) -> list[tuple[str, int]]:
@@ -322,49 +329,61 @@ def group_member_rows(group: CustomerGroup) -> Iterator[tuple]:
 
 @dataclass
 class AuditEntry:
-    """One change to a group's definition, from django-simple-history."""
+    """One change to a group's or customer's own fields, from django-simple-history."""
 
     at: datetime
     user: object
-    kind: str  # "created", "changed", "deleted"
+    kind: str  # "created", "changed", "archived", "deleted"
     changes: list[tuple[str, object, object]]  # (field label, old, new)
 
 
 _AUDIT_KINDS = {"+": "created", "~": "changed", "-": "deleted"}
+# Bookkeeping that is no edit of the row: reviews, who archived (the entry says "archived"),
+# and the version counter.
+_AUDIT_IGNORED = {"reviewed_at", "reviewed_by", "created_at", "archived_by", "version"}
 
 
-def group_audit_trail(group: CustomerGroup, *, limit: int = 10) -> list[AuditEntry]:
-    """The latest changes to the group's definition with what changed (one query).
+def _audit_trail(obj: Customer | CustomerGroup, *, limit: int) -> list[AuditEntry]:
+    """The latest changes to ``obj`` with what changed (one query).
 
     One extra record is fetched so the oldest entry shown can still be diffed against its
     predecessor without a query per entry.
     """
     records = list(
-        group.history.select_related("history_user").order_by("-history_date", "-history_id")[
+        obj.history.select_related("history_user").order_by("-history_date", "-history_id")[
             : limit + 1
         ]
     )
-    labels = {f.name: f.verbose_name for f in CustomerGroup._meta.fields}
+    labels = {f.name: f.verbose_name for f in type(obj)._meta.fields}
     entries = []
     for index, record in enumerate(records[:limit]):
         previous = records[index + 1] if index + 1 < len(records) else None
+        kind = _AUDIT_KINDS.get(record.history_type, record.history_type)
         changes = []
         if previous is not None and record.history_type == "~":
-            delta = record.diff_against(previous, excluded_fields=["reviewed_by"])
+            delta = record.diff_against(previous, excluded_fields=sorted(_AUDIT_IGNORED))
             changes = [
                 (str(labels.get(c.field, c.field)), c.old, c.new)
                 for c in delta.changes
-                if c.field not in {"reviewed_at", "created_at"}
+                if c.field not in _AUDIT_IGNORED
             ]
+            if record.archived_at is not None and previous.archived_at is None:
+                kind = "archived"
+                changes = [change for change in changes if change[0] != "archived at"]
         entries.append(
-            AuditEntry(
-                at=record.history_date,
-                user=record.history_user,
-                kind=_AUDIT_KINDS.get(record.history_type, record.history_type),
-                changes=changes,
-            )
+            AuditEntry(at=record.history_date, user=record.history_user, kind=kind, changes=changes)
         )
     return entries
+
+
+def group_audit_trail(group: CustomerGroup, *, limit: int = 10) -> list[AuditEntry]:
+    """The latest changes to the group's definition (one query)."""
+    return _audit_trail(group, limit=limit)
+
+
+def customer_audit_trail(customer: Customer, *, limit: int = 10) -> list[AuditEntry]:
+    """The latest changes to the customer's details (one query)."""
+    return _audit_trail(customer, limit=limit)
 
 
 # --- Filtered lists ---------------------------------------------------------------------------

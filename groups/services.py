@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -18,7 +19,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 from django.utils.text import slugify
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from groups import versions
+from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer, CustomerGroup, Membership
 from groups.signals import send_membership_changed
 
@@ -26,12 +30,25 @@ GROUP_NAME_TAKEN = "A group named “{name}” already exists (as “{existing}�
 GROUP_CODE_TAKEN = "The code “{code}” is already used by the group “{existing}”."
 GROUP_IN_USE = "“{group}” cannot be deleted while pricing rules use it: {rules}."
 CUSTOMER_IN_USE = "“{customer}” cannot be deleted while {things} refer to it: {names}."
+GROUP_ARCHIVED = (
+    "Archived the group “{group}”: it had members, so its membership history is kept. It no "
+    "longer appears in lists{left}."
+)
+GROUP_DELETED = "Deleted the group “{group}”: it never had a member."
+CUSTOMER_ARCHIVED = (
+    "Archived the customer “{customer}”: its membership history and usage records are kept. It "
+    "no longer appears in lists{left}."
+)
+CUSTOMER_DELETED = "Deleted the customer “{customer}”: it had no memberships and no usage."
+LEFT_NOW = "; {count} current membership{s} ended now"
+ARCHIVED_LABEL = "{name} (archived)"
 EXTERNAL_ID_TAKEN = "The external ID “{external_id}” already belongs to “{existing}”."
 NOT_A_MEMBER = "“{customer}” is not a current member of “{group}”."
 UNKNOWN_GROUP_CODES = "Unknown group codes: {codes}."
 BULK_TOO_MANY = "At most {limit} external IDs at a time; this list has {count}."
 CSV_NO_COLUMN = "The CSV has no “{column}” column (columns found: {found})."
 CSV_NOT_TEXT = "The file is not UTF-8 text. Save it as CSV (UTF-8) and upload it again."
+CSV_LINE = "Line {line}: {message}"
 JOIN_IN_FUTURE = (
     "A membership cannot start in the future ({joined_at}). Leave “member since” empty to add "
     "the customer now."
@@ -61,7 +78,8 @@ def normalise_name(name: str | None) -> str:
 
 
 def _existing_group_with(*, name: str | None = None, code: str | None = None, exclude=None):
-    queryset = CustomerGroup.objects.all()
+    # Archived groups keep their name and code: history still shows them by it.
+    queryset = CustomerGroup.all_objects.all()
     if exclude is not None:
         queryset = queryset.exclude(pk=exclude)
     if name is not None:
@@ -73,7 +91,8 @@ def unique_group_code(name: str, *, exclude=None) -> str:
     """A code derived from ``name`` (``Summer Promo 2026`` → ``summer-promo-2026``), made unique."""
     base = slugify(name)[:90] or "group"
     code, n = base, 2
-    queryset = CustomerGroup.objects.exclude(pk=exclude) if exclude else CustomerGroup.objects
+    groups = CustomerGroup.all_objects
+    queryset = groups.exclude(pk=exclude) if exclude else groups.all()
     while queryset.filter(code__iexact=code).exists():
         code, n = f"{base}-{n}", n + 1
     return code
@@ -86,12 +105,12 @@ def _validate_group_identity(group: CustomerGroup) -> None:
         name=group.name, exclude=group.pk if not group._state.adding else None
     )
     if existing is not None:
-        errors["name"] = [GROUP_NAME_TAKEN.format(name=group.name, existing=existing.name)]
+        errors["name"] = [GROUP_NAME_TAKEN.format(name=group.name, existing=_label(existing))]
     existing = _existing_group_with(
         code=group.code, exclude=group.pk if not group._state.adding else None
     )
     if existing is not None:
-        errors["code"] = [GROUP_CODE_TAKEN.format(code=group.code, existing=existing.name)]
+        errors["code"] = [GROUP_CODE_TAKEN.format(code=group.code, existing=_label(existing))]
     if errors:
         raise ValidationError(errors)
 
@@ -133,12 +152,23 @@ def group_create(
 
 
 @transaction.atomic
-def group_update(*, group: CustomerGroup, by: User | None = None, **fields) -> CustomerGroup:
-    """Change a group's definition (name, code, description, planned expiry)."""
+def group_update(
+    *,
+    group: CustomerGroup,
+    by: User | None = None,
+    expected_version: versions.Expected = None,
+    **fields,
+) -> CustomerGroup:
+    """Change a group's definition (name, code, description, planned expiry).
+
+    Refused (:class:`groups.versions.StaleEdit`) when the definition changed since the editor
+    loaded ``expected_version``.
+    """
     allowed = {"name", "code", "description", "expires_on"}
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"group_update() got unexpected fields: {sorted(unknown)}")
+    versions.check(group, expected_version)
     for name, value in fields.items():
         setattr(group, name, value if value is not None or name == "expires_on" else "")
     if "code" in fields and not (group.code or "").strip():
@@ -147,17 +177,66 @@ def group_update(*, group: CustomerGroup, by: User | None = None, **fields) -> C
     return _save_group(group)
 
 
-def group_delete(*, group: CustomerGroup, by: User | None = None) -> None:
-    """Delete a group and its membership history; refused while pricing rules use it."""
+class Removal(StrEnum):
+    """What removing a group or customer did."""
+
+    DELETED = "deleted"  # it never had a membership (or, for a customer, usage): gone
+    ARCHIVED = "archived"  # hidden from lists; its history kept
+
+
+@dataclass(frozen=True)
+class Removed:
+    outcome: Removal
+    message: str
+
+
+def _label(obj: Customer | CustomerGroup) -> str:
+    return ARCHIVED_LABEL.format(name=obj.name) if obj.is_archived else obj.name
+
+
+def _refuse_while_rules_use(obj: Customer | CustomerGroup, message: str, **names) -> None:
+    """Rules point at groups and customers (``pricing_rules``): neither goes while one does."""
+    rules = list(obj.pricing_rules.order_by("code"))
+    if rules:
+        shown = ", ".join(str(rule) for rule in rules)
+        raise ProtectedError(message.format(rules=shown, names=shown, **names), set(rules))
+
+
+def _archive(obj: Customer | CustomerGroup, *, by: User | None, memberships) -> int:
+    """End the open memberships, then hide ``obj`` (its history records who and when)."""
+    now = timezone.now()
+    left = memberships.current().update(left_at=now, left_by=by)
+    obj.archived_at, obj.archived_by = now, by
+    obj._history_user = by
+    obj.save(update_fields=["archived_at", "archived_by", "updated_at"])
+    return left
+
+
+def _left(count: int) -> str:
+    return LEFT_NOW.format(count=count, s="" if count == 1 else "s") if count else ""
+
+
+def group_delete(
+    *, group: CustomerGroup, by: User | None = None, expected_version: versions.Expected = None
+) -> Removed:
+    """Remove a group: deleted if it never had a member, archived (history kept) otherwise.
+
+    Archiving ends its current memberships now and hides it from every list; its membership
+    history stays, for customers' pages and the audit. Refused while pricing rules use it.
+    """
     group._history_user = by
-    try:
-        with transaction.atomic():
-            group.delete()
-    except ProtectedError as exc:
-        rules = sorted(str(obj) for obj in exc.protected_objects)
-        raise ProtectedError(
-            GROUP_IN_USE.format(group=group.name, rules=", ".join(rules)), exc.protected_objects
-        ) from exc
+    with transaction.atomic():
+        versions.check(group, expected_version)
+        _refuse_while_rules_use(group, GROUP_IN_USE, group=group.name)
+        memberships = Membership.objects.filter(group=group)
+        if memberships.exists():
+            left = _archive(group, by=by, memberships=memberships)
+            if left:
+                _touch_groups([group.pk], group.archived_at)
+            message = GROUP_ARCHIVED.format(group=group.name, left=_left(left))
+            return Removed(Removal.ARCHIVED, message)
+        group.delete()
+    return Removed(Removal.DELETED, GROUP_DELETED.format(group=group.name))
 
 
 @transaction.atomic
@@ -194,7 +273,7 @@ def _save_customer(customer: Customer) -> Customer:
     customer.email = (customer.email or "").strip()
     if customer.external_id:
         existing = (
-            Customer.objects.filter(external_id=customer.external_id)
+            Customer.all_objects.filter(external_id=customer.external_id)
             .exclude(pk=customer.pk)
             .first()
         )
@@ -203,7 +282,7 @@ def _save_customer(customer: Customer) -> Customer:
                 {
                     "external_id": [
                         EXTERNAL_ID_TAKEN.format(
-                            external_id=customer.external_id, existing=existing.name
+                            external_id=customer.external_id, existing=_label(existing)
                         )
                     ]
                 }
@@ -236,9 +315,9 @@ def customer_create(
     by: User | None = None,
 ) -> Customer:
     """Create a customer, optionally placing it in the groups with these codes."""
-    customer = _save_customer(
-        Customer(name=name, external_id=external_id, email=email or "", is_active=is_active)
-    )
+    customer = Customer(name=name, external_id=external_id, email=email or "", is_active=is_active)
+    customer._history_user = by
+    _save_customer(customer)
     if group_codes is not None:
         customer_set_groups(customer=customer, group_codes=group_codes, by=by)
     return customer
@@ -259,25 +338,33 @@ def customer_update(
         raise TypeError(f"customer_update() got unexpected fields: {sorted(unknown)}")
     for name, value in fields.items():
         setattr(customer, name, value)
+    customer._history_user = by
     _save_customer(customer)
     if group_codes is not None:
         customer_set_groups(customer=customer, group_codes=group_codes, by=by)
     return customer
 
 
-def customer_delete(*, customer: Customer) -> None:
-    """Delete a customer; refused while rules or usage records refer to it."""
-    try:
-        with transaction.atomic():
-            customer.delete()
-    except ProtectedError as exc:
-        names = sorted({str(obj) for obj in exc.protected_objects})
-        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in exc.protected_objects})
-        shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
-        raise ProtectedError(
-            CUSTOMER_IN_USE.format(customer=customer.name, things=" and ".join(kinds), names=shown),
-            exc.protected_objects,
-        ) from exc
+@transaction.atomic
+def customer_delete(*, customer: Customer, by: User | None = None) -> Removed:
+    """Remove a customer: deleted if it never had a membership nor usage, archived otherwise.
+
+    Archiving ends its current memberships now and hides it from every list; its membership
+    history and usage records (with their prices) stay. Refused while pricing rules target it.
+    """
+    _refuse_while_rules_use(
+        customer, CUSTOMER_IN_USE, customer=customer.name, things="pricing rules"
+    )
+    memberships = Membership.objects.filter(customer=customer)
+    if memberships.exists() or customer.usage_records.exists():
+        open_groups = set(memberships.current().values_list("group_id", flat=True))
+        left = _archive(customer, by=by, memberships=memberships)
+        _touch_groups(open_groups, customer.archived_at)
+        message = CUSTOMER_ARCHIVED.format(customer=customer.name, left=_left(left))
+        return Removed(Removal.ARCHIVED, message)
+    customer._history_user = by
+    customer.delete()
+    return Removed(Removal.DELETED, CUSTOMER_DELETED.format(customer=customer.name))
 
 
 @transaction.atomic
@@ -553,6 +640,9 @@ def read_csv_column(raw: bytes, *, column: str = "external_id") -> list[str]:
     rows = list(csv.reader(io.StringIO(text)))
     if not rows:
         return []
+    for number, row in enumerate(rows, start=1):
+        if has_nul(row):
+            raise ValidationError(CSV_LINE.format(line=number, message=NUL_IN_CELL))
     header = [cell.strip().lower() for cell in rows[0]]
     if column in header:
         index = header.index(column)
@@ -716,6 +806,10 @@ IMPORT_NO_EXTERNAL_ID = "Line {line}: the external ID is empty (imports find cus
 IMPORT_DUPLICATE = "Line {line}: the external ID “{external_id}” is already on line {first}."
 IMPORT_FIELD = "Line {line}: {field}: {message}"
 IMPORT_UNKNOWN_GROUPS = "Line {line}: unknown group codes: {codes}."
+IMPORT_ARCHIVED = (
+    "Line {line}: the external ID “{external_id}” belongs to the archived customer “{name}”, "
+    "whose history it keeps; use another ID."
+)
 IMPORT_REJECTED = "The import was not applied: {count} lines have errors. Nothing was stored."
 IMPORT_CONFLICT = (
     "Another change created one of these customers while the import ran. Nothing was stored; "
@@ -841,6 +935,9 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
         if plan.rows > BULK_LIMIT:
             raise ValidationError(IMPORT_TOO_MANY.format(limit=BULK_LIMIT))
         line = reader.line_num
+        if has_nul(row):
+            plan.errors.append(CSV_LINE.format(line=line, message=NUL_IN_CELL))
+            continue
         name, external_id, email = cell(row, "name"), cell(row, "external_id"), cell(row, "email")
         codes = [c.lower() for c in _CODES_SPLIT.split(cell(row, "group_codes")) if c]
         problems = []
@@ -896,7 +993,18 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
     ids = [row.external_id for row in rows]
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
-        existing.update({c.external_id: c for c in Customer.objects.filter(external_id__in=chunk)})
+        found = Customer.all_objects.filter(external_id__in=chunk)
+        existing.update({c.external_id: c for c in found})
+    for row in rows:
+        customer = existing.get(row.external_id)
+        if customer is not None and customer.is_archived:
+            plan.errors.append(
+                IMPORT_ARCHIVED.format(
+                    line=row.line, external_id=row.external_id, name=customer.name
+                )
+            )
+    if plan.errors:
+        return plan
     current: set[tuple] = set()
     existing_pks = [c.pk for c in existing.values()]
     group_ids = [g.pk for g in groups.values()]
@@ -957,7 +1065,7 @@ def customer_import_apply(*, raw: bytes, by: User | None = None) -> ImportPlan:
                 Customer(name=row.name, external_id=row.external_id, email=row.email)
                 for row in plan.to_create
             ]
-            Customer.objects.bulk_create(new_customers, batch_size=2000)
+            bulk_create_with_history(new_customers, Customer, batch_size=2000, default_user=by)
             for row, customer in zip(plan.to_create, new_customers, strict=True):
                 row.customer = customer
             updated = []
@@ -965,7 +1073,14 @@ def customer_import_apply(*, raw: bytes, by: User | None = None) -> ImportPlan:
                 row.customer.name, row.customer.email = row.name, row.email
                 row.customer.updated_at = now
                 updated.append(row.customer)
-            Customer.objects.bulk_update(updated, ["name", "email", "updated_at"], batch_size=2000)
+            bulk_update_with_history(
+                updated,
+                Customer,
+                ["name", "email", "updated_at"],
+                batch_size=2000,
+                default_user=by,
+                manager=Customer.all_objects,
+            )
             memberships = [
                 Membership(group_id=group_id, customer=row.customer, joined_at=now, joined_by=by)
                 for row in (*plan.to_create, *plan.to_update, *plan.to_join)

@@ -1,14 +1,21 @@
 """Django admin for superusers: price lists, rules and usage records."""
 
 from django.contrib import admin
+from django.db import models
 from simple_history.admin import SimpleHistoryAdmin
 
-from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord
+from pricing import services
+from pricing.decimals import DecimalField
+from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord, UsageStatus
+
+# Prices and quantities typed in the admin are read as strictly as on the pages and the API.
+STRICT_DECIMALS = {models.DecimalField: {"form_class": DecimalField}}
 
 
 class PriceListItemInline(admin.TabularInline):
     model = PriceListItem
     extra = 1
+    formfield_overrides = STRICT_DECIMALS
 
 
 @admin.register(PriceList)
@@ -25,6 +32,16 @@ class PriceListItemAdmin(SimpleHistoryAdmin):
     list_filter = ["price_list", "unit"]
     search_fields = ["item_code", "price_list__name", "price_list__code"]
     list_select_related = ["price_list"]
+    formfield_overrides = STRICT_DECIMALS
+
+    # An item's change is a new version of its list too (the list's API ETag covers its items).
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        services.price_list_items_changed(price_list=obj.price_list)
+
+    def delete_model(self, request, obj):
+        super().delete_model(request, obj)
+        services.price_list_items_changed(price_list=obj.price_list)
 
 
 @admin.register(PricingRule)
@@ -50,6 +67,13 @@ class PricingRuleAdmin(SimpleHistoryAdmin):
 
 @admin.register(UsageRecord)
 class UsageRecordAdmin(admin.ModelAdmin):
+    """Usage records; once rated (or found unrated) a record is read-only, as in the API.
+
+    A settled record carries the price the engine gave it: changing its quantity or customer
+    here would leave it rated at the old amount. Only pending records (not rated yet) can be
+    corrected or deleted.
+    """
+
     list_display = [
         "occurred_at",
         "customer",
@@ -79,3 +103,16 @@ class UsageRecordAdmin(admin.ModelAdmin):
     ]
     show_full_result_count = False
     date_hierarchy = "occurred_at"
+    formfield_overrides = STRICT_DECIMALS
+    # No bulk actions: "delete selected" would not ask each record whether it is settled.
+    actions = None
+
+    def has_change_permission(self, request, obj: UsageRecord | None = None) -> bool:
+        if obj is not None and obj.status != UsageStatus.PENDING:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj: UsageRecord | None = None) -> bool:
+        if obj is not None and obj.status != UsageStatus.PENDING:
+            return False
+        return super().has_delete_permission(request, obj)

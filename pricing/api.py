@@ -26,6 +26,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from groups import validation
 from groups.api import (
     CUSTOMER_MISMATCH,
     CUSTOMER_REQUIRED,
@@ -33,13 +34,16 @@ from groups.api import (
     UNKNOWN_EXTERNAL_ID,
     CustomerRefSerializer,
     GroupRefSerializer,
+    VersionedMixin,
     api_validation_error,
     parse_uuid,
     update_fields,
+    versioned_schema,
 )
 from groups.models import Customer, CustomerGroup
 from pricing import engine, services
 from pricing.clock import billing_tz
+from pricing.decimals import ApiDecimalField
 from pricing.models import (
     CATEGORY_VALIDATOR,
     ITEM_CODE_VALIDATOR,
@@ -77,7 +81,7 @@ def _uuid_ref(queryset: QuerySet, **kwargs) -> serializers.PrimaryKeyRelatedFiel
 class PriceListItemSerializer(serializers.Serializer):
     item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
     unit = serializers.CharField(max_length=32)
-    unit_price = serializers.DecimalField(
+    unit_price = ApiDecimalField(
         max_digits=MAX_DIGITS, decimal_places=6, min_value=decimal.Decimal(0)
     )
 
@@ -89,12 +93,15 @@ class PriceListSerializer(serializers.Serializer):
     currency = serializers.CharField(
         max_length=3, min_length=3, help_text="ISO 4217 code, e.g. CZK."
     )
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    description = validation.ApiDescriptionField()
     items = PriceListItemSerializer(
         many=True,
         required=False,
         max_length=10_000,
         help_text="On PUT and PATCH, the list replaces all of the price list's items.",
+    )
+    version = serializers.IntegerField(
+        read_only=True, help_text="Also the ETag, quoted; a change of any item counts too."
     )
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
@@ -121,8 +128,9 @@ def price_lists_queryset() -> QuerySet[PriceList]:
     )
 
 
+@versioned_schema
 @extend_schema(tags=["price lists"])
-class PriceListViewSet(viewsets.ModelViewSet):
+class PriceListViewSet(VersionedMixin, viewsets.ModelViewSet):
     """Price lists with nested items; only pricing managers change them."""
 
     serializer_class = PriceListSerializer
@@ -140,12 +148,19 @@ class PriceListViewSet(viewsets.ModelViewSet):
         # Items are replaced only when sent, on PUT as on PATCH: leaving them out keeps them.
         fields = update_fields(serializer, {"description": ""})
         price_list = services.price_list_update(
-            price_list=serializer.instance, by=self.request.user, **fields
+            price_list=serializer.instance,
+            by=self.request.user,
+            # The ETag covers the items: any change since it was read is a conflict.
+            expected_version=self.expected_version(),
+            strict=True,
+            **fields,
         )
         serializer.instance = price_lists_queryset().get(pk=price_list.pk)
 
     def perform_destroy(self, instance):
-        services.price_list_delete(price_list=instance, by=self.request.user)
+        services.price_list_delete(
+            price_list=instance, by=self.request.user, expected_version=self.expected_version()
+        )
 
 
 # --- Rules ------------------------------------------------------------------------------------
@@ -166,13 +181,14 @@ class PricingRuleSerializer(serializers.Serializer):
     priority = serializers.IntegerField(
         min_value=0, max_value=2_147_483_647, required=False, help_text="Higher number wins."
     )
-    valid_from = serializers.DateField(required=False, help_text="Defaults to today.")
-    valid_to = serializers.DateField(
+    valid_from = validation.ApiDateField(required=False, help_text="Defaults to today.")
+    valid_to = validation.ApiDateField(
         required=False, allow_null=True, help_text="Inclusive; null = open-ended."
     )
     is_active = serializers.BooleanField(required=False)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=10_000)
+    description = validation.ApiDescriptionField()
     status = serializers.CharField(read_only=True, help_text="active, scheduled, expired, disabled")
+    version = serializers.IntegerField(read_only=True, help_text="Also the ETag, quoted.")
     created_at = serializers.DateTimeField(read_only=True)
     updated_at = serializers.DateTimeField(read_only=True)
 
@@ -183,7 +199,7 @@ class PricingRuleFilter(django_filters.FilterSet):
     price_list_id = django_filters.UUIDFilter(field_name="price_list_id")
     billing_category = django_filters.CharFilter(field_name="billing_category")
     is_active = django_filters.BooleanFilter(field_name="is_active")
-    active_on = django_filters.DateFilter(
+    active_on = validation.DateFilter(
         method="filter_active_on", help_text="Rules active and valid on this date."
     )
 
@@ -202,8 +218,9 @@ class PricingRuleFilter(django_filters.FilterSet):
         return queryset.active_on(value)
 
 
+@versioned_schema
 @extend_schema(tags=["pricing rules"])
-class PricingRuleViewSet(viewsets.ModelViewSet):
+class PricingRuleViewSet(VersionedMixin, viewsets.ModelViewSet):
     """Pricing rules; only pricing managers change them."""
 
     serializer_class = PricingRuleSerializer
@@ -223,21 +240,29 @@ class PricingRuleViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         try:
             fields = update_fields(serializer, RULE_CLEARABLE)
-            rule = services.rule_update(rule=serializer.instance, by=self.request.user, **fields)
+            rule = services.rule_update(
+                rule=serializer.instance,
+                by=self.request.user,
+                expected_version=self.expected_version(),
+                **fields,
+            )
         except DjangoValidationError as exc:
             raise api_validation_error(exc, RULE_RENAMES) from exc
         serializer.instance = rule
 
     def perform_destroy(self, instance):
-        services.rule_delete(rule=instance, by=self.request.user)
+        services.rule_delete(
+            rule=instance, by=self.request.user, expected_version=self.expected_version()
+        )
 
 
 # --- Rating -----------------------------------------------------------------------------------
 
 
-class InstantField(serializers.DateTimeField):
+class InstantField(validation.ApiDateTimeField):
     """An ISO 8601 instant; one written without an offset is read in the billing time zone
-    (``BILLING_TIME_ZONE``), as CSV uploads and the pages read it (:func:`engine.read_instant`)."""
+    (``BILLING_TIME_ZONE``), as CSV uploads and the pages read it (:func:`engine.read_instant`).
+    Instants outside the supported range are refused (``groups.validation``)."""
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault(
@@ -263,7 +288,7 @@ class UsageInputSerializer(serializers.Serializer):
     external_id = serializers.CharField(required=False, max_length=100)
     billing_category = serializers.CharField(max_length=64, validators=[CATEGORY_VALIDATOR])
     item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
-    quantity = serializers.DecimalField(max_digits=MAX_DIGITS, decimal_places=6)
+    quantity = ApiDecimalField(max_digits=MAX_DIGITS, decimal_places=6)
     occurred_at = InstantField(
         required=False,
         help_text="When the usage happened (default: now). An ISO 8601 instant; without an "

@@ -11,3 +11,13 @@ class PricingConfig(AppConfig):
         from pricing import periodic
 
         periodic.register()
+
+        # The range of supported dates is the engine's; groups checks its dates by it too.
+        from groups.validation import install_range
+        from pricing import engine
+        from pricing.clock import billing_tz
+
+        install_range(
+            check_day=engine.check_day,
+            check_instant=lambda value: engine.check_instant(value, billing_tz()),
+        )

@@ -8,8 +8,10 @@ the model's constraint messages do not compete with the services' own.
 from django import forms
 from django.core.exceptions import ValidationError
 
+from groups import validation
 from groups.models import Customer, CustomerGroup
 from pricing.currencies import ISO_4217_CODES
+from pricing.decimals import DecimalField
 from pricing.models import PriceList, PricingRule, TargetKind
 
 # Errors that only say "you have not filled this in yet": live validation keeps quiet about
@@ -97,9 +99,9 @@ class PriceListForm(ServiceErrorsMixin, forms.Form):
     currency = forms.ChoiceField(
         choices=CURRENCY_CHOICES, help_text="ISO 4217 code of every price on the list."
     )
-    description = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
-    )
+    description = validation.DescriptionField()
+    # The version the editor loaded: a save from an older one is refused, showing what changed.
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -112,7 +114,12 @@ class PriceListForm(ServiceErrorsMixin, forms.Form):
             "code": price_list.code,
             "currency": price_list.currency,
             "description": price_list.description,
+            "version": price_list.version,
         }
+
+    def price_list_fields(self) -> dict:
+        """What the price list services take (the version travels apart)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
 
 
 class PriceListItemForm(ServiceErrorsMixin, forms.Form):
@@ -122,7 +129,7 @@ class PriceListItemForm(ServiceErrorsMixin, forms.Form):
         label="Item code", max_length=64, help_text="e.g. minute, SMS, GB (no spaces)"
     )
     unit = forms.CharField(max_length=32, help_text="e.g. minute, message, GB")
-    unit_price = forms.DecimalField(
+    unit_price = DecimalField(
         label="Unit price",
         max_digits=18,
         decimal_places=6,
@@ -130,12 +137,18 @@ class PriceListItemForm(ServiceErrorsMixin, forms.Form):
         error_messages={"min_value": "A unit price cannot be negative."},
         widget=forms.TextInput(attrs={"inputmode": "decimal"}),
     )
+    # The version of the item the editor loaded (editing a row; empty when adding one).
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         _bootstrap(self)
         for field in self.fields.values():
             field.widget.attrs["class"] += " form-control-sm"
+
+    def item_fields(self) -> dict:
+        """What ``price_list_item_save`` takes for the item (the version travels apart)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
 
 
 # --- Rules ------------------------------------------------------------------------------------
@@ -190,10 +203,10 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
     priority = forms.IntegerField(
         initial=0, help_text="Higher number wins among rules that apply to a usage record."
     )
-    valid_from = forms.DateField(
+    valid_from = validation.DateField(
         label="Valid from", widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
     )
-    valid_to = forms.DateField(
+    valid_to = validation.DateField(
         label="Valid to",
         required=False,
         help_text="Inclusive; leave empty for no end.",
@@ -205,9 +218,9 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         initial=True,
         help_text="A disabled rule never applies, whatever its dates.",
     )
-    description = forms.CharField(
-        required=False, widget=forms.Textarea(attrs={"rows": 3}), max_length=5000
-    )
+    description = validation.DescriptionField()
+    # The version the editor loaded: a save from an older one is refused, showing what changed.
+    version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -217,7 +230,7 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         self.fields["priority"].widget.attrs["inputmode"] = "numeric"
         # Changes in these inputs trigger live validation; typing in a search box does not.
         for name, field in self.fields.items():
-            if name not in SEARCH_FIELDS:
+            if name not in SEARCH_FIELDS and name != "version":
                 field.widget.attrs["class"] += " validate"
 
     @classmethod
@@ -235,6 +248,7 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
             "valid_to": rule.valid_to,
             "is_active": rule.is_active,
             "description": rule.description,
+            "version": rule.version,
         }
 
     def clean(self) -> dict:

@@ -5,7 +5,7 @@ is present but wrong (unknown customer, malformed id, bad date, negative or absu
 a message next to its field and never reaches the engine.
 """
 
-from datetime import date, datetime
+from datetime import datetime
 from decimal import Decimal
 
 import django_filters
@@ -13,36 +13,35 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from groups import validation
 from groups.models import Customer, CustomerGroup
 from pricing.clock import billing_tz
+from pricing.decimals import DecimalField
 from pricing.models import CATEGORY_VALIDATOR, ITEM_CODE_VALIDATOR, PricingRule
 
 MAX_QUANTITY = Decimal("1000000000")
 MAX_WHAT_IF_GROUPS = 50
-EARLIEST = date(1900, 1, 1)
-LATEST = date(2999, 12, 31)
 DATETIME_INPUT = "%Y-%m-%dT%H:%M"
 
 UNKNOWN_CUSTOMER = "No such customer. Search by name or external ID and pick one."
 QUANTITY_NOT_POSITIVE = "Quantity must be greater than zero."
 QUANTITY_ABSURD = "Quantity can be at most 1,000,000,000."
-DATE_OUT_OF_RANGE = "Pick a date between 1900 and 2999."
 UNKNOWN_CATEGORY = "No rule prices the category %(value)s; pick one from the list."
 TOO_MANY_GROUPS = "Choose at most 50 groups."
 UNKNOWN_GROUP = "One of the chosen groups does not exist (any more). Untick it."
 
 
-class BillingDateTimeField(forms.DateTimeField):
-    """A ``datetime-local`` value read in the billing time zone, the zone that decides the day."""
+class BillingDateTimeField(validation.DateTimeField):
+    """A ``datetime-local`` value read in the billing time zone, the zone that decides the day.
+
+    Instants outside the supported range are refused like everywhere else (the engine's range).
+    """
 
     input_formats = [DATETIME_INPUT, "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
 
     def to_python(self, value):
         with timezone.override(billing_tz()):
-            parsed = super().to_python(value)
-        if parsed is not None and not EARLIEST <= parsed.date() <= LATEST:
-            raise ValidationError(DATE_OUT_OF_RANGE, code="out_of_range")
-        return parsed
+            return super().to_python(value)
 
     def prepare_value(self, value):
         if isinstance(value, datetime):
@@ -99,7 +98,7 @@ class SimulationForm(forms.Form):
         help_text="Empty: the category's most common item.",
     )
     # No max_digits: the range check in clean_quantity gives the readable message for huge values.
-    quantity = forms.DecimalField(
+    quantity = DecimalField(
         required=False, decimal_places=6, widget=forms.NumberInput(attrs={"step": "any"})
     )
     at = BillingDateTimeField(
@@ -170,7 +169,7 @@ class CoverageGroupFilter(django_filters.FilterSet):
 class CoverageDayForm(forms.Form):
     """The day the grid is computed for (today when empty)."""
 
-    date = forms.DateField(
+    date = validation.DateField(
         label="On",
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
@@ -180,6 +179,4 @@ class CoverageDayForm(forms.Form):
         day = self.cleaned_data["date"]
         if day is None:
             return _now().date()
-        if not EARLIEST <= day <= LATEST:
-            raise ValidationError(DATE_OUT_OF_RANGE, code="out_of_range")
         return day

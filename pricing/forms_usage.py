@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 
+from groups import validation
 from groups.models import Customer, CustomerGroup
 from groups.services import parse_external_ids
 from pricing import engine
@@ -37,12 +38,12 @@ class UsageFilter(django_filters.FilterSet):
         label="Category", widget=forms.TextInput(attrs=SMALL)
     )
     item_code = django_filters.CharFilter(label="Item", widget=forms.TextInput(attrs=SMALL))
-    occurred_from = django_filters.DateFilter(
+    occurred_from = validation.DateFilter(
         label="From",
         method="filter_from",
         widget=_date_input(),
     )
-    occurred_to = django_filters.DateFilter(
+    occurred_to = validation.DateFilter(
         label="To (inclusive)",
         method="filter_to",
         widget=_date_input(),
@@ -82,7 +83,8 @@ class UsageFilter(django_filters.FilterSet):
         return queryset.filter(occurred_at__gte=_day_start(value))
 
     def filter_to(self, queryset: QuerySet, name: str, value) -> QuerySet:
-        return queryset.filter(occurred_at__lt=_day_start(value + timedelta(days=1)))
+        # The day after the supported range's last day is still a date (engine.day_after).
+        return queryset.filter(occurred_at__lt=_day_start(engine.day_after(value)))
 
 
 def _day_start(day: date) -> datetime:
@@ -111,6 +113,8 @@ class UploadForm(forms.Form):
 
     def clean_file(self):
         file = self.cleaned_data["file"]
+        if self.too_large:
+            return None  # cut off while reading: what arrived is not the file (see clean)
         if file.size > settings.RATECARD_MAX_UPLOAD_BYTES:
             from pricing.services import upload_too_large_message
 
@@ -136,8 +140,8 @@ ACTIVE_CHOICES = [("", "Unchanged"), ("1", "Enabled"), ("0", "Disabled")]
 class ImpactForm(forms.Form):
     """A window of days and a draft change; blank rule fields keep the rule's current value."""
 
-    start = forms.DateField(label="From", widget=_date_input())
-    end = forms.DateField(label="To (inclusive)", widget=_date_input())
+    start = validation.DateField(label="From", widget=_date_input())
+    end = validation.DateField(label="To (inclusive)", widget=_date_input())
     rule = forms.CharField(
         label="Rule code",
         required=False,
@@ -149,8 +153,8 @@ class ImpactForm(forms.Form):
     priority = forms.IntegerField(
         required=False, min_value=0, widget=forms.NumberInput(attrs=SMALL)
     )
-    valid_from = forms.DateField(required=False, widget=_date_input())
-    valid_to = forms.DateField(
+    valid_from = validation.DateField(required=False, widget=_date_input())
+    valid_to = validation.DateField(
         required=False,
         label="Valid to",
         widget=_date_input(),

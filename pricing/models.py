@@ -20,7 +20,14 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
-from groups.models import Customer, CustomerGroup, TimeStampedModel
+from groups.models import Customer, CustomerGroup, TimeStampedModel, Versioned
+from groups.validation import (
+    DESCRIPTION_MAX_LENGTH,
+    validate_description_length,
+    validate_supported_day,
+    validate_supported_instant,
+    validate_visible_text,
+)
 from pricing import engine, rules_sql
 from pricing.clock import billing_today
 from pricing.currencies import ISO_4217_CODES
@@ -58,14 +65,16 @@ class PriceListQuerySet(models.QuerySet):
         return self.filter(Q(name__icontains=term) | Q(code__icontains=term))
 
 
-class PriceList(TimeStampedModel):
+class PriceList(Versioned, TimeStampedModel):
     """A named set of unit prices in one currency."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_visible_text])
     code = models.SlugField(max_length=100)
     currency = models.CharField(max_length=3, validators=[validate_currency])
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[validate_description_length]
+    )
 
     objects = PriceListQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["updated_at"])
@@ -84,12 +93,16 @@ class PriceList(TimeStampedModel):
         return f"{self.name} ({self.currency})"
 
 
-class PriceListItem(models.Model):
+class PriceListItem(Versioned):
     """The unit price of one item (minute, GB, unit ...) on one price list."""
 
     price_list = models.ForeignKey(PriceList, on_delete=models.CASCADE, related_name="items")
     item_code = models.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
-    unit = models.CharField(max_length=32, help_text="e.g. minute, GB, message, unit")
+    unit = models.CharField(
+        max_length=32,
+        help_text="e.g. minute, GB, message, unit",
+        validators=[validate_visible_text],
+    )
     unit_price = models.DecimalField(
         max_digits=18, decimal_places=6, validators=[MinValueValidator(0), MAX_DECIMAL_VALIDATOR]
     )
@@ -154,11 +167,11 @@ class PricingRuleQuerySet(models.QuerySet):
         return self.order_by(*rules_sql.precedence_order())
 
 
-class PricingRule(TimeStampedModel):
+class PricingRule(Versioned, TimeStampedModel):
     """Which price list prices a billing category, for whom, when, and how strongly."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_visible_text])
     code = models.CharField(
         max_length=100,
         validators=[
@@ -185,10 +198,17 @@ class PricingRule(TimeStampedModel):
         related_name="pricing_rules",
     )
     priority = models.PositiveIntegerField(default=0, help_text="Higher number wins.")
-    valid_from = models.DateField(default=billing_today)
-    valid_to = models.DateField(null=True, blank=True, help_text="Inclusive; empty = open-ended.")
+    valid_from = models.DateField(default=billing_today, validators=[validate_supported_day])
+    valid_to = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Inclusive; empty = open-ended.",
+        validators=[validate_supported_day],
+    )
     is_active = models.BooleanField("active", default=True)
-    description = models.TextField(blank=True)
+    description = models.TextField(
+        blank=True, max_length=DESCRIPTION_MAX_LENGTH, validators=[validate_description_length]
+    )
 
     objects = PricingRuleQuerySet.as_manager()
     history = HistoricalRecords(excluded_fields=["updated_at"])
@@ -312,7 +332,7 @@ class UsageRecord(models.Model):
         decimal_places=6,
         validators=[MinValueValidator(Decimal("0.000001")), MAX_DECIMAL_VALIDATOR],
     )
-    occurred_at = models.DateTimeField()
+    occurred_at = models.DateTimeField(validators=[validate_supported_instant])
     status = models.CharField(
         max_length=10, choices=UsageStatus.choices, default=UsageStatus.PENDING
     )

@@ -11,17 +11,20 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
+from groups import versions
+from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer
-from pricing import batch, engine
+from pricing import batch, decimals, engine
 from pricing.clock import billing_tz
 from pricing.models import (
     CATEGORY_VALIDATOR,
@@ -78,8 +81,14 @@ def _save_price_list(price_list: PriceList, by: User | None) -> PriceList:
     return price_list
 
 
-def _replace_items(price_list: PriceList, items: Sequence[Mapping]) -> None:
-    """Make the list's items exactly ``items`` (dicts of item_code, unit, unit_price)."""
+def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | None) -> bool:
+    """Make the list's items exactly ``items`` (dicts of item_code, unit, unit_price).
+
+    Items are matched by code, so their history reads as the pages' and the admin's do: an item
+    whose unit or price changed is *changed*, one no longer listed is *deleted*, a new code is
+    *created*, each recorded with ``by``; an item sent unchanged leaves no record. Returns
+    whether anything changed.
+    """
     seen: dict[str, str] = {}  # lower-case code -> the code as first written
     rows: list[PriceListItem] = []
     errors: list[str] = []
@@ -107,8 +116,32 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping]) -> None:
         rows.append(item)
     if errors:
         raise ValidationError({"items": errors})
-    price_list.items.all().delete()
-    PriceListItem.objects.bulk_create(rows)
+    existing = {item.item_code: item for item in price_list.items.all()}
+    gone = existing.keys() - {row.item_code for row in rows}
+    for code in gone:  # first, so a code sent in another case can take its place
+        _delete_item(existing[code], by)
+    changed, created = [], []
+    for row in rows:
+        item = existing.get(row.item_code)
+        if item is None:
+            created.append(row)
+        elif (item.unit, item.unit_price) != (row.unit, row.unit_price):
+            item.unit, item.unit_price = row.unit, row.unit_price
+            changed.append(item)
+    if changed:
+        for item in changed:
+            item.version += 1
+        bulk_update_with_history(
+            changed, PriceListItem, ["unit", "unit_price", "version"], default_user=by
+        )
+    if created:
+        bulk_create_with_history(created, PriceListItem, default_user=by)
+    return bool(changed or created or gone)
+
+
+def _delete_item(item: PriceListItem, by: User | None) -> None:
+    item._history_user = by
+    item.delete()
 
 
 @transaction.atomic
@@ -125,9 +158,13 @@ def price_list_create(
         PriceList(name=name, code=code, currency=currency, description=description or ""), by
     )
     if items:
-        _replace_items(price_list, items)
+        _replace_items(price_list, items, by)
+        _touch(price_list)
     price_list_changed.send(sender=PriceList, price_list=price_list, action="created")
     return price_list
+
+
+PRICE_LIST_FIELDS = ("name", "code", "currency", "description")
 
 
 @transaction.atomic
@@ -136,27 +173,54 @@ def price_list_update(
     price_list: PriceList,
     items: Sequence[Mapping] | None = None,
     by: User | None = None,
+    expected_version: versions.Expected = None,
+    strict: bool = False,
     **fields,
 ) -> PriceList:
-    """Change a price list; ``items`` (when given) replaces all of its items."""
-    allowed = {"name", "code", "currency", "description"}
-    unknown = set(fields) - allowed
+    """Change a price list; ``items`` (when given) replaces all of its items.
+
+    ``expected_version`` is the version the editor loaded: the change is refused
+    (:class:`groups.versions.StaleEdit`) when the list's own fields changed since, or, with
+    ``strict`` (the API's ``If-Match``, whose ETag covers the items), when anything did.
+    """
+    unknown = set(fields) - set(PRICE_LIST_FIELDS)
     if unknown:
         raise TypeError(f"price_list_update() got unexpected fields: {sorted(unknown)}")
+    versions.check(price_list, expected_version, fields=None if strict else PRICE_LIST_FIELDS)
     for name, value in fields.items():
         setattr(price_list, name, value)
     _save_price_list(price_list, by)
-    if items is not None:
-        _replace_items(price_list, items)
+    if items is not None and _replace_items(price_list, items, by):
+        _touch(price_list)
     price_list_changed.send(sender=PriceList, price_list=price_list, action="updated")
     return price_list
 
 
-def price_list_delete(*, price_list: PriceList, by: User | None = None) -> None:
-    """Delete a price list and its items; refused while rules use it."""
+def price_list_items_changed(*, price_list: PriceList) -> None:
+    """Record that the list's items changed elsewhere (the admin): the list's version counts it."""
+    _touch(price_list)
+
+
+def _touch(price_list: PriceList) -> None:
+    """Count a change of the list's items as a new version of the list (its API ETag).
+
+    One UPDATE, no history record (the items have their own); ``price_list`` in memory keeps
+    its old version, so callers that show the version read the list again.
+    """
+    PriceList.objects.filter(pk=price_list.pk).update(
+        version=F("version") + 1, updated_at=timezone.now()
+    )
+
+
+def price_list_delete(
+    *, price_list: PriceList, by: User | None = None, expected_version: versions.Expected = None
+) -> None:
+    """Delete a price list and its items; refused while rules use it, or (``expected_version``)
+    when it changed since the caller loaded it."""
     price_list._history_user = by
     try:
         with transaction.atomic():
+            versions.check(price_list, expected_version)
             price_list_changed.send(sender=PriceList, price_list=price_list, action="deleted")
             price_list.delete()
     except ProtectedError as exc:
@@ -175,8 +239,16 @@ def price_list_item_save(
     item_code: str,
     unit: str,
     unit_price: Decimal,
+    by: User | None = None,
+    expected_version: versions.Expected = None,
 ) -> PriceListItem:
-    """Add or change one item of a price list (inline editing)."""
+    """Add or change one item of a price list (inline editing), recorded in its history.
+
+    A change is refused (:class:`groups.versions.StaleEdit`) when the item changed since the
+    editor loaded ``expected_version``. Either way the list counts a new version.
+    """
+    if item is not None:
+        versions.check(item, expected_version)
     item = item or PriceListItem(price_list=price_list)
     item.item_code = (item_code or "").strip()
     item.unit = (unit or "").strip()
@@ -186,18 +258,21 @@ def price_list_item_save(
         message = ITEM_TAKEN if clash.item_code == item.item_code else ITEM_TAKEN_OTHER_CASE
         raise ValidationError({"item_code": [message.format(code=clash.item_code)]})
     item.full_clean(validate_constraints=False)
+    item._history_user = by
     try:
         item.save()
     except IntegrityError as exc:  # added meanwhile by somebody else (this transaction ends)
         raise ValidationError({"item_code": [ITEM_TAKEN.format(code=item.item_code)]}) from exc
+    _touch(price_list)
     price_list_changed.send(sender=PriceList, price_list=price_list, action="items_changed")
     return item
 
 
 @transaction.atomic
-def price_list_item_delete(*, item: PriceListItem) -> None:
+def price_list_item_delete(*, item: PriceListItem, by: User | None = None) -> None:
     price_list = item.price_list
-    item.delete()
+    _delete_item(item, by)
+    _touch(price_list)
     price_list_changed.send(sender=PriceList, price_list=price_list, action="items_changed")
 
 
@@ -268,10 +343,19 @@ def rule_create(*, by: User | None = None, **fields) -> PricingRule:
 
 
 @transaction.atomic
-def rule_update(*, rule: PricingRule, by: User | None = None, **fields) -> PricingRule:
+def rule_update(
+    *,
+    rule: PricingRule,
+    by: User | None = None,
+    expected_version: versions.Expected = None,
+    **fields,
+) -> PricingRule:
+    """Change a rule; refused (:class:`groups.versions.StaleEdit`) when it changed since the
+    editor loaded ``expected_version``."""
     unknown = set(fields) - RULE_FIELDS
     if unknown:
         raise TypeError(f"rule_update() got unexpected fields: {sorted(unknown)}")
+    versions.check(rule, expected_version)
     for name, value in fields.items():
         setattr(rule, name, value)
     _save_rule(rule, by)
@@ -280,7 +364,10 @@ def rule_update(*, rule: PricingRule, by: User | None = None, **fields) -> Prici
 
 
 @transaction.atomic
-def rule_delete(*, rule: PricingRule, by: User | None = None) -> None:
+def rule_delete(
+    *, rule: PricingRule, by: User | None = None, expected_version: versions.Expected = None
+) -> None:
+    versions.check(rule, expected_version)
     rule._history_user = by
     rule_changed.send(sender=PricingRule, rule=rule, action="deleted")
     rule.delete()
@@ -535,6 +622,7 @@ LINE_BAD_TIME = (
     "occurred_at “{value}” is not a date and time such as 2026-03-01T14:30:00+01:00 "
     "(without an offset it is read in the billing time zone)."
 )
+LINE_TIME_OUT_OF_RANGE = "occurred_at “{value}”: {reason}"
 LINE_BAD_CATEGORY = "category “{value}”: {reason}"
 LINE_BAD_ITEM = "item “{value}”: {reason}"
 MAX_REPORTED_ERRORS = 100
@@ -624,11 +712,11 @@ _QUANTITY_VALIDATORS = UsageRecord._meta.get_field("quantity").validators
 
 def _parse_quantity(value: str) -> Decimal:
     try:
-        quantity = Decimal(value)
-    except InvalidOperation:
-        raise ValueError(LINE_BAD_QUANTITY.format(value=value)) from None
-    if not quantity.is_finite():
-        raise ValueError(LINE_BAD_QUANTITY.format(value=value))
+        quantity = decimals.parse_decimal(value)
+    except decimals.NotADecimal as exc:
+        if str(exc) == decimals.NOT_A_NUMBER:
+            raise ValueError(LINE_BAD_QUANTITY.format(value=value)) from None
+        raise ValueError(LINE_QUANTITY_INVALID.format(value=value, reason=exc)) from None
     if quantity <= 0:
         raise ValueError(LINE_QUANTITY_NOT_POSITIVE)
     # The model field's own validators: digits, decimal places, the upper limit.
@@ -642,11 +730,15 @@ def _parse_quantity(value: str) -> Decimal:
 
 
 def _parse_instant(value: str, tz) -> datetime:
+    """An instant as written (an offset, or the billing zone), in the supported range."""
     try:
-        instant = datetime.fromisoformat(value)
+        instant = engine.read_instant(datetime.fromisoformat(value), tz)
     except ValueError:
         raise ValueError(LINE_BAD_TIME.format(value=value)) from None
-    return instant.replace(tzinfo=tz) if instant.tzinfo is None else instant
+    try:
+        return engine.check_instant(instant, tz)
+    except engine.OutOfRange as exc:
+        raise ValueError(LINE_TIME_OUT_OF_RANGE.format(value=value, reason=exc)) from None
 
 
 def _compiled(validator) -> re.Pattern:
@@ -682,6 +774,8 @@ class _LineParser:
         """The parsed line, or :class:`LineErrors` with every problem of the line at once."""
         if len(row) != self.width:
             raise LineErrors([LINE_COLUMN_COUNT.format(expected=self.width, found=len(row))])
+        if has_nul(row):
+            raise LineErrors([NUL_IN_CELL])
         ref_at, category_at, item_at, quantity_at, time_at = self.positions
         ref, category, item = row[ref_at].strip(), row[category_at].strip(), row[item_at].strip()
         quantity, occurred_at = row[quantity_at].strip(), row[time_at].strip()

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.tasks import task
 
 from background.services import Job, run_work, work_start
+from groups.csvfile import csv_lines
 from pricing import batch, services
 from pricing.models import Upload
 
@@ -99,7 +100,6 @@ EXPORT_PROGRESS_EVERY = 10_000
 
 
 def _export_usage(job: Job) -> dict:
-    import csv
     import tempfile
 
     from django.core.files import File
@@ -128,9 +128,8 @@ def _export_usage(job: Job) -> dict:
         default_storage.delete(path)
     written = 0
     with tempfile.TemporaryFile("w+", encoding="utf-8", newline="") as temporary:
-        writer = csv.writer(temporary)
-        for row in batch.export_rows(queryset, lines=bool(by_upload)):
-            writer.writerow(row)
+        for line in csv_lines(batch.export_rows(queryset, lines=bool(by_upload))):
+            temporary.write(line)
             written += 1
             if written % EXPORT_PROGRESS_EVERY == 0:
                 job.progress(written - 1)

@@ -30,6 +30,8 @@ MANAGERS = frozenset({MANAGER, SUPERUSER})
 MATRIX: dict[str, dict[str, frozenset]] = {
     "dashboard": {"GET": SIGNED_IN},
     "logout": {"POST": SIGNED_IN},
+    # Everybody signed in changes their own password.
+    "password_change": {"GET": SIGNED_IN, "POST": SIGNED_IN},
     # Groups: everybody with a role reads; managers define; both manage members and reviews.
     "groups:group_list": {"GET": STAFF},
     "groups:group_create": {"GET": MANAGERS, "POST": MANAGERS},

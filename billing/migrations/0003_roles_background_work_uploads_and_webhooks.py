@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("billing", "0002_webhook_events"),
         ("background", "0001_work"),
-        ("pricing", "0008_upload_records"),
+        ("pricing", "0011_upload_records"),
     ]
 
     operations = [migrations.RunPython(sync_roles, noop)]

@@ -111,6 +111,7 @@ def detail_context(
 ) -> dict:
     context = groups_context(customer, **kwargs)
     context.update(history_context(request, customer, from_request=history_from_request))
+    context["audit"] = selectors.customer_audit_trail(customer)
     return context
 
 

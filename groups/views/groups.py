@@ -16,6 +16,7 @@ from groups.filters import sort_columns
 from groups.forms import GroupForm, MemberAddForm
 from groups.models import Customer, CustomerGroup
 from groups.pages import paginate, redirect_to, wants_fragment
+from groups.versions import StaleEdit
 
 GROUPS_PER_PAGE = 25
 MEMBERS_PER_PAGE = 50
@@ -204,13 +205,23 @@ def group_history(request: HttpRequest, pk) -> HttpResponse:
 def group_edit(request: HttpRequest, pk) -> HttpResponse:
     """Edit the definition (Pricing managers): inline on the group page, or as its own page."""
     group = get_group(pk)
+    stale = None
     if request.method == "POST":
         form = GroupForm(request.POST)
         if form.is_valid():
             try:
-                services.group_update(group=group, by=request.user, **form.cleaned_data)
+                services.group_update(
+                    group=group,
+                    by=request.user,
+                    expected_version=form.cleaned_data["version"],
+                    **form.group_fields(),
+                )
             except ValidationError as exc:
                 form.apply_service_error(exc, exclude=group.pk)
+            except StaleEdit as exc:
+                stale = exc
+                form.carry_current_version(exc.current_version)
+                group = get_group(pk)
             else:
                 messages.success(request, f"Saved “{group.name}”.")
                 if wants_fragment(request):
@@ -219,8 +230,8 @@ def group_edit(request: HttpRequest, pk) -> HttpResponse:
                 return redirect("groups:group_detail", pk=group.pk)
     else:
         form = GroupForm.for_group(group)
-    status = 422 if form.errors else 200
-    context = {"form": form, "group": group}
+    status = 409 if stale else 422 if form.errors else 200
+    context = {"form": form, "group": group, "stale": stale}
     if wants_fragment(request):
         return render(request, "groups/group_form.html#edit_form", context, status=status)
     return render(request, "groups/group_form.html", context, status=status)
@@ -241,21 +252,22 @@ def group_review(request: HttpRequest, pk) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @permission_required("groups.delete_customergroup", raise_exception=True)
 def group_delete(request: HttpRequest, pk) -> HttpResponse:
-    """Confirm, then delete; the page names what blocks deletion (rules) before anyone confirms.
+    """Confirm, then remove: deleted if it never had a member, archived (history kept) if it
+    did; the page names what blocks it (rules) before anyone confirms.
 
     ``next`` (a path of this site, e.g. the audit list the delete started from) is where the
-    page returns, after deleting or on cancel; the group list otherwise.
+    page returns, after removing or on cancel; the group list otherwise.
     """
     group = get_group(pk)
     back = _local_path(request, request.POST.get("next") or request.GET.get("next"))
     error = None
     if request.method == "POST":
         try:
-            services.group_delete(group=group, by=request.user)
+            removed = services.group_delete(group=group, by=request.user)
         except ProtectedError as exc:
             error = exc.args[0]
         else:
-            messages.success(request, f"Deleted the group “{group.name}”.")
+            messages.success(request, removed.message)
             return redirect_to(request, back or reverse("groups:group_list"))
     context = {
         "group": group,
@@ -263,6 +275,8 @@ def group_delete(request: HttpRequest, pk) -> HttpResponse:
         "error": error,
         "next": back,
         "cancel_url": back or reverse("groups:group_detail", args=[group.pk]),
+        "has_history": selectors.group_has_history(group),
+        "member_count": selectors.group_member_count(group),
     }
     status = 409 if error else 200
     if wants_fragment(request):

@@ -73,6 +73,28 @@ def in_processes(jobs: list[Job], progress: Callable[[int], None] | None) -> Run
     return report
 
 
+def _detach_inherited_connections() -> list:
+    """Let go of database connections this process inherited through the fork.
+
+    The parent closes its connections before forking, but a connection opened in another
+    context of the same thread (asgiref's context-local storage) can still be copied into the
+    children; two workers then talked over one socket. Each worker drops what it inherited
+    and opens its own. The inherited objects are kept referenced, never closed or finalized
+    (the worker ends with ``os._exit``): closing them would end the parent's session.
+    """
+    inherited: list = []
+    for conn in connections.all():
+        if conn.connection is not None:
+            inherited.append(conn.connection)
+            conn.connection = None
+    for conn in connections.all():
+        pools = getattr(type(conn), "_connection_pools", None)
+        if pools:
+            inherited.extend(pools.values())
+            pools.clear()
+    return inherited
+
+
 def _worker(job: Job, messages) -> None:
     """A forked worker: run ``job``, report on ``messages``.
 
@@ -87,6 +109,7 @@ def _worker(job: Job, messages) -> None:
         last[0] = done
 
     code = 0
+    inherited = _detach_inherited_connections()  # noqa: F841 (kept referenced until _exit)
     try:
         report = job(progress=progress)
     except BaseException as exc:  # reported to the parent, which raises

@@ -6,7 +6,7 @@ redirect back; destructive ones ask for confirmation first (``hx-confirm``, or a
 page without JavaScript).
 """
 
-import csv
+import itertools
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
+from groups.csvfile import csv_download
 from groups.models import CustomerGroup
 from groups.pages import counted_page, page_number, wants_fragment
 from groups.services import group_end_promotion, group_mark_reviewed, groups_mark_reviewed
@@ -211,8 +212,9 @@ def delete_groups(request: HttpRequest) -> HttpResponse:
         return _confirm(
             request,
             title="Delete groups",
-            question=f"Delete {doomed} group{'s' if doomed != 1 else ''}? Their membership "
-            "history is deleted with them. Groups that rules target are kept.",
+            question=f"Remove {doomed} group{'s' if doomed != 1 else ''}? A group that had "
+            "members is archived (hidden, its membership history kept); one that never had a "
+            "member is deleted. Groups that rules target are kept.",
             items=items,
             button="Delete",
         )
@@ -220,9 +222,8 @@ def delete_groups(request: HttpRequest) -> HttpResponse:
     if outcome.deleted:
         messages.success(
             request,
-            f"Deleted {len(outcome.deleted)} group{'s' if len(outcome.deleted) != 1 else ''}: "
-            + ", ".join(outcome.deleted)
-            + ".",
+            f"Removed {len(outcome.deleted)} group{'s' if len(outcome.deleted) != 1 else ''} "
+            "(archived where they had membership history): " + ", ".join(outcome.deleted) + ".",
         )
     for refusal in outcome.refused:
         messages.warning(request, refusal)
@@ -312,22 +313,6 @@ def disable_rule(request: HttpRequest, pk) -> HttpResponse:
     return _after_action(request)
 
 
-class _Echo:
-    """A file-like object whose ``write`` returns the line, for streaming ``csv.writer``."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value) -> str:
-    text = "" if value is None else str(value)
-    # Spreadsheets run cells that start like a formula; names come from users.
-    return "'" + text if text.startswith(_FORMULA_START) else text
-
-
 @require_GET
 @permission_required(VIEW_PERMS, raise_exception=True)
 def export_csv(request: HttpRequest) -> StreamingHttpResponse:
@@ -337,20 +322,10 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
         keys, data = [request.GET["finding"]], request.GET
     else:
         keys, data = [f.key for f in audit.FINDINGS], None
-    writer = csv.writer(_Echo())
-
-    def lines():
-        yield writer.writerow(audit.CSV_HEADER)
-        for row in audit.export_rows(clock, keys, data):
-            yield writer.writerow([_cell(v) for v in row])
-
+    rows = itertools.chain([audit.CSV_HEADER], audit.export_rows(clock, keys, data))
     stamp = timezone.localtime(clock.now).strftime("%Y%m%d-%H%M")
     name = f"audit-{keys[0] if len(keys) == 1 else 'all'}-{stamp}.csv"
-    return StreamingHttpResponse(
-        lines(),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(rows, name)
 
 
 urlpatterns = [

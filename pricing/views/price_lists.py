@@ -18,6 +18,7 @@ from django.urls import path, reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from groups.pages import paginate, redirect_to, wants_fragment
+from groups.versions import StaleEdit
 from pricing import services
 from pricing.clock import billing_today
 from pricing.filters import PriceListFilter
@@ -31,6 +32,14 @@ TEMPLATE_LIST = "pricing/price_list_list.html"
 TEMPLATE_DETAIL = "pricing/price_list_detail.html"
 TEMPLATE_FORM = "pricing/price_list_form.html"
 TEMPLATE_CONFIRM = "pricing/confirm.html"
+
+
+def carry_current_version(form, stale: StaleEdit) -> None:
+    """After a refused stale save, the form keeps what the user typed and now carries the
+    current version: saving again, having seen what changed, overwrites it knowingly."""
+    data = form.data.copy()
+    data[form.add_prefix("version")] = str(stale.current_version)
+    form.data = data
 
 
 def filtering(request: HttpRequest) -> bool:
@@ -89,7 +98,12 @@ def _item_form(item: PriceListItem | None = None, data=None) -> PriceListItemFor
     """A row's form: its own prefix and ``form=`` attribute, so rows never mix their inputs."""
     if item is None:
         return PriceListItemForm(data, prefix="new")
-    initial = {"item_code": item.item_code, "unit": item.unit, "unit_price": item.unit_price}
+    initial = {
+        "item_code": item.item_code,
+        "unit": item.unit,
+        "unit_price": item.unit_price,
+        "version": item.version,
+    }
     form = PriceListItemForm(data, prefix=f"item-{item.pk}", initial=initial)
     for field in form.fields.values():
         field.widget.attrs["form"] = f"item-form-{item.pk}"
@@ -162,7 +176,9 @@ def price_list_item_add(request: HttpRequest, pk) -> HttpResponse:
     form = _item_form(data=request.POST)
     if form.is_valid():
         try:
-            item = services.price_list_item_save(price_list=price_list, **form.cleaned_data)
+            item = services.price_list_item_save(
+                price_list=price_list, by=request.user, **form.item_fields()
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
         else:
@@ -208,11 +224,22 @@ def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse
         context = {"price_list": price_list, "item": item, "edit_form": form}
         return render(request, f"{TEMPLATE_DETAIL}#item_edit_row", context)
     form = _item_form(item, data=request.POST)
+    stale = None
     if form.is_valid():
         try:
-            services.price_list_item_save(price_list=price_list, item=item, **form.cleaned_data)
+            services.price_list_item_save(
+                price_list=price_list,
+                item=item,
+                by=request.user,
+                expected_version=form.cleaned_data["version"],
+                **form.item_fields(),
+            )
         except ValidationError as exc:
             form.add_service_errors(exc)
+            item.refresh_from_db()
+        except StaleEdit as exc:
+            stale = exc
+            carry_current_version(form, exc)
             item.refresh_from_db()
         else:
             if not wants_fragment(request):
@@ -223,11 +250,13 @@ def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse
             return _with_history(request, f"{TEMPLATE_DETAIL}#item_row", context)
     mark_invalid(form)
     form.fields[form.first_error_field() or "item_code"].widget.attrs["autofocus"] = True
+    status = 409 if stale else 422
     if wants_fragment(request):
-        context = {"price_list": price_list, "item": item, "edit_form": form}
-        return render(request, f"{TEMPLATE_DETAIL}#item_edit_row", context, status=422)
+        context = {"price_list": price_list, "item": item, "edit_form": form, "stale": stale}
+        return render(request, f"{TEMPLATE_DETAIL}#item_edit_row", context, status=status)
     context = _detail_context(request, price_list, edit_item=item, edit_form=form)
-    return render(request, TEMPLATE_DETAIL, context, status=422)
+    context["stale"] = stale
+    return render(request, TEMPLATE_DETAIL, context, status=status)
 
 
 @require_http_methods(["GET", "POST"])
@@ -253,7 +282,7 @@ def price_list_item_delete(request: HttpRequest, pk, item_pk: int) -> HttpRespon
             },
         )
     code = item.item_code
-    services.price_list_item_delete(item=item)
+    services.price_list_item_delete(item=item, by=request.user)
     messages.success(request, f"Item “{code}” deleted.")
     if not wants_fragment(request):
         return redirect(detail_url)
@@ -272,7 +301,11 @@ def _get_item_or_404(pk, item_pk) -> tuple[PriceList, PriceListItem]:
 
 
 def _form_page(
-    request: HttpRequest, form: PriceListForm, price_list: PriceList | None, status: int = 200
+    request: HttpRequest,
+    form: PriceListForm,
+    price_list: PriceList | None,
+    status: int = 200,
+    stale: StaleEdit | None = None,
 ) -> HttpResponse:
     if price_list is None:
         action = reverse("pricing:price_list_create")
@@ -280,32 +313,46 @@ def _form_page(
     else:
         action = reverse("pricing:price_list_update", args=[price_list.pk])
         cancel_url = reverse("pricing:price_list_detail", args=[price_list.pk])
-    context = {"form": form, "price_list": price_list, "action": action, "cancel_url": cancel_url}
+    context = {
+        "form": form,
+        "price_list": price_list,
+        "action": action,
+        "cancel_url": cancel_url,
+        "stale": stale,
+    }
     template = f"{TEMPLATE_FORM}#form" if wants_fragment(request) else TEMPLATE_FORM
     return render(request, template, context, status=status)
 
 
 def _save_price_list(request: HttpRequest, price_list: PriceList | None) -> HttpResponse:
     form = PriceListForm(request.POST)
+    stale = None
     if form.is_valid():
         try:
             if price_list is None:
-                saved = services.price_list_create(by=request.user, **form.cleaned_data)
+                saved = services.price_list_create(by=request.user, **form.price_list_fields())
                 messages.success(request, f"Price list “{saved.name}” created. Add its items.")
             else:
                 saved = services.price_list_update(
-                    price_list=price_list, by=request.user, **form.cleaned_data
+                    price_list=price_list,
+                    by=request.user,
+                    expected_version=form.cleaned_data["version"],
+                    **form.price_list_fields(),
                 )
                 messages.success(request, f"Price list “{saved.name}” saved.")
         except ValidationError as exc:
             form.add_service_errors(exc)
             if price_list is not None:
                 price_list.refresh_from_db()
+        except StaleEdit as exc:
+            stale = exc
+            carry_current_version(form, exc)
+            price_list.refresh_from_db()
         else:
             return redirect_to(request, reverse("pricing:price_list_detail", args=[saved.pk]))
     mark_invalid(form)
     form.fields[form.first_error_field() or "name"].widget.attrs["autofocus"] = True
-    return _form_page(request, form, price_list, status=422)
+    return _form_page(request, form, price_list, status=409 if stale else 422, stale=stale)
 
 
 @require_http_methods(["GET", "POST"])

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from groups.models import Customer, CustomerGroup
 from groups.pages import paginate, redirect_to, wants_fragment
 from groups.selectors import customer_search, group_search
+from groups.versions import StaleEdit
 from pricing import services
 from pricing.advice import rule_advice
 from pricing.clock import billing_today
@@ -28,7 +29,7 @@ from pricing.forms_usage import ImpactForm
 from pricing.models import PriceList, PricingRule, TargetKind
 from pricing.selectors import categories_in_use
 from pricing.views._history import foreign_key_ids, history_entries
-from pricing.views.price_lists import filtering
+from pricing.views.price_lists import carry_current_version, filtering
 
 PAGE_SIZE = 50
 HISTORY_LIMIT = 50
@@ -256,10 +257,15 @@ def _form_context(form: RuleForm, rule: PricingRule | None) -> dict:
 
 
 def _form_page(
-    request: HttpRequest, form: RuleForm, rule: PricingRule | None, status: int = 200
+    request: HttpRequest,
+    form: RuleForm,
+    rule: PricingRule | None,
+    status: int = 200,
+    stale: StaleEdit | None = None,
 ) -> HttpResponse:
     template = f"{TEMPLATE_FORM}#form" if wants_fragment(request) else TEMPLATE_FORM
-    return render(request, template, _form_context(form, rule), status=status)
+    context = {**_form_context(form, rule), "stale": stale}
+    return render(request, template, context, status=status)
 
 
 def _check(form: RuleForm, rule: PricingRule | None, *, live: bool) -> bool:
@@ -293,22 +299,33 @@ def _post(request: HttpRequest, rule: PricingRule | None) -> HttpResponse:
         form.errors.clear()
         form.fields[f"{request.POST['_search']}_q"].widget.attrs["autofocus"] = True
         return _form_page(request, form, rule)
+    stale = None
     if _check(form, rule, live=False):
         try:
             if rule is None:
                 saved = services.rule_create(by=request.user, **form.rule_fields())
                 messages.success(request, f"Rule “{saved.code}” created.")
             else:
-                saved = services.rule_update(rule=rule, by=request.user, **form.rule_fields())
+                saved = services.rule_update(
+                    rule=rule,
+                    by=request.user,
+                    expected_version=form.cleaned_data.get("version"),
+                    **form.rule_fields(),
+                )
                 messages.success(request, f"Rule “{saved.code}” saved.")
         except ValidationError as exc:  # lost a race for the code since the check
             form.add_service_errors(exc)
+        except StaleEdit as exc:
+            stale = exc
+            carry_current_version(form, exc)
         else:
             for text in _advice(form, saved):
                 messages.warning(request, text)
             return redirect_to(request, reverse("pricing:rule_detail", args=[saved.pk]))
     mark_invalid(form)
     _focus_first_error(form)
+    if stale is not None:
+        return _form_page(request, form, rule, status=409, stale=stale)
     return _form_page(request, form, rule, status=422)
 
 

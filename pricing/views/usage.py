@@ -13,10 +13,7 @@ Pricing managers upload and rate (``pricing.add_usagerecord``); Support staff se
 The impact preview is for those who may change rules (``pricing.change_pricingrule``).
 """
 
-import csv
-import io
 import uuid
-from collections.abc import Iterator
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
@@ -31,8 +28,8 @@ from django.http import (
     Http404,
     HttpRequest,
     HttpResponse,
+    HttpResponseBadRequest,
     QueryDict,
-    StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -42,6 +39,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from background.models import Work
 from background.selectors import work_status
+from groups.csvfile import csv_download
 from groups.models import Customer
 from groups.pages import open_page, redirect_to, wants_fragment
 from groups.selectors import customer_search, group_search
@@ -67,11 +65,14 @@ def _list_context(request: HttpRequest) -> dict:
         request.GET or None,
         queryset=UsageRecord.objects.select_related("customer").order_by("-occurred_at", "pk"),
     )
-    queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
+    invalid = filterset.is_bound and not filterset.is_valid()
+    queryset = filterset.queryset if invalid or not filterset.is_bound else filterset.qs
     # No COUNT over millions of rows: the page knows only whether an older one follows.
     page_obj = open_page(queryset, per_page=PAGE_SIZE, number=request.GET.get("page"))
     return {
         "filter": filterset,
+        # Filters that are not understood are ignored, and said so, with a 400.
+        "status": 400 if invalid else 200,
         "records": page_obj.object_list,
         "page_obj": page_obj,
         "filtering": any(request.GET.get(name) for name in filterset.form.fields),
@@ -98,34 +99,35 @@ def usage_list(request: HttpRequest) -> HttpResponse:
     """Stored records, newest first, filtered in the URL; managers also see the upload form."""
     context = _list_context(request)
     if wants_fragment(request):
-        return render(request, "usage/list.html#records", context)
+        return render(request, "usage/list.html#records", context, status=context["status"])
     context.update(_page_context(request), form=UploadForm())
-    return render(request, "usage/list.html", context)
+    return render(request, "usage/list.html", context, status=context["status"])
 
 
 class UploadLimitHandler(FileUploadHandler):
     """Stops reading an upload as soon as it is larger than ``RATECARD_MAX_UPLOAD_BYTES``.
 
     The rest of the request body is discarded instead of being written to a temporary file, and
-    the view reports the size with a clear message.
+    the view reports the size with a clear message. The fields before the file (the CSRF token)
+    are still read: the stop comes from ``receive_data_chunk``, which Django's parser handles,
+    never from ``handle_raw_input``, where it escaped as a 500 from the CSRF check.
     """
 
     def __init__(self, request=None) -> None:
         super().__init__(request)
         self.limit = settings.RATECARD_MAX_UPLOAD_BYTES
         self.received = 0
+        self.request_length = 0
         self.too_large: int | None = None
 
     def handle_raw_input(self, input_data, META, content_length, boundary, encoding=None):
-        # A little room for the multipart envelope and the other fields.
-        if content_length and content_length > self.limit + 64 * 1024:
-            self.too_large = content_length
-            raise StopUpload(connection_reset=False)
+        self.request_length = content_length or 0
 
     def receive_data_chunk(self, raw_data, start):
         self.received += len(raw_data)
         if self.received > self.limit:
-            self.too_large = self.received
+            # The request's length says how large the file was (near enough) without reading it.
+            self.too_large = max(self.received, self.request_length)
             raise StopUpload(connection_reset=False)
         return raw_data
 
@@ -279,21 +281,6 @@ def usage_rate_now(request: HttpRequest) -> HttpResponse:
     return redirect("background:work_detail", pk=work.pk)
 
 
-def _csv_response(rows: Iterator[list], filename: str) -> StreamingHttpResponse:
-    def lines() -> Iterator[str]:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in rows:
-            writer.writerow(row)
-            yield buffer.getvalue()
-            buffer.seek(0)
-            buffer.truncate(0)
-
-    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 def _export(request: HttpRequest, *, queryset, filename: str, params: dict, title: str):
     """Stream a small export; hand a large one to background work and show its progress.
 
@@ -304,7 +291,7 @@ def _export(request: HttpRequest, *, queryset, filename: str, params: dict, titl
     limit = settings.RATECARD_EXPORT_INLINE_ROWS
     if queryset.order_by()[: limit + 1].count() <= limit:
         lines = bool(params.get("upload"))
-        return _csv_response(batch.export_rows(queryset, lines=lines), filename)
+        return csv_download(batch.export_rows(queryset, lines=lines), filename)
     work = services.usage_export_start(
         params=params, filename=filename, title=title, by=request.user
     )
@@ -334,7 +321,13 @@ def usage_export(request: HttpRequest) -> HttpResponse:
         request.GET or None,
         queryset=UsageRecord.objects.order_by("-occurred_at", "pk"),
     )
-    queryset = filterset.qs if filterset.is_bound and filterset.is_valid() else filterset.queryset
+    if filterset.is_bound and not filterset.is_valid():
+        # Exporting everything instead of what was asked for would be worse than nothing.
+        return HttpResponseBadRequest(
+            _filter_errors(filterset) + " Nothing was exported.",
+            content_type="text/plain; charset=utf-8",
+        )
+    queryset = filterset.qs if filterset.is_bound else filterset.queryset
     stamp = timezone.now().strftime("%Y%m%d-%H%M")
     params = {name: value for name, value in request.GET.items() if name in filterset.filters}
     params["filter"] = True
@@ -362,6 +355,14 @@ def usage_export_download(request: HttpRequest, pk) -> FileResponse:
         filename=result.get("filename", "usage.csv"),
         content_type="text/csv; charset=utf-8",
     )
+
+
+def _filter_errors(filterset: UsageFilter) -> str:
+    details = "; ".join(
+        f"{filterset.form[name].label or name}: {' '.join(errors)}"
+        for name, errors in filterset.form.errors.items()
+    )
+    return f"These filters were not understood: {details}."
 
 
 # --- Pictures ---------------------------------------------------------------------------------

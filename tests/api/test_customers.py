@@ -121,13 +121,24 @@ def test_duplicate_external_id_is_a_400_naming_the_owner(manager_api):
     assert "Alpha" in response.json()["external_id"][0]
 
 
-def test_deleting_a_customer_with_usage_is_a_409(manager_api):
-    """Usage records and rules protect a customer: 409 naming what refers to it."""
+def test_deleting_a_customer_with_usage_archives_it(manager_api):
+    """Usage records are history: the customer is archived (200 saying so), not deleted."""
     customer = factories.customer("Alpha")
     factories.usage(customer)
     response = manager_api.delete(f"/api/v1/customers/{customer.pk}")
+    assert response.status_code == 200
+    assert response.json()["result"] == "archived"
+    assert not Customer.objects.filter(pk=customer.pk).exists()
+    assert Customer.all_objects.get(pk=customer.pk).is_archived
+
+
+def test_deleting_a_customer_that_rules_target_is_a_409(manager_api):
+    """Rules protect a customer: 409 naming them."""
+    customer = factories.customer("Alpha")
+    factories.rule("ALPHA-ONLY", customer=customer)
+    response = manager_api.delete(f"/api/v1/customers/{customer.pk}")
     assert response.status_code == 409
-    assert "usage records" in response.json()["detail"]
+    assert "ALPHA-ONLY" in response.json()["detail"]
     assert Customer.objects.filter(pk=customer.pk).exists()
 
 

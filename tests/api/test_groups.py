@@ -11,6 +11,7 @@ GROUP_FIELDS = {
     "code",
     "description",
     "expires_on",
+    "version",
     "member_count",
     "created_at",
     "updated_at",
@@ -142,11 +143,21 @@ def test_deleting_a_group_used_by_rules_is_a_409_naming_the_rules(manager_api):
     assert CustomerGroup.objects.filter(pk=group.pk).exists()
 
 
-def test_deleting_an_unused_group_is_a_204(manager_api):
+def test_deleting_a_group_that_never_had_a_member_is_a_204(manager_api):
+    group = factories.group()
+    assert manager_api.delete(f"/api/v1/groups/{group.pk}").status_code == 204
+    assert not CustomerGroup.all_objects.filter(pk=group.pk).exists()
+
+
+def test_deleting_a_group_with_membership_history_archives_it(manager_api):
+    """The API says what happened: 200 with result "archived", and the group is gone from it."""
     group = factories.group()
     factories.membership(group, factories.customer())
-    assert manager_api.delete(f"/api/v1/groups/{group.pk}").status_code == 204
-    assert not CustomerGroup.objects.filter(pk=group.pk).exists()
+    response = manager_api.delete(f"/api/v1/groups/{group.pk}")
+    assert response.status_code == 200
+    assert response.json()["result"] == "archived"
+    assert manager_api.get(f"/api/v1/groups/{group.pk}").status_code == 404
+    assert CustomerGroup.all_objects.get(pk=group.pk).is_archived
 
 
 @pytest.mark.parametrize("group_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid", "1"])

@@ -10,6 +10,8 @@ import shutil
 from dataclasses import dataclass, field
 
 import pytest
+from django.core.servers.basehttp import WSGIServer
+from django.test.testcases import LiveServerThread
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
 
@@ -17,6 +19,27 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 HTMX_BUSY = ".htmx-request, .htmx-settling, .htmx-swapping, .htmx-added"
 
 pytestmark = pytest.mark.e2e
+
+
+class _OneRequestAtATime(WSGIServer):
+    """The live server, serving one request at a time.
+
+    On SQLite the test database lives in memory and the server's threads share the test's one
+    connection; two page requests at once (htmx loads fragments in parallel) then used it at
+    the same time ("database is locked", "bad parameter or other API misuse"). Taking turns
+    is what a browser sees as a slower server, nothing else.
+    """
+
+    def __init__(self, *args, connections_override=None, **kwargs):
+        super().__init__(*args, **kwargs)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serial_live_server_on_sqlite():
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+        LiveServerThread.server_class = _OneRequestAtATime
 
 
 def pytest_collection_modifyitems(items):

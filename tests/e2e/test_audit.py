@@ -36,7 +36,7 @@ def test_manager_deletes_an_empty_group_from_the_audit(live_server, page):
 
     assert len(dialogs) == 1
     assert dialogs[0].startswith("Delete the selected groups?")
-    assert page.get_by_role("status").filter(has_text="Deleted 1 group").is_visible()
+    assert page.get_by_role("status").filter(has_text="Removed 1 group").is_visible()
     panel = page.locator("#audit-panel")
     assert "Winter Promo 2025" not in panel.inner_text()
     assert "Spring Promo 2026" in panel.inner_text()
@@ -125,5 +125,5 @@ def test_blocked_groups_are_named_not_offered_and_a_delete_returns_to_the_audit(
     ).click()
     page.get_by_role("button", name="Delete group").click()
     page.wait_for_url(f"{live_server.url}/audit/?finding=unused")
-    expect(page.locator("#messages")).to_contain_text("Deleted the group “Leftover”.")
+    expect(page.locator("#messages")).to_contain_text("Deleted the group “Leftover”")
     assert not CustomerGroup.objects.filter(name="Leftover").exists()

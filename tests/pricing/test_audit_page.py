@@ -110,7 +110,7 @@ def test_empty_groups_that_rules_target_name_them_instead_of_a_checkbox(manager_
         reverse("pricing:audit_delete_groups"),
         {"ids": [str(free.pk), str(targeted.pk)], "next": AUDIT},
     ).content.decode()
-    assert "Delete 1 group?" in confirm
+    assert "Remove 1 group?" in confirm
     assert "Still targeted — kept: rules target it (KEEP-ME)" in confirm
     assert CustomerGroup.objects.filter(pk=free.pk).exists()
 
@@ -420,7 +420,9 @@ def test_manager_deletes_selected_empty_groups(manager_client):
     assert not CustomerGroup.objects.filter(pk__in=[a.pk, b.pk]).exists()
     html = response.content.decode()
     assert 'id="audit-body"' in html
-    assert "Deleted 2 groups: Empty A, Empty B." in html
+    assert (
+        "Removed 2 groups (archived where they had membership history): Empty A, Empty B." in html
+    )
     assert "Empty C" in html
     assert CustomerGroup.objects.filter(pk=keep.pk).exists()
 

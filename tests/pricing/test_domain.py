@@ -174,11 +174,12 @@ def test_deleting_a_price_list_used_by_rules_is_refused_naming_the_rules():
     assert "STD-2026" in exc.value.args[0]
 
 
-def test_deleting_an_unused_group_removes_its_membership_history():
+def test_removing_an_unused_group_with_members_keeps_its_membership_history():
+    """It is archived, not deleted (tests/groups/test_archive.py has the details)."""
     group = factories.group()
     factories.membership(group, factories.customer())
     group_services.group_delete(group=group)
-    assert not Membership.objects.exists()
+    assert Membership.objects.filter(group=group).count() == 1
 
 
 # --- Membership history -----------------------------------------------------------------------

@@ -524,9 +524,9 @@ def test_support_cannot_change_items(support_client):
 
 
 # Session, user, permissions (2), price list, savepoint, clash check, FK check, insert, history,
-# webhook endpoints wanting price_list.changed, release, items, and the page's history again
-# (the list's own records, its items').
-ADD_ITEM_QUERIES = 15
+# the list's new version, webhook endpoints wanting price_list.changed, release, items, and the
+# page's history again (the list's own records, its items').
+ADD_ITEM_QUERIES = 16
 
 
 def test_items_fragment_query_count_with_one_item(manager_client, django_assert_num_queries):

@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("background", "0001_work"),
-        ("pricing", "0007_price_list_item_code_unique_whatever_the_case"),
+        ("pricing", "0010_edits_count_versions"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
