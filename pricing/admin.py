@@ -13,8 +13,14 @@ STRICT_DECIMALS = {models.DecimalField: {"form_class": DecimalField}}
 
 
 class PriceListItemInline(admin.TabularInline):
+    """Codes and per-unit prices in a table; an item's price model (tiers, packages,
+    increments, minimum) is edited on its own page."""
+
     model = PriceListItem
     extra = 1
+    fields = ["item_code", "unit", "unit_price", "pricing_mode"]
+    readonly_fields = ["pricing_mode"]
+    show_change_link = True
     formfield_overrides = STRICT_DECIMALS
 
 
@@ -23,6 +29,7 @@ class PriceListAdmin(SimpleHistoryAdmin):
     list_display = ["name", "code", "currency", "updated_at"]
     list_filter = ["currency"]
     search_fields = ["name", "code", "description"]
+    autocomplete_fields = ["base_price_list"]
     inlines = [PriceListItemInline]
 
 

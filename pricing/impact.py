@@ -27,8 +27,8 @@ from groups.models import Customer, CustomerGroup
 from pricing import batch, engine
 from pricing.batch import sql as batch_sql
 from pricing.clock import billing_tz
-from pricing.models import PriceList, PriceListItem, PricingRule
-from pricing.selectors import engine_rules
+from pricing.models import PriceList, PricingRule
+from pricing.selectors import engine_rules, list_prices
 
 IMPACT_MAX_RECORDS = 300_000
 NOTHING_TO_PREVIEW = "Describe a change: edit the rule, or add or remove customers of a group."
@@ -102,11 +102,9 @@ class ImpactReport:
 
 
 def _draft_rule(current: engine.Rule, draft: RuleDraft) -> engine.Rule:
-    items = PriceListItem.objects.filter(price_list=draft.price_list)
-    prices = {
-        code: engine.ItemPrice(unit_price=price)
-        for code, price in items.values_list("item_code", "unit_price")
-    }
+    prices = list_prices(
+        [draft.price_list.pk], derived=draft.price_list.base_price_list_id is not None
+    )[draft.price_list.pk]
     return replace(
         current,
         priority=draft.priority,

@@ -16,7 +16,7 @@ from django.db.models import QuerySet
 
 from groups.models import Customer, CustomerGroup, Membership
 from pricing import engine, rulecache
-from pricing.models import PriceListItem, PricingRule
+from pricing.models import PriceList, PriceListItem, PricingRule, item_price
 
 RULE_COLUMNS = (
     "id",
@@ -34,7 +34,76 @@ RULE_COLUMNS = (
     "price_list__currency",
     "group__name",
     "customer__name",
+    "price_list__base_price_list_id",
 )
+
+ITEM_COLUMNS = (
+    "price_list_id",
+    "item_code",
+    "pricing_mode",
+    "unit_price",
+    "tiers",
+    "package_size",
+    "first_increment",
+    "next_increment",
+    "minimum_charge",
+)
+
+
+def list_prices(
+    list_ids: Iterable, *, derived: bool, item_codes: Iterable[str] | None = None, using=None
+) -> dict:
+    """Every list's effective prices (its own items over its base chain's, derived by the
+    engine: :func:`pricing.engine.resolve_lists`), by list id.
+
+    One query for the items; one more, only when some list is ``derived``, for the lists'
+    derivations (every list: chains are short and lists are few).
+    """
+    manager = PriceList.objects.using(using) if using else PriceList.objects
+    specs: dict = {}
+    wanted = set(list_ids)
+    if derived:
+        for pk, code, base, factor, surcharge, rounding in manager.values_list(
+            "pk", "code", "base_price_list_id", "factor", "surcharge", "rounding"
+        ):
+            specs[pk] = [code, {}, base, factor, surcharge, rounding]
+        for pk in list(wanted):
+            seen = set()
+            while pk is not None and pk in specs and pk not in seen:
+                seen.add(pk)
+                wanted.add(pk)
+                pk = specs[pk][2]
+    items = PriceListItem.objects.using(manager.db).filter(price_list_id__in=wanted)
+    if item_codes is not None:
+        items = items.filter(item_code__in=list(item_codes))
+    own: dict = defaultdict(dict)
+    for list_id, code, mode, unit_price, tiers, size, first, step, minimum in items.values_list(
+        *ITEM_COLUMNS
+    ):
+        own[list_id][code] = item_price(
+            mode=mode,
+            unit_price=unit_price,
+            tiers=tiers,
+            package_size=size,
+            first_increment=first,
+            next_increment=step,
+            minimum_charge=minimum,
+        )
+    if not derived:
+        return {list_id: own.get(list_id, {}) for list_id in wanted}
+    lists = {
+        pk: engine.ListSpec(
+            code=code,
+            items=own.get(pk, {}),
+            base_id=base,
+            factor=factor,
+            surcharge=surcharge,
+            rounding=rounding,
+        )
+        for pk, (code, _, base, factor, surcharge, rounding) in specs.items()
+        if pk in wanted
+    }
+    return engine.resolve_lists(lists)
 
 
 def engine_rules(
@@ -44,7 +113,8 @@ def engine_rules(
     rules: QuerySet[PricingRule] | None = None,
     using: str | None = None,
 ) -> list[engine.Rule]:
-    """Rules of ``categories`` (all when None) with their prices, in two queries.
+    """Rules of ``categories`` (all when None) with their prices, in two queries (three when
+    some price list is derived from another).
 
     Rows are read as tuples, not model instances: at thousands of rules building models costs
     more than the query. ``item_codes`` narrows the prices loaded to the items being rated;
@@ -57,15 +127,18 @@ def engine_rules(
     if categories is not None:
         queryset = queryset.filter(billing_category__in=list(categories))
     rows = list(queryset.order_by().values_list(*RULE_COLUMNS))
-    prices: dict = defaultdict(dict)
     list_ids = {row[10] for row in rows}
-    if list_ids:
-        items = PriceListItem.objects.using(queryset.db).filter(price_list_id__in=list_ids)
-        if item_codes is not None:
-            items = items.filter(item_code__in=list(item_codes))
-        for list_id, code, price in items.values_list("price_list_id", "item_code", "unit_price"):
-            prices[list_id][code] = engine.ItemPrice(unit_price=price)
-    frozen = {list_id: MappingProxyType(prices[list_id]) for list_id in list_ids}
+    prices = (
+        list_prices(
+            list_ids,
+            derived=any(row[15] is not None for row in rows),
+            item_codes=item_codes,
+            using=queryset.db,
+        )
+        if list_ids
+        else {}
+    )
+    frozen = {list_id: MappingProxyType(prices.get(list_id, {})) for list_id in list_ids}
     return [
         engine.Rule(
             id=rule_id,
@@ -101,6 +174,7 @@ def engine_rules(
             currency,
             group_name,
             customer_name,
+            _base,
         ) in rows
     ]
 

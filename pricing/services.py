@@ -64,6 +64,49 @@ User = AbstractBaseUser
 # --- Price lists ------------------------------------------------------------------------------
 
 
+BASE_CURRENCY_MISMATCH = (
+    "“{base}” prices in {base_currency}; a list based on it must use {base_currency} too."
+)
+BASE_CYCLE = "“{base}” is already based on this list (through {chain}): that would be a circle."
+ITEM_PRICE_FIELDS = (
+    "pricing_mode",
+    "tiers",
+    "package_size",
+    "first_increment",
+    "next_increment",
+    "minimum_charge",
+)
+ITEM_FIELDS = ("unit", "unit_price", *ITEM_PRICE_FIELDS)
+
+
+def _check_derivation(price_list: PriceList) -> None:
+    """A base list in the same currency, and no circle of lists based on each other."""
+    base = price_list.base_price_list
+    if base is None:
+        return
+    if base.currency != price_list.currency:
+        raise ValidationError(
+            {
+                "base_price_list": [
+                    BASE_CURRENCY_MISMATCH.format(base=base.name, base_currency=base.currency)
+                ]
+            }
+        )
+    bases = dict(PriceList.objects.values_list("pk", "base_price_list_id"))
+    bases[price_list.pk] = base.pk
+    names = dict(PriceList.objects.values_list("pk", "code"))
+    names[price_list.pk] = price_list.code
+    chain, current = [], base.pk
+    while current is not None and current not in chain:
+        chain.append(current)
+        if current == price_list.pk:
+            trail = " → ".join(names.get(pk, "?") for pk in chain)
+            raise ValidationError(
+                {"base_price_list": [BASE_CYCLE.format(base=base.name, chain=trail)]}
+            )
+        current = bases.get(current)
+
+
 def _save_price_list(price_list: PriceList, by: User | None) -> PriceList:
     price_list.code = (price_list.code or "").strip()
     price_list.name = (price_list.name or "").strip()
@@ -76,6 +119,7 @@ def _save_price_list(price_list: PriceList, by: User | None) -> PriceList:
             {"code": [PRICE_LIST_CODE_TAKEN.format(code=price_list.code, existing=existing.name)]}
         )
     price_list.full_clean(validate_constraints=False)
+    _check_derivation(price_list)
     price_list._history_user = by
     price_list.save()
     return price_list
@@ -98,6 +142,7 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | N
             item_code=(data.get("item_code") or "").strip(),
             unit=(data.get("unit") or "").strip(),
             unit_price=data.get("unit_price"),
+            **{name: data[name] for name in ITEM_PRICE_FIELDS if data.get(name) is not None},
         )
         first = seen.get(item.item_code.lower())
         if first == item.item_code:
@@ -125,15 +170,14 @@ def _replace_items(price_list: PriceList, items: Sequence[Mapping], by: User | N
         item = existing.get(row.item_code)
         if item is None:
             created.append(row)
-        elif (item.unit, item.unit_price) != (row.unit, row.unit_price):
-            item.unit, item.unit_price = row.unit, row.unit_price
+        elif any(getattr(item, name) != getattr(row, name) for name in ITEM_FIELDS):
+            for name in ITEM_FIELDS:
+                setattr(item, name, getattr(row, name))
             changed.append(item)
     if changed:
         for item in changed:
             item.version += 1
-        bulk_update_with_history(
-            changed, PriceListItem, ["unit", "unit_price", "version"], default_user=by
-        )
+        bulk_update_with_history(changed, PriceListItem, [*ITEM_FIELDS, "version"], default_user=by)
     if created:
         bulk_create_with_history(created, PriceListItem, default_user=by)
     return bool(changed or created or gone)
@@ -153,9 +197,22 @@ def price_list_create(
     description: str = "",
     items: Sequence[Mapping] = (),
     by: User | None = None,
+    **derivation,
 ) -> PriceList:
+    """Create a price list (and its items); ``derivation`` may give ``base_price_list``,
+    ``factor``, ``surcharge`` and ``rounding``."""
+    unknown = set(derivation) - set(DERIVATION_FIELDS)
+    if unknown:
+        raise TypeError(f"price_list_create() got unexpected fields: {sorted(unknown)}")
     price_list = _save_price_list(
-        PriceList(name=name, code=code, currency=currency, description=description or ""), by
+        PriceList(
+            name=name,
+            code=code,
+            currency=currency,
+            description=description or "",
+            **{k: v for k, v in derivation.items() if v is not None or k == "base_price_list"},
+        ),
+        by,
     )
     if items:
         _replace_items(price_list, items, by)
@@ -164,7 +221,8 @@ def price_list_create(
     return price_list
 
 
-PRICE_LIST_FIELDS = ("name", "code", "currency", "description")
+DERIVATION_FIELDS = ("base_price_list", "factor", "surcharge", "rounding")
+PRICE_LIST_FIELDS = ("name", "code", "currency", "description", *DERIVATION_FIELDS)
 
 
 @transaction.atomic
@@ -238,21 +296,29 @@ def price_list_item_save(
     item: PriceListItem | None = None,
     item_code: str,
     unit: str,
-    unit_price: Decimal,
+    unit_price: Decimal | None,
     by: User | None = None,
     expected_version: versions.Expected = None,
+    **price,
 ) -> PriceListItem:
     """Add or change one item of a price list (inline editing), recorded in its history.
 
-    A change is refused (:class:`groups.versions.StaleEdit`) when the item changed since the
-    editor loaded ``expected_version``. Either way the list counts a new version.
+    ``price`` may give the item's price model (``pricing_mode``, ``tiers``, ``package_size``,
+    ``first_increment``, ``next_increment``, ``minimum_charge``). A change is refused
+    (:class:`groups.versions.StaleEdit`) when the item changed since the editor loaded
+    ``expected_version``. Either way the list counts a new version.
     """
+    unknown = set(price) - set(ITEM_PRICE_FIELDS)
+    if unknown:
+        raise TypeError(f"price_list_item_save() got unexpected fields: {sorted(unknown)}")
     if item is not None:
         versions.check(item, expected_version)
     item = item or PriceListItem(price_list=price_list)
     item.item_code = (item_code or "").strip()
     item.unit = (unit or "").strip()
     item.unit_price = unit_price
+    for name, value in price.items():
+        setattr(item, name, value if value is not None or name != "tiers" else [])
     clash = price_list.items.filter(item_code__iexact=item.item_code).exclude(pk=item.pk).first()
     if clash is not None:
         message = ITEM_TAKEN if clash.item_code == item.item_code else ITEM_TAKEN_OTHER_CASE
@@ -458,6 +524,10 @@ def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) ->
         record.price_list_code = result.rule.price_list_code
         record.unit_price = result.unit_price
         record.amount = result.amount
+        charge = result.charge
+        detailed = charge is not None and not result.rule.prices[record.item_code].simple
+        record.billed_quantity = charge.billed_quantity if detailed else None
+        record.price_breakdown = charge.breakdown() if detailed else None
         record.currency = result.currency or ""
         record.unrated_reason = ""
     else:
@@ -468,6 +538,8 @@ def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) ->
         record.price_list_code = ""
         record.unit_price = None
         record.amount = None
+        record.billed_quantity = None
+        record.price_breakdown = None
         record.currency = ""
         record.unrated_reason = result.reason
 
@@ -484,6 +556,8 @@ RATED_FIELDS = [
     "price_list_code",
     "unit_price",
     "amount",
+    "billed_quantity",
+    "price_breakdown",
     "currency",
     "rated_at",
     "unrated_reason",

@@ -225,7 +225,13 @@ def test_an_item_changed_in_the_admin_is_a_new_version_of_its_list(superuser_cli
     item = price_list.items.get()
     response = superuser_client.post(
         reverse("admin:pricing_pricelistitem_change", args=[item.pk]),
-        {"price_list": str(price_list.pk), "item_code": "minute", "unit": "min", "unit_price": "1"},
+        {
+            "price_list": str(price_list.pk),
+            "item_code": "minute",
+            "unit": "min",
+            "unit_price": "1",
+            "pricing_mode": "per_unit",
+        },
     )
     assert response.status_code == 302
     assert PriceList.objects.get(pk=price_list.pk).version == price_list.version + 1

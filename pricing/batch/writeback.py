@@ -26,7 +26,9 @@ from pricing.models import UsageRecord, UsageStatus
 AMOUNT = UsageRecord._meta.get_field("amount")
 
 # Rated rows: per-row arrays (handle, amount, outcome number) and per-outcome arrays indexed by
-# the outcome number, so each row's rule, codes and price come from an array subscript.
+# the outcome number, so each row's rule, codes and price come from an array subscript. Rows
+# priced by anything but a plain per-unit price also carry their own unit price, billed
+# quantity and breakdown (the second form, used only for chunks that have such rows).
 _PG_RATED = f"""
 UPDATE {USAGE_TABLE} AS u SET
     status = '{UsageStatus.RATED}',
@@ -36,6 +38,8 @@ UPDATE {USAGE_TABLE} AS u SET
     price_list_code = (%(list_codes)s::text[])[v.k],
     unit_price = (%(prices)s::numeric[])[v.k],
     amount = v.amount,
+    billed_quantity = NULL,
+    price_breakdown = NULL,
     currency = (%(currencies)s::text[])[v.k],
     rated_at = %(at)s,
     unrated_reason = ''
@@ -43,11 +47,32 @@ FROM unnest(%(handles)s::tid[], %(outcomes)s::int[], %(amounts)s::numeric[]) AS 
 WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
 
+_PG_RATED_DETAILED = f"""
+UPDATE {USAGE_TABLE} AS u SET
+    status = '{UsageStatus.RATED}',
+    rule_id = (%(rule_ids)s::uuid[])[v.k],
+    rule_code = (%(rule_codes)s::text[])[v.k],
+    price_list_id = (%(list_ids)s::uuid[])[v.k],
+    price_list_code = (%(list_codes)s::text[])[v.k],
+    unit_price = COALESCE(v.unit, (%(prices)s::numeric[])[v.k]),
+    amount = v.amount,
+    billed_quantity = v.billed,
+    price_breakdown = v.breakdown,
+    currency = (%(currencies)s::text[])[v.k],
+    rated_at = %(at)s,
+    unrated_reason = ''
+FROM unnest(
+    %(handles)s::tid[], %(outcomes)s::int[], %(amounts)s::numeric[], %(units)s::numeric[],
+    %(billed)s::numeric[], %(breakdowns)s::jsonb[]
+) AS v(tid, k, amount, unit, billed, breakdown)
+WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
+"""
+
 _PG_UNRATED = f"""
 UPDATE {USAGE_TABLE} AS u SET
     status = '{UsageStatus.UNRATED}', rule_id = NULL, rule_code = '', price_list_id = NULL,
-    price_list_code = '', unit_price = NULL, amount = NULL, currency = '',
-    rated_at = %s, unrated_reason = v.reason
+    price_list_code = '', unit_price = NULL, amount = NULL, billed_quantity = NULL,
+    price_breakdown = NULL, currency = '', rated_at = %s, unrated_reason = v.reason
 FROM unnest(%s::tid[], %s::text[]) AS v(tid, reason)
 WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
@@ -62,7 +87,9 @@ UPDATE {USAGE_TABLE} AS u SET
     rule_code = json_extract(v.value, '$[3]'),
     price_list_id = json_extract(v.value, '$[4]'),
     price_list_code = json_extract(v.value, '$[5]'),
-    unit_price = json_extract(v.value, '$[6]'),
+    unit_price = COALESCE(json_extract(v.value, '$[8]'), json_extract(v.value, '$[6]')),
+    billed_quantity = json_extract(v.value, '$[9]'),
+    price_breakdown = json_extract(v.value, '$[10]'),
     currency = json_extract(v.value, '$[7]'),
     rated_at = %s,
     unrated_reason = ''
@@ -73,8 +100,9 @@ WHERE u.rowid = json_extract(v.value, '$[0]') AND u.status = '{UsageStatus.PENDI
 _SQLITE_UNRATED = f"""
 UPDATE {USAGE_TABLE} AS u SET
     status = '{UsageStatus.UNRATED}', rule_id = NULL, rule_code = '', price_list_id = NULL,
-    price_list_code = '', unit_price = NULL, amount = NULL, currency = '',
-    rated_at = %s, unrated_reason = json_extract(v.value, '$[1]')
+    price_list_code = '', unit_price = NULL, amount = NULL, billed_quantity = NULL,
+    price_breakdown = NULL, currency = '', rated_at = %s,
+    unrated_reason = json_extract(v.value, '$[1]')
 FROM json_each(%s) AS v
 WHERE u.rowid = json_extract(v.value, '$[0]') AND u.status = '{UsageStatus.PENDING}'
 """
@@ -88,22 +116,28 @@ def write(chunk: RatedChunk, at: datetime) -> int:
         # thousand ctids beat a scan of the table; a TID nested loop makes each row one fetch.
         if chunk.handles:
             rules = [rule for rule, _ in chunk.outcomes]
-            written += pg_run(
-                _PG_RATED,
-                {
-                    "at": at,
-                    "handles": pg_array(chunk.handles, quote=True),
-                    "outcomes": pg_array(map(str, chunk.outcome_ids)),
-                    "amounts": pg_array(map(str, chunk.amounts)),
-                    "rule_ids": [rule.id for rule in rules],
-                    "rule_codes": [rule.code for rule in rules],
-                    "list_ids": [rule.price_list_id for rule in rules],
-                    "list_codes": [rule.price_list_code for rule in rules],
-                    "prices": [price.unit_price for _, price in chunk.outcomes],
-                    "currencies": [rule.currency for rule in rules],
-                },
-                fetch=False,
-            )
+            params = {
+                "at": at,
+                "handles": pg_array(chunk.handles, quote=True),
+                "outcomes": pg_array(map(str, chunk.outcome_ids)),
+                "amounts": pg_array(map(str, chunk.amounts)),
+                "rule_ids": [rule.id for rule in rules],
+                "rule_codes": [rule.code for rule in rules],
+                "list_ids": [rule.price_list_id for rule in rules],
+                "list_codes": [rule.price_list_code for rule in rules],
+                "prices": [price.unit_price for _, price in chunk.outcomes],
+                "currencies": [rule.currency for rule in rules],
+            }
+            statement = _PG_RATED
+            if chunk.details:
+                statement = _PG_RATED_DETAILED
+                details = [chunk.details.get(n) for n in range(len(chunk.handles))]
+                params["units"] = pg_array(_text(d and d.unit_price) for d in details)
+                params["billed"] = pg_array(_text(d and d.billed_quantity) for d in details)
+                params["breakdowns"] = [
+                    json.dumps(d.breakdown()) if d is not None else None for d in details
+                ]
+            written += pg_run(statement, params, fetch=False)
         if chunk.unrated:
             handles, reasons = zip(*chunk.unrated, strict=True)
             written += pg_run(
@@ -127,10 +161,11 @@ def write(chunk: RatedChunk, at: datetime) -> int:
             for rule, price in chunk.outcomes
         ]
         if chunk.handles:
+            details = chunk.details
             rated = [
-                (handle, to_cents(amount), *outcomes[k - 1])
-                for handle, amount, k in zip(
-                    chunk.handles, chunk.amounts, chunk.outcome_ids, strict=True
+                (handle, to_cents(amount), *outcomes[k - 1], *_sqlite_detail(details.get(n)))
+                for n, (handle, amount, k) in enumerate(
+                    zip(chunk.handles, chunk.amounts, chunk.outcome_ids, strict=True)
                 )
             ]
             cursor.execute(_SQLITE_RATED, [stamp, json.dumps(rated)])
@@ -139,3 +174,15 @@ def write(chunk: RatedChunk, at: datetime) -> int:
             cursor.execute(_SQLITE_UNRATED, [stamp, json.dumps(chunk.unrated)])
             written += cursor.rowcount
         return written
+
+
+def _text(value) -> str:
+    """A value of a PostgreSQL array literal (NULL for None)."""
+    return "NULL" if value is None else str(value)
+
+
+def _sqlite_detail(charge) -> tuple:
+    """The per-row unit price, billed quantity and breakdown of a row (nothing when simple)."""
+    if charge is None:
+        return (None, None, None)
+    return (str(charge.unit_price), str(charge.billed_quantity), charge.breakdown())

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pricing import batch, services
-from pricing.models import UsageRecord, UsageStatus
+from pricing.models import PriceListItem, UsageRecord, UsageStatus
 from pricing.selectors import evaluate
 from tests import factories
 
@@ -53,6 +53,35 @@ settings_ = settings(
 )
 
 
+TIERS = [
+    [{"up_to": "1", "unit_price": "2.5"}, {"up_to": None, "unit_price": "0.333333"}],
+    [
+        {"up_to": "0.5", "unit_price": "0"},
+        {"up_to": "10", "unit_price": "1.25"},
+        {"up_to": None, "unit_price": "1"},
+    ],
+]
+
+
+@st.composite
+def prices(draw) -> dict:
+    """An item's price: every mode, with or without increments and a minimum charge."""
+    mode = draw(st.sampled_from(["per_unit", "per_unit", "graduated", "volume", "package"]))
+    price = {"pricing_mode": mode, "unit_price": draw(st.sampled_from(PRICES))}
+    if mode in ("graduated", "volume"):
+        price["tiers"] = draw(st.sampled_from(TIERS))
+        price["unit_price"] = Decimal(price["tiers"][0]["unit_price"])
+    if mode == "package":
+        price["package_size"] = draw(st.sampled_from([Decimal("1"), Decimal("3")]))
+    if draw(st.booleans()):
+        first = draw(st.sampled_from([Decimal("1"), Decimal("0.5")]))
+        price["first_increment"] = first
+        price["next_increment"] = draw(st.sampled_from([None, first, Decimal("0.25")]))
+    if draw(st.booleans()):
+        price["minimum_charge"] = draw(st.sampled_from([Decimal("0.30"), Decimal("5")]))
+    return price
+
+
 @st.composite
 def worlds(draw):
     n_customers = draw(st.integers(1, 2))
@@ -69,11 +98,13 @@ def worlds(draw):
                 memberships.append((customer, group, bounds[0], None))
     price_lists = [
         {
-            item: draw(st.sampled_from(PRICES))
+            item: draw(prices())
             for item in draw(st.sampled_from([ITEMS, ITEMS, ITEMS[:1], ITEMS[1:], []]))
         }
         for _ in range(draw(st.integers(1, 3)))
     ]
+    # A list may be derived from an earlier one (its own items override the base's).
+    bases = [draw(st.none() | st.just(n - 1)) if n else None for n in range(len(price_lists))]
     rules = []
     for _ in range(draw(st.integers(2, 8))):
         valid_from = draw(st.sampled_from([DAYS[0] - timedelta(days=1), *DAYS]))
@@ -108,7 +139,7 @@ def worlds(draw):
             max_size=20,
         )
     )
-    return n_customers, n_groups, memberships, price_lists, rules, records
+    return n_customers, n_groups, memberships, (price_lists, bases), rules, records
 
 
 def _joins(memberships) -> list:
@@ -122,7 +153,16 @@ def _build(world):
     groups = [factories.group() for _ in range(n_groups)]
     for customer, group, joined, left in memberships:
         factories.membership(groups[group], customers[customer], joined_at=joined, left_at=left)
-    lists = [factories.price_list(items={k: str(v) for k, v in p.items()}) for p in price_lists]
+    price_lists, bases = price_lists
+    lists = []
+    for items, base in zip(price_lists, bases, strict=True):
+        derived = {}
+        if base is not None:
+            derived = {"base_price_list": lists[base], "factor": Decimal("0.8"), "rounding": 3}
+        price_list = factories.price_list(items={}, **derived)
+        for code, price in items.items():
+            PriceListItem.objects.create(price_list=price_list, item_code=code, unit=code, **price)
+        lists.append(price_list)
     for spec in rules:
         target = spec["target"]
         factories.rule(
@@ -152,6 +192,8 @@ def _build(world):
 
 def _stored(record: UsageRecord) -> tuple:
     return (
+        record.billed_quantity,
+        record.price_breakdown,
         record.status,
         record.rule_id,
         record.rule_code,
@@ -167,9 +209,12 @@ def _stored(record: UsageRecord) -> tuple:
 def _expected(data) -> tuple:
     result = evaluate(**data).result
     if not result.rated:
-        return (UsageStatus.UNRATED, None, "", None, "", None, None, "", result.reason)
+        return (None, None, UsageStatus.UNRATED, None, "", None, "", None, None, "", result.reason)
     rule = result.rule
+    detailed = not rule.prices[data["item_code"]].simple
     return (
+        result.charge.billed_quantity if detailed else None,
+        result.charge.breakdown() if detailed else None,
         UsageStatus.RATED,
         rule.id,
         rule.code,
