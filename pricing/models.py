@@ -658,3 +658,13 @@ class Upload(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.rows else int(100 * (self.rows - self.pending) / self.rows)
+
+
+from pricing.models_changesets import (  # noqa: E402,F401  (models of this app, kept apart)
+    ChangeAction,
+    ChangeKind,
+    Changeset,
+    ChangesetChange,
+    ChangesetEvent,
+    ChangesetState,
+)

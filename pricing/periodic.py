@@ -15,3 +15,18 @@ def rate_new_pending() -> None:
 
 def register() -> None:
     schedule.every("pricing.rate-pending", settings.RATECARD_SCHEDULE_SECONDS, rate_new_pending)
+    register_changesets()
+
+
+def publish_due_changesets() -> None:
+    """The safety net of scheduled publishing: changesets whose instant has come are published
+    even if their deferred task was lost."""
+    from pricing.changesets.publish import publish_due
+
+    publish_due()
+
+
+def register_changesets() -> None:
+    schedule.every(
+        "pricing.changesets-due", settings.RATECARD_SCHEDULE_SECONDS, publish_due_changesets
+    )
