@@ -32,6 +32,7 @@ S = ChangesetState
 WRONG_STATE = "“{title}” is {state}: it cannot be {verb} (only when {allowed})."
 NOT_EDITABLE = "“{title}” is {state}: only a draft can be edited. Reopen it first."
 OWN_APPROVAL = "You wrote “{title}”: another pricing manager must approve or reject it."
+BYPASS_NOTE = "Approved by its own author, a superuser: the four eyes were bypassed."
 COMMENT_REQUIRED = "Say why it is rejected: the author reads this."
 NOTHING_TO_SUBMIT = "“{title}” holds no changes yet."
 SCHEDULE_IN_PAST = "Choose an instant in the future (it is now {now:%Y-%m-%d %H:%M})."
@@ -277,8 +278,9 @@ def _review(changeset: Changeset, by, comment: str, state: str, verb: str) -> Ch
     changeset.review_comment = comment or ""
     changeset.approval_bypassed = bool(bypass)
     changeset.save()
-    action = verb if not bypass else f"{verb} (superuser bypass of the four eyes)"
-    _event(changeset, action, by, comment)
+    if bypass:
+        comment = f"{BYPASS_NOTE} {comment or ''}".strip()
+    _event(changeset, verb, by, comment)
     return changeset
 
 
