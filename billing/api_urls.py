@@ -23,6 +23,7 @@ from billing.events.api import WebhookEndpointViewSet
 from billing.middleware import database_unavailable, is_connection_error
 from groups.api import CustomerViewSet, GroupViewSet
 from pricing.api import PriceListViewSet, PricingRuleViewSet, RateView, UsageRecordViewSet
+from pricing.api_changesets import ChangesetViewSet
 
 OPTIONAL_SLASH = "/?"
 
@@ -67,6 +68,7 @@ router.register("groups", GroupViewSet, basename="group")
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("price-lists", PriceListViewSet, basename="price-list")
 router.register("pricing-rules", PricingRuleViewSet, basename="pricing-rule")
+router.register("changesets", ChangesetViewSet, basename="changeset")
 router.register("usage-records", UsageRecordViewSet, basename="usage-record")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
