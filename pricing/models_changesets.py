@@ -70,6 +70,8 @@ class Changeset(models.Model):
     rollback_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rollbacks"
     )
+    # The last impact gate run: the report, the findings introduced, the window (JSON).
+    impact_report = models.JSONField(null=True, blank=True)
     impact_work = models.ForeignKey(
         "background.Work", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
