@@ -68,16 +68,18 @@ class ChangeSerializer(serializers.Serializer):
 
 class EventSerializer(serializers.Serializer):
     action = serializers.CharField()
-    by = serializers.CharField(source="by.username", allow_null=True, default=None)
+    by = serializers.CharField(source="by.username", allow_null=True, default=None, read_only=True)
     at = serializers.DateTimeField()
     comment = serializers.CharField()
 
 
 class ChangesetSerializer(serializers.ModelSerializer):
-    author = serializers.CharField(source="author.username", read_only=True, default=None)
-    reviewed_by = serializers.CharField(source="reviewed_by.username", read_only=True, default=None)
-    published_by = serializers.CharField(
-        source="published_by.username", read_only=True, default=None
+    author = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    reviewed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    published_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
     )
     rollback_of_id = serializers.UUIDField(read_only=True, allow_null=True)
 
