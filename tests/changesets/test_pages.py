@@ -37,7 +37,8 @@ def test_the_page_shows_the_field_diff_old_and_new(manager_client, manager):
     html = response.content.decode()
     assert "DIFF-ME" in html
     assert '<th scope="row" class="fw-normal">Priority</th>' in html
-    assert ">10</td>" in html and ">300</td>" in html
+    assert ">10</td>" in html
+    assert ">300</td>" in html
     assert "Submit for review" in html
 
 
