@@ -87,6 +87,8 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "pricing:changeset_change_remove": {"POST": MANAGERS},
     "pricing:changeset_step": {"GET": MANAGERS, "POST": MANAGERS},
     "pricing:price_book": {"GET": STAFF},
+    "pricing:rule_to_changeset": {"POST": MANAGERS},
+    "pricing:price_list_items_to_changeset": {"GET": MANAGERS, "POST": MANAGERS},
     # Audit: both roles look and mark reviews done; only managers delete, end or disable.
     "pricing:audit": {"GET": STAFF},
     "pricing:audit_export": {"GET": STAFF},

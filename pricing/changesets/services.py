@@ -25,6 +25,7 @@ from pricing.models import (
     ChangesetEvent,
     ChangesetState,
     PriceList,
+    PriceListItem,
     PricingRule,
 )
 
@@ -199,6 +200,8 @@ def change_price_list(
     """Draft a price list's creation, edit (its fields and, with ``items``, all of its items:
     prices, tiers, increments) or deletion."""
     changeset = _editable(changeset)
+    if items is not None:
+        _check_items(items)
     if action == ChangeAction.CREATE:
         after = snapshots.list_snapshot(PriceList(**fields), items=items or [])
         return _put(
@@ -239,6 +242,32 @@ def change_price_list(
         base_version=base_version if base_version is not None else price_list.version,
         by=by,
     )
+
+
+def _check_items(items) -> None:
+    """The checks the services run on items before saving them (each field, the engine's price
+    checks, codes listed once whatever their case), so a draft holds only savable items."""
+    from pricing.services import DUPLICATE_ITEM
+
+    errors, seen = [], set()
+    for index, data in enumerate(items):
+        fields = snapshots.item_snapshot(data)
+        values = dict(snapshots.list_fields({"items": [fields]})[1][0])
+        item = PriceListItem(**values)
+        code = (item.item_code or "").strip()
+        if code.lower() in seen:
+            errors.append(DUPLICATE_ITEM.format(item_code=code))
+        seen.add(code.lower())
+        try:
+            item.full_clean(exclude=["price_list"], validate_constraints=False)
+        except ValidationError as exc:
+            errors.extend(
+                f"Item {index + 1} ({code or 'no code'}): {field}: {message}"
+                for field, messages in exc.message_dict.items()
+                for message in messages
+            )
+    if errors:
+        raise ValidationError({"items": errors})
 
 
 @transaction.atomic

@@ -20,11 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from groups.pages import paginate, redirect_to, wants_fragment
 from groups.versions import StaleEdit
 from pricing import services
+from pricing.changesets.editing import changeset_picker, direct_saves_allowed
 from pricing.clock import billing_today
 from pricing.filters import PriceListFilter
 from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
 from pricing.models import PriceList, PriceListItem
 from pricing.views._history import format_value, history_entries
+from pricing.views.changesets import price_list_form_to_changeset
 
 PAGE_SIZE = 25
 HISTORY_LIMIT = 50
@@ -319,6 +321,7 @@ def _form_page(
         "action": action,
         "cancel_url": cancel_url,
         "stale": stale,
+        **changeset_picker(request),
     }
     template = f"{TEMPLATE_FORM}#form" if wants_fragment(request) else TEMPLATE_FORM
     return render(request, template, context, status=status)
@@ -327,7 +330,12 @@ def _form_page(
 def _save_price_list(request: HttpRequest, price_list: PriceList | None) -> HttpResponse:
     form = PriceListForm(request.POST)
     stale = None
-    if form.is_valid():
+    to_changeset = "_changeset" in request.POST or not direct_saves_allowed(request.user)
+    if form.is_valid() and to_changeset:
+        response = price_list_form_to_changeset(request, form, price_list)
+        if response is not None:
+            return response
+    elif form.is_valid():
         try:
             if price_list is None:
                 saved = services.price_list_create(by=request.user, **form.price_list_fields())
