@@ -66,3 +66,27 @@ def changeset_picker(request) -> dict:
             else request.GET.get("changeset", "")
         ),
     }
+
+
+def direct_edit(view):
+    """Refuse a page's direct write (POST) when changes need approval: 403 saying to use a
+    changeset. GETs (forms, confirmations) still answer."""
+    from functools import wraps
+
+    from django.core.exceptions import PermissionDenied
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.method == "POST" and not direct_saves_allowed(request.user):
+            raise PermissionDenied(DIRECT_SAVES_OFF)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def check_direct_edit_api(request) -> None:
+    """The API's form of :func:`direct_edit`: 403 with the reason."""
+    from rest_framework.exceptions import PermissionDenied
+
+    if not direct_saves_allowed(request.user):
+        raise PermissionDenied(DIRECT_SAVES_OFF + " (POST /api/v1/changesets)")

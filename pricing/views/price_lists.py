@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from groups.pages import paginate, redirect_to, wants_fragment
 from groups.versions import StaleEdit
 from pricing import services
-from pricing.changesets.editing import changeset_picker, direct_saves_allowed
+from pricing.changesets.editing import changeset_picker, direct_edit, direct_saves_allowed
 from pricing.clock import billing_today
 from pricing.filters import PriceListFilter
 from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
@@ -172,6 +172,7 @@ def price_list_detail(request: HttpRequest, pk) -> HttpResponse:
 
 @require_POST
 @permission_required("pricing.add_pricelistitem", raise_exception=True)
+@direct_edit
 def price_list_item_add(request: HttpRequest, pk) -> HttpResponse:
     """Add one item; htmx gets the items section back with an empty form focused for the next."""
     price_list = get_object_or_404(PriceList, pk=pk)
@@ -214,6 +215,7 @@ def price_list_item_row(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.change_pricelistitem", raise_exception=True)
+@direct_edit
 def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
     """GET: the row as a form (in place). POST: save it and show the row again."""
     price_list, item = _get_item_or_404(pk, item_pk)
@@ -263,6 +265,7 @@ def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.delete_pricelistitem", raise_exception=True)
+@direct_edit
 def price_list_item_delete(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
     """GET: a confirmation page (no JavaScript). POST: delete, then the items section."""
     price_list, item = _get_item_or_404(pk, item_pk)
@@ -386,6 +389,7 @@ def price_list_update(request: HttpRequest, pk) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.delete_pricelist", raise_exception=True)
+@direct_edit
 def price_list_delete(request: HttpRequest, pk) -> HttpResponse:
     """GET: confirm (naming the rules that would block it). POST: delete, or say why not."""
     price_list = get_object_or_404(PriceList, pk=pk)

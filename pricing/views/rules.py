@@ -22,7 +22,7 @@ from groups.selectors import customer_search, group_search
 from groups.versions import StaleEdit
 from pricing import services
 from pricing.advice import rule_advice
-from pricing.changesets.editing import changeset_picker, direct_saves_allowed
+from pricing.changesets.editing import changeset_picker, direct_edit, direct_saves_allowed
 from pricing.clock import billing_today
 from pricing.filters import RuleFilter
 from pricing.forms import RuleForm, mark_invalid
@@ -176,6 +176,7 @@ def _toggle(request: HttpRequest, pk, *, enable: bool) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.change_pricingrule", raise_exception=True)
+@direct_edit
 def rule_disable(request: HttpRequest, pk) -> HttpResponse:
     """GET: confirm (no JavaScript). POST: disable; htmx gets the rule's page body back."""
     return _toggle(request, pk, enable=False)
@@ -183,12 +184,14 @@ def rule_disable(request: HttpRequest, pk) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.change_pricingrule", raise_exception=True)
+@direct_edit
 def rule_enable(request: HttpRequest, pk) -> HttpResponse:
     return _toggle(request, pk, enable=True)
 
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.delete_pricingrule", raise_exception=True)
+@direct_edit
 def rule_delete(request: HttpRequest, pk) -> HttpResponse:
     rule = _get_rule(pk)
     if request.method == "GET":

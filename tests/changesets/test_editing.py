@@ -133,3 +133,30 @@ def test_price_list_form_and_items_to_a_changeset(manager_client):
     ]
     assert PriceList.objects.get(pk=price_list.pk).name != "Renamed list"
     assert price_list.items.get(item_code="minute").unit_price == Decimal("1.000000")
+
+
+def test_with_approval_required_direct_writes_are_refused_everywhere(
+    manager_client, manager, settings
+):
+    """Disabling, deleting, item edits and the API's writes: 403 saying to use a changeset."""
+    from tests.api.conftest import Api
+
+    settings.RATECARD_REQUIRE_APPROVAL = True
+    rule = factories.rule(priority=10)
+    price_list = rule.price_list
+    item = price_list.items.get()
+    for url in (
+        reverse("pricing:rule_disable", args=[rule.pk]),
+        reverse("pricing:rule_delete", args=[rule.pk]),
+        reverse("pricing:price_list_item_delete", args=[price_list.pk, item.pk]),
+        reverse("pricing:audit_disable_rule", args=[rule.pk]),
+    ):
+        assert manager_client.post(url).status_code == 403, url
+    api = Api(manager)
+    response = api.patch(f"/api/v1/pricing-rules/{rule.pk}", {"priority": 11})
+    assert response.status_code == 403
+    assert "changeset" in response.json()["detail"]
+    assert api.delete(f"/api/v1/price-lists/{price_list.pk}").status_code == 403
+    rule.refresh_from_db()
+    assert (rule.priority, rule.is_active) == (10, True)
+    assert price_list.items.exists()
