@@ -27,6 +27,20 @@ class CustomerPrice:
     result: engine.Result
 
 
+def price_text(value: Decimal) -> str:
+    """A unit price as written by people: at least two decimals, no trailing zeros beyond."""
+    value = value.normalize()
+    if value.as_tuple().exponent > -2:
+        value = value.quantize(Decimal("0.01"))
+    return format(value, "f")
+
+
+@dataclass
+class BookRow:
+    rule: engine.Rule
+    prices: list[tuple[str, str, str]]  # item code, unit price as text, mode
+
+
 @dataclass
 class PriceBook:
     at: datetime
@@ -35,6 +49,19 @@ class PriceBook:
     customer: Customer | None = None
     groups: list[CustomerGroup] = field(default_factory=list)
     prices: list[CustomerPrice] = field(default_factory=list)
+
+    @property
+    def rows(self) -> list[BookRow]:
+        return [
+            BookRow(
+                rule,
+                [
+                    (code, price_text(price.unit_price), price.mode.value)
+                    for code, price in sorted(rule.prices.items())
+                ],
+            )
+            for rule in self.rules
+        ]
 
 
 def rules_as_of(at: datetime) -> list[engine.Rule]:

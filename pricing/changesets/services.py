@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from pricing import clock
 from pricing.changesets import snapshots
+from pricing.clock import billing_tz
 from pricing.models import (
     ChangeAction,
     ChangeKind,
@@ -100,8 +101,14 @@ def _editable(changeset: Changeset) -> Changeset:
     return locked
 
 
+def _stale_impact(changeset: Changeset) -> None:
+    """The impact report no longer describes the changes: run it again."""
+    Changeset.objects.filter(pk=changeset.pk).update(impact_report=None, impact_work=None)
+
+
 def _put(changeset, *, kind, action, target, label, before, after, base_version, by):
     """Add the change, or replace this changeset's earlier change of the same object."""
+    _stale_impact(changeset)
     existing = changeset.changes.filter(kind=kind, target_id=target).first() if target else None
     if existing is not None:
         # The object's base stays the one first drafted from; only the proposal moves. Creating
@@ -275,6 +282,7 @@ def change_remove(*, change: ChangesetChange, by=None) -> None:
     changeset = _editable(change.changeset)
     _event(changeset, "change_removed", by, str(change))
     change.delete()
+    _stale_impact(changeset)
 
 
 # --- The review -------------------------------------------------------------------------------
@@ -378,6 +386,7 @@ def changeset_rebase(*, changeset: Changeset, by=None) -> Changeset:
         changeset.reviewed_by = None
         changeset.reviewed_at = None
         changeset.save()
+    _stale_impact(changeset)
     _event(changeset, "rebased", by)
     return changeset
 
@@ -404,7 +413,7 @@ def changeset_schedule(*, changeset: Changeset, at: datetime, by=None) -> Change
         by=by,
     )
     changeset.save()
-    _event(changeset, "scheduled", by, f"for {at.isoformat()}")
+    _event(changeset, "scheduled", by, f"for {at.astimezone(billing_tz()):%Y-%m-%d %H:%M %Z}")
     return changeset
 
 

@@ -446,6 +446,8 @@ def price_book(request: HttpRequest) -> HttpResponse:
             if len(matches) == 1:
                 customer, matches = matches[0], []
         book = price_book_as_of(at, customer)
+        # Shown again as the browser's date-time input writes it (no seconds' fractions).
+        form = PriceBookForm(initial={"at": at, "customer_q": customer.name if customer else query})
     elif form.is_bound:
         status = 422
     else:
