@@ -16,7 +16,7 @@ from decimal import Decimal
 from groups.models import Customer, CustomerGroup
 from pricing import engine
 from pricing.clock import billing_tz
-from pricing.models import PriceList, PriceListItem, PricingRule
+from pricing.models import PriceList, PriceListItem, PricingRule, item_price
 from pricing.selectors import customer_groups_at
 
 
@@ -64,13 +64,27 @@ class PriceBook:
         ]
 
 
+def _as_of(model, at: datetime) -> list:
+    """Each object's history record current at ``at`` (one query), deleted ones left out."""
+    records = model.history.filter(history_date__lte=at).latest_of_each()
+    return [record for record in records if record.history_type != "-"]
+
+
 def rules_as_of(at: datetime) -> list[engine.Rule]:
     """Every rule that existed at ``at``, as it was then, with its list's prices then."""
-    rules = list(PricingRule.history.as_of(at))
-    lists = {pl.pk: pl for pl in PriceList.history.as_of(at)}
+    rules = _as_of(PricingRule, at)
+    lists = {pl.id: pl for pl in _as_of(PriceList, at)}
     own: dict = {}
-    for item in PriceListItem.history.as_of(at):
-        own.setdefault(item.price_list_id, {})[item.item_code] = item.engine_price()
+    for item in _as_of(PriceListItem, at):
+        own.setdefault(item.price_list_id, {})[item.item_code] = item_price(
+            mode=item.pricing_mode,
+            unit_price=item.unit_price,
+            tiers=item.tiers,
+            package_size=item.package_size,
+            first_increment=item.first_increment,
+            next_increment=item.next_increment,
+            minimum_charge=item.minimum_charge,
+        )
     resolved = engine.resolve_lists(
         {
             pk: engine.ListSpec(
@@ -99,7 +113,7 @@ def rules_as_of(at: datetime) -> list[engine.Rule]:
         price_list = lists.get(rule.price_list_id)
         result.append(
             engine.Rule(
-                id=rule.pk,
+                id=rule.id,
                 code=rule.code,
                 name=rule.name,
                 billing_category=rule.billing_category,

@@ -154,3 +154,22 @@ def test_the_price_book_shows_the_price_a_customer_paid_then(support_client, man
     assert "1.75 CZK" in now
     assert Decimal("1.75") == price_list.items.get().unit_price
     assert support_client.get(url, {"at": "not a date"}).status_code == 422
+
+
+def test_the_price_book_costs_the_same_queries_whatever_the_history(
+    support_client, manager, django_assert_max_num_queries
+):
+    customer = factories.customer("Counted")
+    group = factories.group()
+    factories.membership(group, customer)
+    rule = factories.rule(group=group)
+    url = reverse("pricing:price_book")
+    params = {"customer": customer.pk}
+    with django_assert_max_num_queries(20) as few:
+        support_client.get(url, params)
+    for n in range(10):
+        services.rule_update(rule=rule, by=manager, priority=n + 20)
+        other = factories.rule(price_list=factories.price_list(items={"minute": "2", "sms": "1"}))
+        services.rule_update(rule=other, by=manager, name=f"Other {n}")
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert support_client.get(url, params).status_code == 200
