@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("background", "0001_work"),
-        ("pricing", "0012_price_models_and_derived_lists"),
+        ("pricing", "0013_partition_usage_by_month"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
