@@ -7,7 +7,7 @@ from pricing.models import Changeset, ChangesetEvent, ChangesetState
 
 def changesets_list(*, state: str = "") -> QuerySet[Changeset]:
     """Changesets newest first, with their author, reviewer and number of changes."""
-    queryset = Changeset.objects.select_related("author", "reviewed_by").annotate(
+    queryset = Changeset.objects.select_related("author", "reviewed_by", "published_by").annotate(
         change_count=Count("changes")
     )
     if state in ChangesetState.values:

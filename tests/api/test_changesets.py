@@ -134,3 +134,27 @@ def test_changesets_are_in_the_schema(client):
     ):
         assert path in paths, path
     assert "409" in paths["/api/v1/changesets/{id}/publish"]["post"]["responses"]
+
+
+def test_the_list_and_a_changeset_cost_the_same_queries_whatever_their_size(
+    manager_api, manager, django_assert_max_num_queries
+):
+    from pricing.changesets import publish as pub
+    from pricing.changesets import services as cs
+
+    rules = [factories.rule() for _ in range(5)]
+    first = cs.changeset_create(title="first", by=manager)
+    cs.change_rule(changeset=first, action="update", rule=rules[0], by=manager, priority=1)
+    with django_assert_max_num_queries(20) as few:
+        manager_api.get(BASE)
+    with django_assert_max_num_queries(20) as one:
+        manager_api.get(f"{BASE}/{first.pk}")
+    for n, rule in enumerate(rules[1:], start=1):
+        cs.change_rule(changeset=first, action="update", rule=rule, by=manager, priority=n)
+        other = cs.changeset_create(title=f"other {n}", by=manager)
+        cs.change_rule(changeset=other, action="disable", rule=rule, by=manager)
+        pub.changeset_publish(changeset=other, by=manager)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert len(manager_api.get(BASE).json()["results"]) == 5
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        assert len(manager_api.get(f"{BASE}/{first.pk}").json()["changes"]) == 5
