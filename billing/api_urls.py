@@ -24,6 +24,7 @@ from billing.middleware import database_unavailable, is_connection_error
 from groups.api import CustomerViewSet, GroupViewSet
 from pricing.api import PriceListViewSet, PricingRuleViewSet, RateView, UsageRecordViewSet
 from pricing.api_changesets import ChangesetViewSet
+from pricing.api_price_book import PriceBookView
 
 OPTIONAL_SLASH = "/?"
 
@@ -74,6 +75,7 @@ router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-e
 
 urlpatterns = [
     re_path(r"^rate/?$", RateView.as_view(), name="api-rate"),
+    re_path(r"^price-book/?$", PriceBookView.as_view(), name="api-price-book"),
     re_path(r"^schema/?$", SchemaView.as_view(), name="api-schema"),
     re_path(r"^docs/?$", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,

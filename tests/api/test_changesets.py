@@ -158,3 +158,36 @@ def test_the_list_and_a_changeset_cost_the_same_queries_whatever_their_size(
         assert len(manager_api.get(BASE).json()["results"]) == 5
     with django_assert_max_num_queries(len(one.captured_queries)):
         assert len(manager_api.get(f"{BASE}/{first.pk}").json()["changes"]) == 5
+
+
+def test_the_price_book_as_of_an_instant_over_the_api(support_api, manager, rule):
+    """Support staff ask what a customer paid then: the price before a published change."""
+    from pricing.changesets import publish as pub
+    from pricing.changesets import services as cs
+
+    customer = factories.customer("Asked", external_id="ASK-1")
+    before = timezone.now()
+    changeset = cs.changeset_create(title="Up", by=manager)
+    cs.change_price_list(
+        changeset=changeset,
+        action="update",
+        price_list=rule.price_list,
+        by=manager,
+        items=[{"item_code": "minute", "unit": "minute", "unit_price": "4"}],
+    )
+    pub.changeset_publish(changeset=changeset, by=manager)
+    then = support_api.get("/api/v1/price-book", {"at": before.isoformat(), "external_id": "ASK-1"})
+    assert then.status_code == 200, then.json()
+    [price] = then.json()["customer_prices"]
+    assert (price["rule_code"], price["unit_price"], price["currency"]) == (
+        "API-RULE",
+        "1.00",
+        "CZK",
+    )
+    now = support_api.get("/api/v1/price-book", {"customer_id": str(customer.pk)}).json()
+    assert now["customer_prices"][0]["unit_price"] == "4.00"
+    assert now["rules"][0]["prices"] == [
+        {"item_code": "minute", "unit_price": "4.00", "mode": "per_unit"}
+    ]
+    assert support_api.get("/api/v1/price-book", {"external_id": "nobody"}).status_code == 400
+    assert support_api.get("/api/v1/price-book", {"at": "yesterday"}).status_code == 400
