@@ -39,6 +39,7 @@ from pricing.models import (
     PriceListItem,
     PricingRule,
 )
+from pricing.signals import changeset_published
 
 CONFLICTS = (
     "“{title}” was not published: {count} of the objects it changes moved since it was drafted."
@@ -224,6 +225,7 @@ def changeset_publish(*, changeset: Changeset, by=None, scheduled: bool = False)
         changeset.published_by = _user(by)
         changeset.save()
         _event(changeset, "published" if not scheduled else "published (scheduled)", by)
+        changeset_published.send(sender=Changeset, changeset=changeset)
     return changeset
 
 

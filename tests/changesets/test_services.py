@@ -298,3 +298,22 @@ def test_new_price_list_in_a_changeset(author):
     created = PriceList.objects.get(code="FRESH")
     assert created.items.get().unit_price == Decimal("0.100000")
     assert changeset.changes.get().target_id == created.pk
+
+
+def test_publishing_records_one_changeset_published_event(author):
+    """A subscribed endpoint gets one ``changeset.published`` event with the changes, in the
+    publication's transaction."""
+    from billing.events import services as events
+    from billing.events.models import Event
+
+    events.endpoint_create(url="http://127.0.0.1:9/hooks/cs", event_types=["changeset.published"])
+    rule = factories.rule(priority=10)
+    changeset = _draft_priority(rule, author)
+    pub.changeset_publish(changeset=changeset, by=author)
+    event = Event.objects.get(type="changeset.published")
+    data = event.payload["data"]
+    assert data["changeset"]["id"] == str(changeset.pk)
+    assert data["changeset"]["published_by"] == "author"
+    assert data["changes"] == [
+        {"kind": "rule", "action": "update", "target_id": str(rule.pk), "label": str(rule)}
+    ]
