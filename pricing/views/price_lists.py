@@ -26,7 +26,7 @@ from pricing.filters import PriceListFilter
 from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
 from pricing.models import PriceList, PriceListItem
 from pricing.views._history import format_value, history_entries
-from pricing.views.changesets import price_list_form_to_changeset
+from pricing.views.changesets_editing import price_list_form_to_changeset
 
 PAGE_SIZE = 25
 HISTORY_LIMIT = 50

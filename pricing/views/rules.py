@@ -30,7 +30,7 @@ from pricing.forms_usage import ImpactForm
 from pricing.models import PriceList, PricingRule, TargetKind
 from pricing.selectors import categories_in_use
 from pricing.views._history import foreign_key_ids, history_entries
-from pricing.views.changesets import rule_form_to_changeset
+from pricing.views.changesets_editing import rule_form_to_changeset
 from pricing.views.price_lists import carry_current_version, filtering
 
 PAGE_SIZE = 50
