@@ -16,6 +16,7 @@ from datetime import datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from groups import versions
@@ -210,6 +211,11 @@ def changeset_publish(*, changeset: Changeset, by=None, scheduled: bool = False)
         for change in changes:
             try:
                 _apply(change, by)
+            except ProtectedError as exc:  # a list still used by rules (not by this changeset)
+                raise ValidationError(
+                    CONFLICT_INVALID.format(label=change.label, message=exc.args[0]),
+                    code="invalid",
+                ) from exc
             except ValidationError as exc:
                 messages = (
                     [f"{k}: {m}" for k, ms in exc.message_dict.items() for m in ms]

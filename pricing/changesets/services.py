@@ -174,8 +174,11 @@ def change_rule(
     proposed_base = previous.after if previous is not None and previous.after else None
     current = snapshots.rule_snapshot(rule)
     if action == ChangeAction.UPDATE:
-        services.rule_validate(rule=rule, **fields)
-        after = snapshots.rule_snapshot(rule, **fields)
+        # Fields not given keep what this changeset already proposes (the API sends only what
+        # changes), then the whole proposal is checked as the service would check it.
+        given = snapshots.rule_snapshot(rule, **fields)
+        after = {**(proposed_base or current), **{k: given[k] for k in fields}}
+        services.rule_validate(rule=rule, **snapshots.rule_fields(after))
     elif action in (ChangeAction.DISABLE, ChangeAction.ENABLE):
         after = dict(proposed_base or current, is_active=action == ChangeAction.ENABLE)
     else:

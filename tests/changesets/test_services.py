@@ -317,3 +317,25 @@ def test_publishing_records_one_changeset_published_event(author):
     assert data["changes"] == [
         {"kind": "rule", "action": "update", "target_id": str(rule.pk), "label": str(rule)}
     ]
+
+
+def test_partial_edits_of_one_rule_accumulate_in_its_change(author):
+    """Two edits of one rule in one draft (as the API sends them): both fields are proposed."""
+    rule = factories.rule(priority=10, name="Before")
+    changeset = _draft_priority(rule, author, priority=70)
+    cs.change_rule(changeset=changeset, action="update", rule=rule, by=author, name="After")
+    after = changeset.changes.get().after
+    assert (after["priority"], after["name"]) == (70, "After")
+
+
+def test_deleting_a_list_still_in_use_is_refused_with_a_message_and_nothing_applied(author):
+    rule = factories.rule(priority=10)
+    changeset = _draft_priority(rule, author)
+    cs.change_price_list(
+        changeset=changeset, action="delete", price_list=rule.price_list, by=author
+    )
+    with pytest.raises(ValidationError, match="cannot be deleted while pricing rules use it"):
+        pub.changeset_publish(changeset=changeset, by=author)
+    rule.refresh_from_db()
+    assert rule.priority == 10
+    assert PriceList.objects.filter(pk=rule.price_list_id).exists()
