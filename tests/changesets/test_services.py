@@ -339,3 +339,37 @@ def test_deleting_a_list_still_in_use_is_refused_with_a_message_and_nothing_appl
     rule.refresh_from_db()
     assert rule.priority == 10
     assert PriceList.objects.filter(pk=rule.price_list_id).exists()
+
+
+def test_the_deferred_task_publishes_once_its_instant_has_passed(
+    author, settings, django_capture_on_commit_callbacks
+):
+    """Scheduling enqueues a task deferred to the instant (database backend): a worker run
+    before it publishes nothing; one after it publishes, and a second delivery does nothing."""
+    import time
+
+    from django_tasks_db.models import DBTaskResult
+
+    from tests.workers import DB, drain
+
+    settings.RATECARD_WORK_BACKEND = DB
+    rule = factories.rule(priority=10)
+    changeset = _draft_priority(rule, author)
+    at = timezone.now() + timedelta(seconds=2)
+    with django_capture_on_commit_callbacks(execute=True):
+        scheduled = cs.changeset_schedule(changeset=changeset, at=at, by=author)
+    work = scheduled.publish_work
+    work.refresh_from_db()
+    task = DBTaskResult.objects.get(id=work.task_result_id)
+    assert task.run_after == at
+    drain(DB)
+    rule.refresh_from_db()
+    assert rule.priority == 10
+    while timezone.now() <= at:
+        time.sleep(0.1)
+    drain(DB)
+    rule.refresh_from_db()
+    assert rule.priority == 500
+    work.refresh_from_db()
+    assert work.result == {"published": True, "state": "published"}
+    assert pub.publish_one_scheduled(changeset=changeset) is False
