@@ -99,9 +99,22 @@ def conflicts_of(changeset: Changeset, *, lock: bool = False) -> list[Conflict]:
         changeset.changes.exclude(target_id=None).exclude(action=ChangeAction.CREATE),
         key=lambda c: (c.kind, str(c.target_id)),
     )
+    # One query per model for the current versions (the page shows conflicts on every view);
+    # only a moved object costs more (its history says who moved it).
+    current = {
+        model: dict(
+            model.objects.filter(
+                pk__in=[c.target_id for c in changes if _model(c) is model]
+            ).values_list("pk", "version")
+        )
+        for model in (PricingRule, PriceList)
+    }
     for change in changes:
         model = _model(change)
-        obj = model.objects.filter(pk=change.target_id).first()
+        version = current[model].get(change.target_id)
+        if not lock and version == change.base_version:
+            continue
+        obj = model.objects.filter(pk=change.target_id).first() if version is not None else None
         if obj is None:
             _, who, when = versions.changes_since(model, change.target_id, None)
             found.append(
@@ -118,7 +131,20 @@ def conflicts_of(changeset: Changeset, *, lock: bool = False) -> list[Conflict]:
         try:
             if lock:
                 # The price list's version counts its items too: the change replaces them.
-                versions.check(obj, change.base_version)
+                try:
+                    versions.check(obj, change.base_version)
+                except model.DoesNotExist:  # deleted since it was read above
+                    found.append(
+                        Conflict(
+                            change.pk,
+                            change.label,
+                            change.kind,
+                            "",
+                            None,
+                            CONFLICT_GONE.format(label=change.label),
+                        )
+                    )
+                    continue
             elif obj.version != change.base_version:
                 raise versions.StaleEdit(
                     obj, obj.version, *versions.changes_since(model, obj.pk, change.base_version)
