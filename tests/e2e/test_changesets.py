@@ -179,3 +179,8 @@ def test_a_changeset_from_draft_through_review_schedule_publish_and_rollback(
     )
     assert _price(customer) == Decimal("1.50")
     shoot(page, "changeset-rollback-draft")
+    page.locator("#main-nav").get_by_role("link", name="Changesets").click()
+    rows = page.get_by_role("row")
+    assert rows.filter(has_text="Roll back:").filter(has_text="Draft").count() == 1
+    assert rows.filter(has_text=changeset.title).filter(has_text="Published").count() == 1
+    shoot(page, "changesets-list")
