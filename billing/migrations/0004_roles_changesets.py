@@ -8,7 +8,7 @@ from billing.roles import noop, sync_roles
 class Migration(migrations.Migration):
     dependencies = [
         ("billing", "0003_roles_background_work_uploads_and_webhooks"),
-        ("pricing", "0014_changesets"),
+        ("pricing", "0015_changesets"),
     ]
 
     operations = [migrations.RunPython(sync_roles, noop)]

@@ -11,7 +11,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("background", "0001_work"),
-        ("pricing", "0013_partition_usage_by_month"),
+        ("pricing", "0014_idempotency_keys"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
