@@ -20,7 +20,7 @@ import logging
 import threading
 import traceback
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -134,9 +134,13 @@ def _task_for(work: Work) -> Task:
     # interface.
     if not (callable(getattr(task, "enqueue", None)) and callable(getattr(task, "using", None))):
         raise TypeError(WORK_NOT_A_TASK.format(path=work.task_path))
+    options = {}
+    if (work.params or {}).get("run_after"):  # deferred work (a scheduled publication)
+        options["run_after"] = datetime.fromisoformat(work.params["run_after"])
     return task.using(
         backend=work.backend or settings.RATECARD_WORK_BACKEND,
         queue_name=settings.RATECARD_WORK_QUEUE,
+        **options,
     )
 
 

@@ -23,6 +23,8 @@ from billing.events.api import WebhookEndpointViewSet
 from billing.middleware import database_unavailable, is_connection_error
 from groups.api import CustomerViewSet, GroupViewSet
 from pricing.api import PriceListViewSet, PricingRuleViewSet, RateView, UsageRecordViewSet
+from pricing.api_changesets import ChangesetViewSet
+from pricing.api_price_book import PriceBookView
 
 OPTIONAL_SLASH = "/?"
 
@@ -67,11 +69,13 @@ router.register("groups", GroupViewSet, basename="group")
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("price-lists", PriceListViewSet, basename="price-list")
 router.register("pricing-rules", PricingRuleViewSet, basename="pricing-rule")
+router.register("changesets", ChangesetViewSet, basename="changeset")
 router.register("usage-records", UsageRecordViewSet, basename="usage-record")
 router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-endpoint")
 
 urlpatterns = [
     re_path(r"^rate/?$", RateView.as_view(), name="api-rate"),
+    re_path(r"^price-book/?$", PriceBookView.as_view(), name="api-price-book"),
     re_path(r"^schema/?$", SchemaView.as_view(), name="api-schema"),
     re_path(r"^docs/?$", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,

@@ -256,6 +256,11 @@ RATECARD_WEBHOOK_TASK_SECONDS = 60  # one delivery task sends for at most this l
 RATECARD_WEBHOOK_UNRATED_MAX = int(os.environ.get("RATECARD_WEBHOOK_UNRATED_MAX", "1000"))
 # Impact previews over windows of more stored records than this run as background work.
 RATECARD_IMPACT_INLINE_RECORDS = int(os.environ.get("RATECARD_IMPACT_INLINE_RECORDS", "20000"))
+# Changesets (pricing.changesets): with approval required, pricing managers' edits go to a
+# changeset by default and a changeset is published only once another manager approved it.
+RATECARD_REQUIRE_APPROVAL = env_bool("RATECARD_REQUIRE_APPROVAL", default=False)
+# Lets a superuser approve their own changeset (recorded as a bypass of the four eyes).
+RATECARD_APPROVAL_SUPERUSER_BYPASS = env_bool("RATECARD_APPROVAL_SUPERUSER_BYPASS", default=False)
 RATECARD_RATING_PART_SIZE = int(os.environ.get("RATECARD_RATING_PART_SIZE", "100000"))
 RATECARD_RATING_MAX_PARTS = int(os.environ.get("RATECARD_RATING_MAX_PARTS", "64"))
 RATECARD_RATING_CHUNK = int(os.environ.get("RATECARD_RATING_CHUNK", "20000"))
@@ -290,6 +295,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"ChangesetStateEnum": "pricing.models_changesets.ChangesetState"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "billing.api_schema.document_errors",

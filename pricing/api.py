@@ -46,6 +46,7 @@ from groups.api import (
 from groups.models import Customer, CustomerGroup
 from pricing import engine, services
 from pricing.api_csv import CSV_EMPTY, CsvRecords, UsageCsvParser
+from pricing.changesets.editing import check_direct_edit_api
 from pricing.clock import billing_tz
 from pricing.decimals import ApiDecimalField
 from pricing.idempotency import KEY_HEADER, idempotent
@@ -148,10 +149,12 @@ class PriceListViewSet(VersionedMixin, viewsets.ModelViewSet):
         return price_lists_queryset()
 
     def perform_create(self, serializer):
+        check_direct_edit_api(self.request)
         price_list = services.price_list_create(**serializer.validated_data, by=self.request.user)
         serializer.instance = price_lists_queryset().get(pk=price_list.pk)
 
     def perform_update(self, serializer):
+        check_direct_edit_api(self.request)
         # Items are replaced only when sent, on PUT as on PATCH: leaving them out keeps them.
         fields = update_fields(serializer, {"description": ""})
         price_list = services.price_list_update(
@@ -165,6 +168,7 @@ class PriceListViewSet(VersionedMixin, viewsets.ModelViewSet):
         serializer.instance = price_lists_queryset().get(pk=price_list.pk)
 
     def perform_destroy(self, instance):
+        check_direct_edit_api(self.request)
         services.price_list_delete(
             price_list=instance, by=self.request.user, expected_version=self.expected_version()
         )
@@ -238,6 +242,7 @@ class PricingRuleViewSet(VersionedMixin, viewsets.ModelViewSet):
         return PricingRule.objects.in_evaluation_order()
 
     def perform_create(self, serializer):
+        check_direct_edit_api(self.request)
         try:
             rule = services.rule_create(**serializer.validated_data, by=self.request.user)
         except DjangoValidationError as exc:
@@ -245,6 +250,7 @@ class PricingRuleViewSet(VersionedMixin, viewsets.ModelViewSet):
         serializer.instance = rule
 
     def perform_update(self, serializer):
+        check_direct_edit_api(self.request)
         try:
             fields = update_fields(serializer, RULE_CLEARABLE)
             rule = services.rule_update(
@@ -258,6 +264,7 @@ class PricingRuleViewSet(VersionedMixin, viewsets.ModelViewSet):
         serializer.instance = rule
 
     def perform_destroy(self, instance):
+        check_direct_edit_api(self.request)
         services.rule_delete(
             rule=instance, by=self.request.user, expected_version=self.expected_version()
         )

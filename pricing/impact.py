@@ -127,20 +127,20 @@ def _window(start: date, end: date) -> tuple[datetime, datetime]:
 
 
 def _records(
-    start: datetime, end: datetime, category: str | None, customer_ids: Sequence
+    start: datetime, end: datetime, categories: Sequence[str], customer_ids: Sequence
 ) -> tuple[str, list]:
     """SQL filter for the records the change can touch, and its parameters."""
     where = ["occurred_at >= %s", "occurred_at < %s"]
     params: list = [start, end]
     touched = []
-    if category is not None:
-        touched.append("billing_category = %s")
-        params.append(category)
+    if categories:
+        touched.append(f"billing_category IN ({', '.join(['%s'] * len(categories))})")
+        params.extend(categories)
     if customer_ids:
         keys = [batch.db_key(pk) for pk in customer_ids]
         touched.append(f"customer_id IN ({', '.join(['%s'] * len(keys))})")
         params.extend(keys)
-    where.append(f"({' OR '.join(touched)})")
+    where.append(f"({' OR '.join(touched) or '1 = 0'})")
     return " AND ".join(where), params
 
 
@@ -185,7 +185,7 @@ def impact_preview(
         [c.pk for c in (*membership.add, *membership.remove)] if membership is not None else []
     )
     where, params = _records(
-        *_window(start, end), rule.rule.billing_category if rule else None, customer_ids
+        *_window(start, end), [rule.rule.billing_category] if rule else [], customer_ids
     )
     count = _count(where, params)
     if count > IMPACT_MAX_RECORDS:
@@ -196,6 +196,45 @@ def impact_preview(
     draft_rules = rules
     if rule is not None:
         draft_rules = [_draft_rule(r, rule) if r.id == rule.rule.pk else r for r in rules]
+    return _compare(
+        ImpactReport(start=start, end=end), where, params, rules, draft_rules, membership, top
+    )
+
+
+def impact_between(
+    *,
+    start: date,
+    end: date,
+    before: Sequence[engine.Rule],
+    after: Sequence[engine.Rule],
+    categories: Sequence[str],
+    top: int = 20,
+    progress=None,
+) -> ImpactReport:
+    """Re-rate the window's records of ``categories`` under two rule books (a changeset's
+    impact: today's rules, and the same with the changeset applied in memory)."""
+    if end < start:
+        raise ValidationError(WINDOW_BACKWARDS)
+    where, params = _records(*_window(start, end), sorted(categories), [])
+    count = _count(where, params)
+    if count > IMPACT_MAX_RECORDS:
+        raise ValidationError(WINDOW_TOO_LARGE.format(count=count, limit=IMPACT_MAX_RECORDS))
+    if progress is not None:
+        progress(0, count)
+    return _compare(
+        ImpactReport(start=start, end=end),
+        where,
+        params,
+        batch.keyed_rules(before),
+        batch.keyed_rules(after),
+        None,
+        top,
+        progress,
+    )
+
+
+def _compare(report, where, params, rules, draft_rules, membership, top, progress=None):
+    """Rate each touchable record under both rule books and total the differences."""
     tz = billing_tz()
     before_index = engine.RatingIndex(rules, tz=tz, key=_same)
     after_index = engine.RatingIndex(draft_rules, tz=tz, key=_same)
@@ -206,7 +245,6 @@ def impact_preview(
     added = {batch.db_key(c.pk) for c in membership.add} if membership else set()
     removed = {batch.db_key(c.pk) for c in membership.remove} if membership else set()
 
-    report = ImpactReport(start=start, end=end)
     impacts: dict[tuple[str, str], CustomerImpact] = {}
     totals: dict[str, CurrencyTotal] = {}
 
@@ -254,6 +292,8 @@ def impact_preview(
                 impact = add(customer, currency, before, after)
                 impact.records += position == 0
                 impact.changed += changed
+        if progress is not None:
+            progress(report.records)
 
     moved = [impact for impact in impacts.values() if impact.changed]
     report.customers_affected = len({impact.customer_key for impact in moved})

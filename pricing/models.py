@@ -666,3 +666,11 @@ class Upload(models.Model):
 
 # The answers kept for requests sent with an Idempotency-Key (pricing.idempotency).
 from pricing.idempotency.models import IdempotentRequest  # noqa: E402, F401
+from pricing.models_changesets import (  # noqa: E402,F401  (models of this app, kept apart)
+    ChangeAction,
+    ChangeKind,
+    Changeset,
+    ChangesetChange,
+    ChangesetEvent,
+    ChangesetState,
+)

@@ -25,3 +25,18 @@ def register() -> None:
     schedule.every("pricing.rate-pending", settings.RATECARD_SCHEDULE_SECONDS, rate_new_pending)
     schedule.every("pricing.usage-partitions", 24 * 3600, usage_partitions_ahead)
     schedule.every("pricing.idempotency-prune", 3600, idempotency.prune)
+    register_changesets()
+
+
+def publish_due_changesets() -> None:
+    """The safety net of scheduled publishing: changesets whose instant has come are published
+    even if their deferred task was lost."""
+    from pricing.changesets.publish import publish_due
+
+    publish_due()
+
+
+def register_changesets() -> None:
+    schedule.every(
+        "pricing.changesets-due", settings.RATECARD_SCHEDULE_SECONDS, publish_due_changesets
+    )

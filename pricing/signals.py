@@ -15,3 +15,5 @@ price_list_changed = Signal()
 usage_batch_rated = Signal()
 # Records that no rule prices. kwargs: records (a UsageRecord queryset, or a list of records).
 usage_unrated = Signal()
+# A changeset was published (inside its transaction). kwargs: changeset (Changeset).
+changeset_published = Signal()

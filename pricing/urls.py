@@ -1,6 +1,6 @@
 """Pricing pages: price lists and rules under /pricing/, then /audit/, /simulate/, /usage/."""
 
-from pricing.views import audit, price_lists, rules, simulate, usage
+from pricing.views import audit, changesets, price_lists, rules, simulate, usage
 
 app_name = "pricing"
 
@@ -10,4 +10,5 @@ urlpatterns = [
     *audit.urlpatterns,
     *simulate.urlpatterns,
     *usage.urlpatterns,
+    *changesets.urlpatterns,
 ]

@@ -78,6 +78,17 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "pricing:rule_disable": {"GET": MANAGERS, "POST": MANAGERS},
     "pricing:rule_enable": {"GET": MANAGERS, "POST": MANAGERS},
     "pricing:rule_delete": {"GET": MANAGERS, "POST": MANAGERS},
+    # Changesets: both roles read (support answers "what was the price then?"); managers draft,
+    # review and publish (each step checks its own permission too).
+    "pricing:changeset_list": {"GET": STAFF},
+    "pricing:changeset_create": {"GET": MANAGERS, "POST": MANAGERS},
+    "pricing:changeset_detail": {"GET": STAFF},
+    "pricing:changeset_impact": {"POST": MANAGERS},
+    "pricing:changeset_change_remove": {"POST": MANAGERS},
+    "pricing:changeset_step": {"GET": MANAGERS, "POST": MANAGERS},
+    "pricing:price_book": {"GET": STAFF},
+    "pricing:rule_to_changeset": {"POST": MANAGERS},
+    "pricing:price_list_items_to_changeset": {"GET": MANAGERS, "POST": MANAGERS},
     # Audit: both roles look and mark reviews done; only managers delete, end or disable.
     "pricing:audit": {"GET": STAFF},
     "pricing:audit_export": {"GET": STAFF},

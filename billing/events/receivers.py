@@ -10,7 +10,13 @@ from groups.api import GroupRefSerializer, MembershipSerializer
 from groups.models import CustomerGroup, Membership
 from groups.signals import membership_changed
 from pricing.api import PriceListSerializer, PricingRuleSerializer, UsageRecordSerializer
-from pricing.signals import price_list_changed, rule_changed, usage_batch_rated, usage_unrated
+from pricing.signals import (
+    changeset_published,
+    price_list_changed,
+    rule_changed,
+    usage_batch_rated,
+    usage_unrated,
+)
 
 
 @receiver(membership_changed, dispatch_uid="billing.events.membership_changed")
@@ -92,3 +98,26 @@ def on_usage_unrated(sender, *, records, **kwargs) -> None:
         for record in list(records)[:limit]
     ]
     services.events_record(drafts, endpoints=endpoints)
+
+
+@receiver(changeset_published, dispatch_uid="billing.events.changeset_published")
+def on_changeset_published(sender, *, changeset, **kwargs) -> None:
+    endpoints = services.subscribers(types.CHANGESET_PUBLISHED)
+    if not endpoints:
+        return
+    from pricing.api_changesets import ChangesetSerializer
+
+    data = {
+        "changeset": ChangesetSerializer(changeset).data,
+        "changes": [
+            {
+                "kind": change.kind,
+                "action": change.action,
+                "target_id": str(change.target_id) if change.target_id else None,
+                "label": change.label,
+            }
+            for change in changeset.changes.order_by("pk")
+        ],
+    }
+    key = f"{types.CHANGESET_PUBLISHED}:{changeset.pk}"
+    services.events_record([Draft(types.CHANGESET_PUBLISHED, data, key=key)], endpoints=endpoints)

@@ -25,6 +25,7 @@ from groups.models import CustomerGroup
 from groups.pages import counted_page, page_number, wants_fragment
 from groups.services import group_end_promotion, group_mark_reviewed, groups_mark_reviewed
 from pricing import audit
+from pricing.changesets.editing import direct_edit
 from pricing.models import PricingRule
 from pricing.services import rule_disable
 
@@ -294,6 +295,7 @@ def end_promotion(request: HttpRequest, pk) -> HttpResponse:
 
 @require_POST
 @permission_required("pricing.change_pricingrule", raise_exception=True)
+@direct_edit
 def disable_rule(request: HttpRequest, pk) -> HttpResponse:
     """Disable a rule the audit found dead or shadowed."""
     rule = get_object_or_404(PricingRule, pk=pk)

@@ -20,11 +20,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from groups.pages import paginate, redirect_to, wants_fragment
 from groups.versions import StaleEdit
 from pricing import services
+from pricing.changesets.editing import changeset_picker, direct_edit, direct_saves_allowed
 from pricing.clock import billing_today
 from pricing.filters import PriceListFilter
 from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
 from pricing.models import PriceList, PriceListItem
 from pricing.views._history import format_value, history_entries
+from pricing.views.changesets_editing import price_list_form_to_changeset
 
 PAGE_SIZE = 25
 HISTORY_LIMIT = 50
@@ -170,6 +172,7 @@ def price_list_detail(request: HttpRequest, pk) -> HttpResponse:
 
 @require_POST
 @permission_required("pricing.add_pricelistitem", raise_exception=True)
+@direct_edit
 def price_list_item_add(request: HttpRequest, pk) -> HttpResponse:
     """Add one item; htmx gets the items section back with an empty form focused for the next."""
     price_list = get_object_or_404(PriceList, pk=pk)
@@ -212,6 +215,7 @@ def price_list_item_row(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.change_pricelistitem", raise_exception=True)
+@direct_edit
 def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
     """GET: the row as a form (in place). POST: save it and show the row again."""
     price_list, item = _get_item_or_404(pk, item_pk)
@@ -261,6 +265,7 @@ def price_list_item_edit(request: HttpRequest, pk, item_pk: int) -> HttpResponse
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.delete_pricelistitem", raise_exception=True)
+@direct_edit
 def price_list_item_delete(request: HttpRequest, pk, item_pk: int) -> HttpResponse:
     """GET: a confirmation page (no JavaScript). POST: delete, then the items section."""
     price_list, item = _get_item_or_404(pk, item_pk)
@@ -319,6 +324,7 @@ def _form_page(
         "action": action,
         "cancel_url": cancel_url,
         "stale": stale,
+        **changeset_picker(request),
     }
     template = f"{TEMPLATE_FORM}#form" if wants_fragment(request) else TEMPLATE_FORM
     return render(request, template, context, status=status)
@@ -327,7 +333,12 @@ def _form_page(
 def _save_price_list(request: HttpRequest, price_list: PriceList | None) -> HttpResponse:
     form = PriceListForm(request.POST)
     stale = None
-    if form.is_valid():
+    to_changeset = "_changeset" in request.POST or not direct_saves_allowed(request.user)
+    if form.is_valid() and to_changeset:
+        response = price_list_form_to_changeset(request, form, price_list)
+        if response is not None:
+            return response
+    elif form.is_valid():
         try:
             if price_list is None:
                 saved = services.price_list_create(by=request.user, **form.price_list_fields())
@@ -378,6 +389,7 @@ def price_list_update(request: HttpRequest, pk) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.delete_pricelist", raise_exception=True)
+@direct_edit
 def price_list_delete(request: HttpRequest, pk) -> HttpResponse:
     """GET: confirm (naming the rules that would block it). POST: delete, or say why not."""
     price_list = get_object_or_404(PriceList, pk=pk)

@@ -22,6 +22,7 @@ from groups.selectors import customer_search, group_search
 from groups.versions import StaleEdit
 from pricing import services
 from pricing.advice import rule_advice
+from pricing.changesets.editing import changeset_picker, direct_edit, direct_saves_allowed
 from pricing.clock import billing_today
 from pricing.filters import RuleFilter
 from pricing.forms import RuleForm, mark_invalid
@@ -29,6 +30,7 @@ from pricing.forms_usage import ImpactForm
 from pricing.models import PriceList, PricingRule, TargetKind
 from pricing.selectors import categories_in_use
 from pricing.views._history import foreign_key_ids, history_entries
+from pricing.views.changesets_editing import rule_form_to_changeset
 from pricing.views.price_lists import carry_current_version, filtering
 
 PAGE_SIZE = 50
@@ -127,7 +129,7 @@ def _get_rule(pk) -> PricingRule:
 @permission_required("pricing.view_pricingrule", raise_exception=True)
 def rule_detail(request: HttpRequest, pk) -> HttpResponse:
     rule = _get_rule(pk)
-    return render(request, TEMPLATE_DETAIL, _detail_context(rule))
+    return render(request, TEMPLATE_DETAIL, {**_detail_context(rule), **changeset_picker(request)})
 
 
 def _confirm(request: HttpRequest, rule: PricingRule, **context) -> HttpResponse:
@@ -174,6 +176,7 @@ def _toggle(request: HttpRequest, pk, *, enable: bool) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.change_pricingrule", raise_exception=True)
+@direct_edit
 def rule_disable(request: HttpRequest, pk) -> HttpResponse:
     """GET: confirm (no JavaScript). POST: disable; htmx gets the rule's page body back."""
     return _toggle(request, pk, enable=False)
@@ -181,12 +184,14 @@ def rule_disable(request: HttpRequest, pk) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.change_pricingrule", raise_exception=True)
+@direct_edit
 def rule_enable(request: HttpRequest, pk) -> HttpResponse:
     return _toggle(request, pk, enable=True)
 
 
 @require_http_methods(["GET", "POST"])
 @permission_required("pricing.delete_pricingrule", raise_exception=True)
+@direct_edit
 def rule_delete(request: HttpRequest, pk) -> HttpResponse:
     rule = _get_rule(pk)
     if request.method == "GET":
@@ -264,7 +269,7 @@ def _form_page(
     stale: StaleEdit | None = None,
 ) -> HttpResponse:
     template = f"{TEMPLATE_FORM}#form" if wants_fragment(request) else TEMPLATE_FORM
-    context = {**_form_context(form, rule), "stale": stale}
+    context = {**_form_context(form, rule), "stale": stale, **changeset_picker(request)}
     return render(request, template, context, status=status)
 
 
@@ -300,7 +305,12 @@ def _post(request: HttpRequest, rule: PricingRule | None) -> HttpResponse:
         form.fields[f"{request.POST['_search']}_q"].widget.attrs["autofocus"] = True
         return _form_page(request, form, rule)
     stale = None
-    if _check(form, rule, live=False):
+    to_changeset = "_changeset" in request.POST or not direct_saves_allowed(request.user)
+    if _check(form, rule, live=False) and to_changeset:
+        response = rule_form_to_changeset(request, form, rule)
+        if response is not None:
+            return response
+    elif not form.errors:
         try:
             if rule is None:
                 saved = services.rule_create(by=request.user, **form.rule_fields())

@@ -84,7 +84,16 @@ def world(db) -> dict:
         "spare_price_list": factories.price_list("SPARE-PL"),
         "usage": factories.usage(member),
         "endpoint": _endpoint(),
+        "changeset": _changeset(rule),
     }
+
+
+def _changeset(rule):
+    from pricing.changesets import services
+
+    changeset = services.changeset_create(title="Raise gold")
+    services.change_rule(changeset=changeset, action="update", rule=rule, priority=300)
+    return changeset
 
 
 def _endpoint():

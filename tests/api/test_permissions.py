@@ -116,6 +116,18 @@ CASES = [
     ("DELETE", "webhook-endpoints/{endpoint}", None, 204, MANAGER),
     ("POST", "webhook-endpoints/{endpoint}/test", None, 202, MANAGER),
     ("GET", "webhook-endpoints/{endpoint}/deliveries", None, 200, MANAGER),
+    ("GET", "changesets", None, 200, READ),
+    ("POST", "changesets", {"title": "Next prices"}, 201, MANAGER),
+    ("GET", "changesets/{changeset}", None, 200, READ),
+    (
+        "POST",
+        "changesets/{changeset}/changes",
+        {"kind": "rule", "action": "disable", "target_id": "{rule}"},
+        201,
+        MANAGER,
+    ),
+    ("POST", "changesets/{changeset}/submit", None, 200, MANAGER),
+    ("POST", "changesets/{changeset}/publish", None, 200, MANAGER),
 ]
 
 ROLES = ["anonymous", "nobody", "support", "manager", "superuser"]
@@ -166,6 +178,7 @@ def test_api_root_lists_the_collections_for_any_signed_in_user(request, db, role
             "pricing-rules",
             "usage-records",
             "webhook-endpoints",
+            "changesets",
         }
 
 

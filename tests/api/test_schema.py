@@ -136,7 +136,16 @@ def _real_ids(example) -> dict[str, dict[str, str]]:
         "/api/v1/pricing-rules": {"id": str(rule.pk)},
         "/api/v1/usage-records": {"id": str(factories.usage(example["startup"]).pk)},
         "/api/v1/webhook-endpoints": {"id": str(_endpoint().pk)},
+        "/api/v1/changesets": _changeset_ids(rule),
     }
+
+
+def _changeset_ids(rule) -> dict[str, str]:
+    from pricing.changesets import services as changesets
+
+    changeset = changesets.changeset_create(title="Schema run")
+    change = changesets.change_rule(changeset=changeset, action="update", rule=rule, priority=7)
+    return {"id": str(changeset.pk), "change_id": str(change.pk)}
 
 
 def _endpoint():
@@ -169,7 +178,7 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema", wsgi_app)
     real_ids = _real_ids(worked_example)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 39  # 31, and 8 of webhook endpoints
+    assert len(operations) == 56  # 31, 8 of webhook endpoints, 16 of changesets, price book
 
     for operation in operations:
         prefix = next((p for p in real_ids if operation.path.startswith(p)), None)

@@ -37,7 +37,7 @@ def test_a_stale_rule_save_shows_what_changed_and_saving_again_applies(
     page.get_by_label("Name").fill("VIP retail 2027")
     services.rule_update(rule=PricingRule.objects.get(pk=rule.pk), priority=20, by=alice)
 
-    page.get_by_role("button", name="Save").last.click()
+    page.get_by_role("button", name="Save rule").click()  # not "Save to changeset"
     wait_for_htmx(page)
     alert = page.locator("#stale-edit")
     alert.wait_for()
@@ -46,7 +46,7 @@ def test_a_stale_rule_save_shows_what_changed_and_saving_again_applies(
     assert page.get_by_label("Name").input_value() == "VIP retail 2027"
     shoot(page, "rule-stale-save")
 
-    page.get_by_role("button", name="Save").last.click()
+    page.get_by_role("button", name="Save rule").click()  # not "Save to changeset"
     page.wait_for_url(f"{live_server.url}/pricing/rules/{rule.pk}/")
     rule.refresh_from_db()
     assert (rule.name, rule.priority) == ("VIP retail 2027", 10)

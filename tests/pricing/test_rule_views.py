@@ -300,7 +300,7 @@ def test_detail_shows_the_audit_trail_with_names(manager_client, manager):
 
 
 # Session, user, permissions (2), rule, history, price list names, group names.
-DETAIL_QUERIES = 8
+DETAIL_QUERIES = 9  # 8, and the drafts offered by "In a changeset"
 
 
 def test_detail_query_count_with_one_change(manager_client, django_assert_num_queries):

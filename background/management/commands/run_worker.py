@@ -41,6 +41,9 @@ def worker_command(queue: str) -> list[str]:
             # django-tasks-rq's job class runs a Django task (django.tasks) as an RQ job.
             "--job-class",
             "django_tasks_rq.Job",
+            # Moves deferred jobs (a changeset scheduled for an instant) to the queue when due;
+            # RQ lets one scheduler per queue run, whichever worker holds its lock.
+            "--with-scheduler",
         ]
     return [
         sys.executable,
