@@ -102,6 +102,24 @@ class ItemPrice:
         """Where the price came from, in words ("derived: 0.80 x STD ..."; "" for a list's own)."""
         return self.derivation.describe(item_code) if self.derivation is not None else ""
 
+    def provenance(self) -> list[dict]:
+        """Where the price came from as plain data, one entry per derivation, nearest first
+        (empty for a list's own item): the base list, factor, surcharge, rounding and the base
+        price the arithmetic started from."""
+        steps, current = [], self.derivation
+        while current is not None:
+            steps.append(
+                {
+                    "base_price_list_code": current.base_code,
+                    "factor": _plain(current.factor),
+                    "surcharge": _plain(current.surcharge),
+                    "rounding": current.rounding,
+                    "base_unit_price": _plain(current.base.unit_price),
+                }
+            )
+            current = current.base.derivation
+        return steps
+
 
 def as_price(value: ItemPrice | Decimal) -> ItemPrice:
     return value if isinstance(value, ItemPrice) else ItemPrice(unit_price=value)
