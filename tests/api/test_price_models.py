@@ -188,12 +188,11 @@ def test_stored_records_return_the_engines_billed_quantity_and_breakdown(priced,
     ]  # fmt: skip
     response = manager_api.post("/api/v1/usage-records", rows)
     assert response.status_code == 201, response.json()
+    promo = engine.ListSpec("PROMO", {}, factor=Decimal("0.8"))
     prices = {
-        code: engine.derive(price, engine.ListSpec("PROMO", {}, factor=Decimal("0.8")), "STD")
-        for code, price in (
-            (i.item_code, i.engine_price()) for i in PriceListItem.objects.filter(price_list__code="STD")
-        )
-    }  # fmt: skip
+        item.item_code: engine.derive(item.engine_price(), promo, "STD")
+        for item in PriceListItem.objects.filter(price_list__code="STD")
+    }
     for row, record in zip(rows, response.json(), strict=True):
         expected = engine.charge(prices[row["item_code"]], Decimal(row["quantity"]))
         assert record["amount"] == str(expected.amount)
@@ -206,8 +205,13 @@ def test_stored_records_return_the_engines_billed_quantity_and_breakdown(priced,
 def test_plain_records_show_a_per_unit_breakdown(manager_api):
     customer = factories.customer()
     factories.rule(price_list=factories.price_list(items={"minute": "0.50"}))
-    body = {"customer_id": str(customer.pk), "billing_category": "retail",
-            "item_code": "minute", "quantity": "3", "occurred_at": "2026-03-01T12:00:00Z"}  # fmt: skip
+    body = {
+        "customer_id": str(customer.pk),
+        "billing_category": "retail",
+        "item_code": "minute",
+        "quantity": "3",
+        "occurred_at": "2026-03-01T12:00:00Z",
+    }
     record = manager_api.post("/api/v1/usage-records", body).json()
     assert record["billed_quantity"] == "3.000000"
     assert record["price_breakdown"]["steps"] == [
