@@ -64,10 +64,11 @@ class Derivation:
     base: ItemPrice
 
     def describe(self, item_code: str) -> str:
-        surcharge = f" + {_plain(self.surcharge)}" if self.surcharge else ""
+        """ "derived: 0.80 x STD-RETAIL-2026 minute 0.50" (+ the surcharge when there is one)."""
+        surcharge = f" + {format_price(self.surcharge)}" if self.surcharge else ""
         return (
-            f"derived: {_plain(self.factor)} x {self.base_code} {item_code} "
-            f"{_plain(self.base.unit_price)}{surcharge}"
+            f"derived: {format_price(self.factor)} x {self.base_code} {item_code} "
+            f"{format_price(self.base.unit_price)}{surcharge}"
         )
 
 
@@ -174,6 +175,13 @@ class Charge:
             ],
             "minimum_applied": self.minimum_applied,
         }
+
+
+def format_price(value: Decimal) -> str:
+    """A unit price as people write it: at least two decimals, no trailing zeros beyond them."""
+    text = f"{value.normalize():f}"
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
 
 
 def _plain(value: Decimal) -> str:

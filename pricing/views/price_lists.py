@@ -19,11 +19,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from groups.pages import paginate, redirect_to, wants_fragment
 from groups.versions import StaleEdit
-from pricing import services
+from pricing import engine, services
 from pricing.clock import billing_today
 from pricing.filters import PriceListFilter
 from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
 from pricing.models import PriceList, PriceListItem
+from pricing.selectors_prices import derivation_chain, inherited_prices
 from pricing.views._history import format_value, history_entries
 
 PAGE_SIZE = 25
@@ -76,6 +77,11 @@ def _items(price_list: PriceList) -> list[PriceListItem]:
 def _decorate(items: list[PriceListItem]) -> list[PriceListItem]:
     for item in items:
         item.price_display = format_value(item.unit_price)
+        price = item.engine_price()
+        # The price model in the engine's words, for anything but a plain per-unit price.
+        item.model_display = (
+            "" if price.simple else engine.describe(price, item.price_list.currency)
+        )
     return items
 
 
@@ -125,9 +131,14 @@ def _detail_context(
     history = price_list_history(price_list)
     if edit_item is not None and edit_form is None:
         edit_form = _item_form(edit_item)
+    items = _items(price_list)
+    chain = derivation_chain(price_list)
     return {
         "price_list": price_list,
-        "items": _items(price_list),
+        "items": items,
+        "chain": chain,
+        "depth": len(chain) - 1,
+        "inherited": inherited_prices(price_list, {item.item_code for item in items}),
         "rules": rules,
         "history": history[:HISTORY_LIMIT],
         "history_total": len(history),

@@ -168,7 +168,7 @@ def test_rate_returns_the_billed_quantity_breakdown_and_provenance(priced, suppo
     assert result["billed_quantity"] == "120.000000"
     assert result["amount"] == "1.20"  # 120 x 0.01 (0.01 x 0.80 = 0.008, rounded to 0.01)
     assert result["price_breakdown"]["billed_quantity"] == "120"
-    assert result["price_source"] == "derived: 0.8 x STD second 0.01"
+    assert result["price_source"] == "derived: 0.80 x STD second 0.01"
     assert result["price_provenance"] == [
         {
             "base_price_list_code": "STD",
