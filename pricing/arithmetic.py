@@ -6,7 +6,7 @@ from pricing import engine
 
 
 def charge_lines(result: engine.Result, currency: str | None = None) -> list[str]:
-    """"tier 1: 100 x 2 = 200", ..., then the amount rounded once (empty when not rated)."""
+    """ "tier 1: 100 x 2 = 200", ..., then the amount rounded once (empty when not rated)."""
     charge = result.charge
     if not result.rated or charge is None:
         return []
@@ -17,7 +17,7 @@ def charge_lines(result: engine.Result, currency: str | None = None) -> list[str
 
 
 def price_source(result: engine.Result, item_code: str) -> str:
-    """"derived: 0.80 x STD-RETAIL-2026 minute 0.50", or "" for the rule's own list's item."""
+    """ "derived: 0.80 x STD-RETAIL-2026 minute 0.50", or "" for the rule's own list's item."""
     if not result.rated or result.rule is None:
         return ""
     price = result.rule.prices.get(item_code)
