@@ -64,6 +64,37 @@ PRICE_LISTS = (
     ("SUMMER-PROMO-2026", "Summer promo 2026", "CZK", [("GB", "GB", "10.00")]),
 )
 
+# Price models beyond a unit price (issue 17), added to the lists above by item code: the
+# standard list's graduated data plan and its voice billed 60/60 with a minimum charge.
+PRICE_MODELS = {
+    "STD-RETAIL-2026": [
+        {
+            "item_code": "data",
+            "unit": "GB",
+            "unit_price": Decimal("25.00"),
+            "pricing_mode": "graduated",
+            "tiers": [
+                {"up_to": "10", "unit_price": "25.00"},
+                {"up_to": "100", "unit_price": "20.00"},
+                {"up_to": None, "unit_price": "15.00"},
+            ],
+        },
+        {
+            "item_code": "second",
+            "unit": "second",
+            "unit_price": Decimal("0.02"),
+            "first_increment": Decimal(60),
+            "next_increment": Decimal(60),
+            "minimum_charge": Decimal("1.50"),
+        },
+    ],
+}
+# Derived lists: list code -> (base list code, factor, name). The summer promotion is 20% off
+# the standard list; its own GB price overrides the derived one.
+DERIVED_LISTS = {
+    "SUMMER-PROMO-2026": ("STD-RETAIL-2026", Decimal("0.80"), "Summer Promo 2026"),
+}
+
 RULES = (
     # code, name, category, price list, group code, priority, valid_from, valid_to
     ("BASE-RETAIL", "Everyone: base retail", "retail", "BASE-RETAIL", None, 0, "2026-01-01", None),
@@ -195,6 +226,36 @@ def seed_worked_example() -> SeedReport:
                 group_services.membership_add(group=groups[code], customer=customer, at=joined)
                 report.add("memberships")
     return report
+
+
+@transaction.atomic
+def seed_price_models() -> SeedReport:
+    """The demo's price models on top of the worked example (``seed_demo`` adds them; the
+    tests' worked example keeps plain prices): the items of :data:`PRICE_MODELS` and the
+    derived lists of :data:`DERIVED_LISTS`, each added once (by code)."""
+    report = SeedReport()
+    price_lists = {pl.code: pl for pl in PriceList.objects.filter(code__in=_PRICE_MODEL_LISTS)}
+    for list_code, items in PRICE_MODELS.items():
+        price_list = price_lists[list_code]
+        present = set(price_list.items.values_list("item_code", flat=True))
+        for item in items:
+            if item["item_code"] not in present:
+                model = PriceListItem(price_list=price_list, **item)
+                model.full_clean(exclude=["price_list"])
+                model.save()
+                report.add("items with price models")
+    for list_code, (base_code, factor, name) in DERIVED_LISTS.items():
+        price_list = price_lists[list_code]
+        if price_list.base_price_list_id is None:
+            price_list.base_price_list = price_lists[base_code]
+            price_list.factor = factor
+            price_list.name = name
+            price_list.save(update_fields=["base_price_list", "factor", "name"])
+            report.add("derived lists")
+    return report
+
+
+_PRICE_MODEL_LISTS = {*PRICE_MODELS, *DERIVED_LISTS, *(b for b, _, _ in DERIVED_LISTS.values())}
 
 
 def seed_scale(
