@@ -71,6 +71,8 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "pricing:item_price_edit": {"GET": MANAGERS, "POST": MANAGERS},
     "pricing:item_price_tiers": {"POST": MANAGERS},
     "pricing:item_price_preview": {"POST": MANAGERS},
+    "pricing:price_list_export": {"GET": STAFF},
+    "pricing:price_list_import": {"GET": MANAGERS, "POST": MANAGERS},
     "pricing:rule_list": {"GET": STAFF},
     "pricing:rule_create": {"GET": MANAGERS, "POST": MANAGERS},
     "pricing:rule_customer_options": {"GET": MANAGERS},
