@@ -258,6 +258,33 @@ def seed_price_models() -> SeedReport:
 _PRICE_MODEL_LISTS = {*PRICE_MODELS, *DERIVED_LISTS, *(b for b, _, _ in DERIVED_LISTS.values())}
 
 
+def _scale_price_model(models: random.Random) -> dict:
+    """An item's price model for the benchmark data: about half plain per-unit prices, the rest
+    graduated, volume or package prices, some with 60/60 increments or a minimum charge."""
+    mode = models.choice(["per_unit", "per_unit", "per_unit", "graduated", "volume", "package"])
+    fields: dict = {"pricing_mode": mode}
+    if mode in ("graduated", "volume"):
+        fields["tiers"] = [
+            {"up_to": "10", "unit_price": "0.50"},
+            {"up_to": "100", "unit_price": "0.40"},
+            {"up_to": None, "unit_price": "0.25"},
+        ]
+    elif mode == "package":
+        fields["package_size"] = Decimal(models.choice([10, 100, 1000]))
+    if models.random() < 0.2:
+        fields["first_increment"] = fields["next_increment"] = Decimal(60)
+    if models.random() < 0.2:
+        fields["minimum_charge"] = Decimal("0.10")
+    return fields
+
+
+def _first_tier_prices(lists: list[PriceList]) -> None:
+    """A tiered item's unit price is its first tier's (what the pages show)."""
+    PriceListItem.objects.filter(
+        price_list__in=lists, pricing_mode__in=["graduated", "volume"]
+    ).update(unit_price=Decimal("0.50"))
+
+
 def seed_scale(
     n_customers: int, *, usage: int = 0, seed: int = 2026, n_groups: int | None = None
 ) -> SeedReport:
@@ -292,6 +319,11 @@ def seed_scale(
         lists = []
         for p in range(1, 21):
             lists.append(PriceList(code=f"SCALE-{p:02d}", name=f"Scale list {p}", currency="EUR"))
+        # A mix of price models (issue 17), drawn from their own generator so the rest of the
+        # data set stays what it was: lists 17-20 are derived from lists 1-4 at 0.90.
+        models = random.Random(seed + 17)
+        for p, pl in enumerate(lists[16:]):
+            pl.base_price_list, pl.factor = lists[p], Decimal("0.9")
         PriceList.objects.bulk_create(lists)
         PriceListItem.objects.bulk_create(
             PriceListItem(
@@ -299,11 +331,13 @@ def seed_scale(
                 item_code=item,
                 unit=item,
                 unit_price=Decimal(rng.randint(1, 500)) / 100,
+                **_scale_price_model(models),
             )
             for pl in lists
             for item in ("minute", "SMS", "GB", "unit")
             if rng.random() > 0.1 or item == "minute"
         )
+        _first_tier_prices(lists)
         categories = ["retail", "wholesale", "roaming", "iot"]
         rules = []
         for r in range(1, n_rules + 1):
