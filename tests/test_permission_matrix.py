@@ -108,6 +108,7 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "pricing:usage_impact_options": {"GET": MANAGERS},
     "pricing:usage_batch": {"GET": STAFF},
     "pricing:usage_batch_rate": {"POST": MANAGERS},
+    "pricing:usage_batch_charts": {"GET": STAFF},
     "pricing:usage_batch_export": {"GET": STAFF},
     "pricing:upload_list": {"GET": STAFF},
     "pricing:usage_rate_now": {"POST": MANAGERS},
