@@ -23,6 +23,15 @@ class ChainLink:
     surcharge: object
     rounding: int
     based: bool
+    base_code: str = ""
+
+    @property
+    def factor_text(self) -> str:
+        return engine.format_price(self.factor)
+
+    @property
+    def surcharge_text(self) -> str:
+        return engine.format_price(self.surcharge) if self.surcharge else ""
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,10 @@ class EffectivePrice:
     price: engine.ItemPrice
     description: str
     source: str
+
+    @property
+    def price_text(self) -> str:
+        return engine.format_price(self.price.unit_price)
 
 
 def derivation_chain(price_list: PriceList) -> list[ChainLink]:
@@ -61,7 +74,10 @@ def derivation_chain(price_list: PriceList) -> list[ChainLink]:
     while current is not None and current in rows and current not in seen:
         seen.add(current)
         code, name, base, factor, surcharge, rounding = rows[current]
-        links.append(ChainLink(current, code, name, factor, surcharge, rounding, base is not None))
+        base_code = rows[base][0] if base in rows else ""
+        links.append(
+            ChainLink(current, code, name, factor, surcharge, rounding, base is not None, base_code)
+        )
         current = base
     return links
 

@@ -82,11 +82,12 @@ def item_price_edit(request: HttpRequest, pk, item_pk: int | None = None) -> Htt
     removing = _removed(request)
     adding = "add_tier" in request.POST
     rows = tier_rows(request.POST, remove=removing, add=adding)
-    form = ItemPriceForm(request.POST, rows=rows)
     if adding or removing is not None:
-        # No JavaScript: the rows changed, nothing is saved yet.
+        # No JavaScript: the rows changed, nothing is saved yet (and nothing is judged yet).
+        form = _unjudged(request, rows)
         shown = preview(request.POST)
         return render(request, TEMPLATE, _context(price_list, item, form, rows, shown=shown))
+    form = ItemPriceForm(request.POST, rows=rows)
     stale = None
     if form.is_valid():
         try:
@@ -115,6 +116,12 @@ def item_price_edit(request: HttpRequest, pk, item_pk: int | None = None) -> Htt
     return render(request, TEMPLATE, context, status=409 if stale else 422)
 
 
+def _unjudged(request: HttpRequest, rows: list[TierRow]) -> ItemPriceForm:
+    """The form as typed, without its errors: adding or removing a row scolds nobody (the
+    preview says what is missing)."""
+    return ItemPriceForm(initial=request.POST.dict(), rows=rows)
+
+
 def _as_data(form: ItemPriceForm, rows: list[TierRow]):
     """A form's initial values as submitted data (what the first preview prices)."""
     from django.http import QueryDict
@@ -138,7 +145,7 @@ def item_price_tiers(request: HttpRequest, pk) -> HttpResponse:
     if not wants_fragment(request):
         return redirect(reverse("pricing:price_list_detail", args=[price_list.pk]))
     rows = tier_rows(request.POST, remove=_removed(request), add="add_tier" in request.POST)
-    form = ItemPriceForm(request.POST, rows=rows)
+    form = _unjudged(request, rows)
     if form["pricing_mode"].value() in TIERED and not rows:
         rows = [TierRow(), TierRow()]
     data = request.POST.copy()

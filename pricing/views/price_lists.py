@@ -25,7 +25,7 @@ from pricing.filters import PriceListFilter
 from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
 from pricing.models import PriceList, PriceListItem
 from pricing.selectors_prices import derivation_chain, inherited_prices
-from pricing.views._history import format_value, history_entries
+from pricing.views._history import foreign_key_ids, format_value, history_entries
 
 PAGE_SIZE = 25
 HISTORY_LIMIT = 50
@@ -87,10 +87,16 @@ def _decorate(items: list[PriceListItem]) -> list[PriceListItem]:
 
 def price_list_history(price_list: PriceList) -> list:
     """The list's own changes and its items', newest first (two queries)."""
+    records = list(price_list.history.select_related("history_user"))
+    bases = foreign_key_ids(records, ["base_price_list"])["base_price_list"]
+    # Bases by code, not id; no query for a list that was never based on another.
+    names = (
+        {"base_price_list": dict(PriceList.objects.filter(pk__in=bases).values_list("pk", "code"))}
+        if bases
+        else {}
+    )
     own = history_entries(
-        price_list.history.select_related("history_user"),
-        exclude={"created_at"},
-        subject=lambda record: "Price list",
+        records, exclude={"created_at"}, subject=lambda record: "Price list", names=names
     )
     items = history_entries(
         PriceListItem.history.filter(price_list_id=price_list.pk).select_related("history_user"),
