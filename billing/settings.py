@@ -205,6 +205,8 @@ RATECARD_EXPORT_INLINE_ROWS = int(os.environ.get("RATECARD_EXPORT_INLINE_ROWS", 
 # Files that background work writes (exports): shared by web and worker hosts.
 MEDIA_ROOT = Path(os.environ.get("RATECARD_FILES_DIR", str(BASE_DIR / "files")))
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
+# How long an Idempotency-Key's answer is kept for a retried request (billing.idempotency).
+RATECARD_IDEMPOTENCY_HOURS = int(os.environ.get("RATECARD_IDEMPOTENCY_HOURS", "24"))
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 # --- Background work -------------------------------------------------------------------------

@@ -14,7 +14,9 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
+    OpenApiParameter,
     OpenApiResponse,
     PolymorphicProxySerializer,
     extend_schema,
@@ -22,9 +24,10 @@ from drf_spectacular.utils import (
     extend_schema_view,
 )
 from rest_framework import generics, mixins, serializers, status, viewsets
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ParseError
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.settings import api_settings
 
 from groups import validation
 from groups.api import (
@@ -49,6 +52,7 @@ from pricing.api_charges import (
     record_breakdown,
     result_fields,
 )
+from pricing.api_csv import CSV_EMPTY, CsvRecords, UsageCsvParser
 from pricing.api_price_lists import (  # noqa: F401 - the API's public names
     PriceListItemSerializer,
     PriceListSerializer,
@@ -56,6 +60,7 @@ from pricing.api_price_lists import (  # noqa: F401 - the API's public names
 )
 from pricing.clock import billing_tz
 from pricing.decimals import ApiDecimalField
+from pricing.idempotency import KEY_HEADER, idempotent
 from pricing.models import (
     CATEGORY_VALIDATOR,
     ITEM_CODE_VALIDATOR,
@@ -64,9 +69,11 @@ from pricing.models import (
     UsageRecord,
     UsageStatus,
 )
-from pricing.selectors import evaluate
+from pricing.selectors import RateRequest, evaluate, evaluate_many
 
 MAX_USAGE_RECORDS = 10_000
+MAX_RATE_RECORDS = 1_000
+RATE_RECORDS_LIST = "Send a non-empty list of records to rate."
 QUANTITY_NOT_POSITIVE = "Quantity must be greater than zero."
 TOO_MANY_RECORDS = "At most {limit} records at a time; this list has {count}."
 NO_RECORDS = "Send one record or a non-empty list of records."
@@ -285,7 +292,9 @@ class TraceField(serializers.Field):
 _OUTCOME_VALUES = {outcome: outcome.value for outcome in engine.Outcome}
 
 
-class RateResultSerializer(serializers.Serializer):
+class RatePriceSerializer(serializers.Serializer):
+    """A rating's answer without its trace (``?trace=0``)."""
+
     rated = serializers.BooleanField()
     rule_id = serializers.UUIDField(allow_null=True)
     rule_code = serializers.CharField(allow_null=True)
@@ -315,7 +324,6 @@ class RateResultSerializer(serializers.Serializer):
     occurred_at = serializers.DateTimeField()
     billing_day = serializers.DateField(help_text="The record's day in the billing time zone.")
     groups = GroupRefSerializer(many=True, help_text="The customer's groups at that instant.")
-    trace = TraceField(help_text="Every candidate rule in evaluation order.")
 
 
 def rate_result(evaluation) -> dict:
@@ -343,13 +351,40 @@ def rate_result(evaluation) -> dict:
     }
 
 
+class RateResultSerializer(RatePriceSerializer):
+    trace = TraceField(help_text="Every candidate rule in evaluation order (not with ?trace=0).")
+
+
+class RateRecordErrorSerializer(serializers.Serializer):
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        help_text='This record\'s field errors, e.g. {"quantity": ["..."]}.',
+    )
+
+
+class RateManyInputSerializer(serializers.Serializer):
+    records = UsageInputSerializer(many=True, help_text=f"1 to {MAX_RATE_RECORDS} records.")
+
+
+RATE_MANY_ITEMS = PolymorphicProxySerializer(
+    component_name="RateManyItem",
+    serializers=[RateResultSerializer, RateRecordErrorSerializer],
+    resource_type_field_name=None,
+    many=True,
+)
+
+
+def _wants_trace(request: Request) -> bool:
+    return request.query_params.get("trace", "1").strip().lower() not in {"0", "false", "no"}
+
+
 @extend_schema(tags=["rating"])
 class RateView(generics.GenericAPIView):
-    """Rate one usage record with the engine and explain the outcome; nothing is stored.
+    """Rate one usage record, or a list of up to 1,000, with the engine; nothing is stored.
 
-    Three queries for the work itself, whatever the number of rules: the customer, the check
-    that the rules cached by the process are current (two more reload them after a change),
-    the customer's memberships at the instant.
+    Three queries for the work itself, whatever the number of rules or records: the customers,
+    the check that the rules cached by the process are current (two more reload them after a
+    change), the customers' memberships. ``?trace=0`` leaves out the trace (the price only).
     """
 
     serializer_class = UsageInputSerializer
@@ -358,11 +393,39 @@ class RateView(generics.GenericAPIView):
     filter_backends = []
 
     @extend_schema(
-        summary="Rate one record (nothing stored)",
-        request=UsageInputSerializer,
-        responses={200: RateResultSerializer},
+        summary='Rate one record, or {"records": [...]} (up to 1,000); nothing stored',
+        description=(
+            "One record answers one result (404 for an unknown customer). A list answers a list "
+            "in the same order, each item a result or that record's `errors`: one bad record "
+            "does not fail the others."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "trace",
+                bool,
+                description="0 leaves out the trace, when only the price is needed.",
+                default=True,
+            )
+        ],
+        request=PolymorphicProxySerializer(
+            component_name="RateInput",
+            serializers=[UsageInputSerializer, RateManyInputSerializer],
+            resource_type_field_name=None,
+            many=False,
+        ),
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="RateOutput",
+                serializers=[RateResultSerializer, RATE_MANY_ITEMS],
+                resource_type_field_name=None,
+                many=False,
+            )
+        },
     )
     def post(self, request: Request) -> Response:
+        output = RateResultSerializer if _wants_trace(request) else RatePriceSerializer
+        if isinstance(request.data, dict) and "records" in request.data:
+            return Response(self._many(request.data["records"], output))
         serializer = UsageInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         attrs = serializer.validated_data
@@ -374,7 +437,25 @@ class RateView(generics.GenericAPIView):
             quantity=attrs["quantity"],
             occurred_at=attrs.get("occurred_at") or timezone.now(),
         )
-        return Response(RateResultSerializer(rate_result(evaluation)).data)
+        return Response(output(rate_result(evaluation)).data)
+
+    @staticmethod
+    def _many(rows, output: type[serializers.Serializer]) -> list[dict]:
+        if not isinstance(rows, list) or not rows:
+            raise serializers.ValidationError({"records": [RATE_RECORDS_LIST]})
+        if len(rows) > MAX_RATE_RECORDS:
+            raise serializers.ValidationError(
+                {"records": [TOO_MANY_RECORDS.format(limit=MAX_RATE_RECORDS, count=len(rows))]}
+            )
+        valid, errors = validate_records(rows)
+        evaluations = evaluate_many([RateRequest(**record) for _, record in valid])
+        answers: list = [None] * len(rows)
+        represent = output()
+        for (index, _), evaluation in zip(valid, evaluations, strict=True):
+            answers[index] = represent.to_representation(rate_result(evaluation))
+        for index, error in errors.items():
+            answers[int(index)] = {"errors": error}
+        return answers
 
 
 def _lookup_customer(attrs) -> Customer:
@@ -476,6 +557,31 @@ class UsageRecordFilter(django_filters.FilterSet):
         return queryset.filter(customer__external_id=value.strip())
 
 
+class UsageSummarySerializer(serializers.Serializer):
+    stored = serializers.IntegerField(help_text="Records stored (all of them, or none: a 400).")
+    rated = serializers.IntegerField()
+    unrated = serializers.IntegerField(help_text="Stored with the reason no rule priced them.")
+    ids = serializers.ListField(child=serializers.UUIDField(), help_text="In the input's order.")
+
+
+def _summary(stored: Sequence[UsageRecord]) -> dict:
+    rated = sum(1 for record in stored if record.status == UsageStatus.RATED)
+    return {
+        "stored": len(stored),
+        "rated": rated,
+        "unrated": len(stored) - rated,
+        "ids": [str(record.pk) for record in stored],
+    }
+
+
+def _prefers_minimal(request: Request) -> bool:
+    """``Prefer: return=minimal`` (RFC 7240): counts and ids rather than every record."""
+    return any(
+        part.strip().lower() == "return=minimal"
+        for part in request.headers.get("Prefer", "").split(",")
+    )
+
+
 class UsageBatchErrorSerializer(serializers.Serializer):
     records = serializers.DictField(
         child=serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
@@ -500,27 +606,68 @@ class UsageRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def get_queryset(self):
         return UsageRecord.objects.select_related("customer").order_by("-occurred_at", "id")
 
+    parser_classes = [*api_settings.DEFAULT_PARSER_CLASSES, UsageCsvParser]
+
     @extend_schema(
         summary="Store and rate one record or a list of up to 10,000 (all or nothing)",
-        request=PolymorphicProxySerializer(
-            component_name="UsageRecordInputOneOrMany",
-            serializers=[UsageInputSerializer, UsageInputSerializer(many=True)],
-            resource_type_field_name=None,
-            many=False,
+        description=(
+            "A JSON record, a JSON list, or CSV (`Content-Type: text/csv`, first line the column "
+            "names: customer_id or external_id, billing_category, item_code, quantity, "
+            "occurred_at). Stored and rated in one transaction: every record, or none (400 with "
+            "the errors by index). A JSON list answers every stored record; CSV, or "
+            "`Prefer: return=minimal`, answers counts and the ids in the input's order. "
+            "`Idempotency-Key`: a retried request with the same key and body stores nothing "
+            "again and gets the first answer (`Idempotent-Replayed: true`); the same key with "
+            "another body is a 422. Keys are kept 24 hours."
         ),
+        request={
+            "application/json": PolymorphicProxySerializer(
+                component_name="UsageRecordInputOneOrMany",
+                serializers=[UsageInputSerializer, UsageInputSerializer(many=True)],
+                resource_type_field_name=None,
+                many=False,
+            ),
+            "text/csv": OpenApiTypes.STR,
+        },
         responses={
             201: PolymorphicProxySerializer(
                 component_name="UsageRecordOneOrMany",
-                serializers=[UsageRecordSerializer, UsageRecordSerializer(many=True)],
+                serializers=[
+                    UsageRecordSerializer,
+                    UsageRecordSerializer(many=True),
+                    UsageSummarySerializer,
+                ],
                 resource_type_field_name=None,
                 many=False,
             ),
             400: OpenApiResponse(UsageBatchErrorSerializer, description="Nothing was stored."),
+            422: OpenApiResponse(
+                description="The Idempotency-Key was used before for a different request."
+            ),
         },
         filters=False,
-        parameters=[],
+        parameters=[
+            OpenApiParameter(
+                KEY_HEADER,
+                str,
+                OpenApiParameter.HEADER,
+                description="Any unique string (e.g. a UUID): a retry stores nothing twice.",
+            ),
+            OpenApiParameter(
+                "Prefer",
+                str,
+                OpenApiParameter.HEADER,
+                description="`return=minimal`: answer counts and ids only.",
+                enum=["return=minimal"],
+            ),
+        ],
     )
     def create(self, request: Request) -> Response:
+        return idempotent(request, lambda: self._create(request))
+
+    def _create(self, request: Request) -> Response:
+        if request.content_type.startswith("text/csv") and not request.data:
+            raise ParseError(CSV_EMPTY)  # an empty body never reaches the parser
         many = isinstance(request.data, list)
         rows = request.data if many else [request.data]
         if not rows:
@@ -543,45 +690,58 @@ class UsageRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             raise serializers.ValidationError(
                 {"records": dict.fromkeys(indexes, error)} if many else error
             ) from exc
+        if isinstance(request.data, CsvRecords) or _prefers_minimal(request):
+            return Response(_summary(stored), status=status.HTTP_201_CREATED)
         data = UsageRecordSerializer(stored, many=True).data
         return Response(data if many else data[0], status=status.HTTP_201_CREATED)
 
     @staticmethod
     def _validated_records(rows: list, *, many: bool) -> list[dict]:
-        """Validate every row, resolve customers in two queries, and report errors by index."""
-        errors: dict[str, dict] = {}
-        valid: list[tuple[int, dict]] = []
-        # One serializer validates every row, as ListSerializer does: its fields are built once
-        # rather than deep-copied 10,000 times.
-        validator = UsageInputSerializer()
-        for index, row in enumerate(rows):
-            try:
-                valid.append((index, validator.run_validation(row)))
-            except serializers.ValidationError as exc:
-                errors[str(index)] = serializers.as_serializer_error(exc)
-        by_id, by_external_id = services.resolve_customers(
-            ids=[a["customer_id"] for _, a in valid if a.get("customer_id") is not None],
-            external_ids=[a["external_id"] for _, a in valid if a.get("external_id")],
-        )
-        now = timezone.now()
-        records = []
-        for index, attrs in valid:
-            try:
-                customer = resolve_customer(attrs, by_id, by_external_id)
-            except serializers.ValidationError as exc:
-                errors[str(index)] = exc.detail
-                continue
-            records.append(
+        """Every row valid, or a 400 reporting the errors by index (nothing is stored)."""
+        valid, errors = validate_records(rows)
+        if errors:
+            if not many:
+                raise serializers.ValidationError(errors["0"])
+            raise serializers.ValidationError({"records": errors})
+        return [record for _, record in valid]
+
+
+def validate_records(rows: list) -> tuple[list[tuple[int, dict]], dict[str, dict]]:
+    """Validate usage records and resolve their customers in two queries whatever their number:
+    ``(valid, errors)``, the valid records with their index in ``rows`` and the errors by index.
+    """
+    errors: dict[str, dict] = {}
+    checked: list[tuple[int, dict]] = []
+    # One serializer validates every row, as ListSerializer does: its fields are built once
+    # rather than deep-copied 10,000 times.
+    validator = UsageInputSerializer()
+    for index, row in enumerate(rows):
+        try:
+            checked.append((index, validator.run_validation(row)))
+        except serializers.ValidationError as exc:
+            errors[str(index)] = serializers.as_serializer_error(exc)
+    by_id, by_external_id = services.resolve_customers(
+        ids=[a["customer_id"] for _, a in checked if a.get("customer_id") is not None],
+        external_ids=[a["external_id"] for _, a in checked if a.get("external_id")],
+    )
+    now = timezone.now()
+    valid = []
+    for index, attrs in checked:
+        try:
+            customer = resolve_customer(attrs, by_id, by_external_id)
+        except serializers.ValidationError as exc:
+            errors[str(index)] = exc.detail
+            continue
+        valid.append(
+            (
+                index,
                 {
                     "customer": customer,
                     "billing_category": attrs["billing_category"],
                     "item_code": attrs["item_code"],
                     "quantity": attrs["quantity"],
                     "occurred_at": attrs.get("occurred_at") or now,
-                }
+                },
             )
-        if errors:
-            if not many:
-                raise serializers.ValidationError(errors["0"])
-            raise serializers.ValidationError({"records": errors})
-        return records
+        )
+    return valid, errors

@@ -589,7 +589,11 @@ class PendingUsage(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    record = models.OneToOneField(UsageRecord, on_delete=models.CASCADE, related_name="+")
+    # No database constraint: a partitioned usage table (PostgreSQL, see pricing.partitions)
+    # cannot be referenced by ``id`` alone. Rating drops entries whose record is gone.
+    record = models.OneToOneField(
+        UsageRecord, on_delete=models.CASCADE, related_name="+", db_constraint=False
+    )
 
     class Meta:
         verbose_name_plural = "pending usage"
@@ -658,3 +662,7 @@ class Upload(models.Model):
     @property
     def percent(self) -> int:
         return 100 if not self.rows else int(100 * (self.rows - self.pending) / self.rows)
+
+
+# The answers kept for requests sent with an Idempotency-Key (pricing.idempotency).
+from pricing.idempotency.models import IdempotentRequest  # noqa: E402, F401

@@ -185,24 +185,40 @@ def _group_ref(db: str, **values) -> CustomerGroup:
     return CustomerGroup.from_db(db, names, [values[name] for name in names])
 
 
+def memberships_of(customer_ids: Iterable) -> dict:
+    """Every membership period of these customers, by customer, in one query: lists of
+    ``(period, group)`` with the group loaded with its id, code and name."""
+    rows = (
+        Membership.objects.filter(customer_id__in=list(customer_ids))
+        .order_by()
+        .values_list(
+            "customer_id", "group_id", "joined_at", "left_at", "group__code", "group__name"
+        )
+    )
+    db = rows.db
+    found: dict = defaultdict(list)
+    groups: dict = {}
+    for customer_id, group_id, joined_at, left_at, code, name in rows:
+        group = groups.get(group_id)
+        if group is None:
+            group = groups[group_id] = _group_ref(db, id=group_id, code=code, name=name)
+        found[customer_id].append((engine.MembershipPeriod(group_id, joined_at, left_at), group))
+    return found
+
+
+def _groups_at(periods: Sequence, instant: datetime) -> dict:
+    """The groups (by id) whose period holds ``instant``: the engine's own rule
+    (:meth:`pricing.engine.MembershipPeriod.contains`)."""
+    return {period.group_id: group for period, group in periods if period.contains(instant)}
+
+
 def customer_groups_at(customer_id, instant: datetime) -> dict:
     """The groups (by id) a customer belonged to at ``instant``, in one query.
 
-    Every period is read as a tuple and tested with the engine's own rule
-    (:meth:`pricing.engine.MembershipPeriod.contains`). The groups carry their id, code and name,
-    what the pages and the API show; other fields load on access.
+    The groups carry their id, code and name, what the pages and the API show; other fields load
+    on access.
     """
-    rows = (
-        Membership.objects.filter(customer_id=customer_id)
-        .order_by()
-        .values_list("group_id", "joined_at", "left_at", "group__code", "group__name")
-    )
-    db = rows.db
-    return {
-        group_id: _group_ref(db, id=group_id, code=code, name=name)
-        for group_id, joined_at, left_at, code, name in rows
-        if engine.MembershipPeriod(group_id, joined_at, left_at).contains(instant)
-    }
+    return _groups_at(memberships_of([customer_id]).get(customer_id, ()), instant)
 
 
 @dataclass
@@ -241,14 +257,58 @@ def evaluate(
     """
     book = rulecache.rule_book()
     member_of = customer_groups_at(customer.pk, occurred_at)
+    return _evaluation(
+        book,
+        member_of,
+        RateRequest(customer, billing_category, item_code, quantity, occurred_at),
+        add_group_ids=add_group_ids,
+        remove_group_ids=remove_group_ids,
+        extra_groups=extra_groups,
+    )
+
+
+@dataclass(frozen=True)
+class RateRequest:
+    """One record to rate without storing it (:func:`evaluate_many`)."""
+
+    customer: Customer
+    billing_category: str
+    item_code: str
+    quantity: Decimal
+    occurred_at: datetime
+
+
+def evaluate_many(requests: Sequence[RateRequest]) -> list[Evaluation]:
+    """:func:`evaluate` for many records at once, in their order, in two queries whatever their
+    number: the rule book's check, and every membership of their customers."""
+    book = rulecache.rule_book()
+    periods = memberships_of({request.customer.pk for request in requests})
+    return [
+        _evaluation(
+            book, _groups_at(periods.get(request.customer.pk, ()), request.occurred_at), request
+        )
+        for request in requests
+    ]
+
+
+def _evaluation(
+    book,
+    member_of: dict,
+    request: RateRequest,
+    *,
+    add_group_ids: Sequence = (),
+    remove_group_ids: Sequence = (),
+    extra_groups: Sequence[CustomerGroup] = (),
+) -> Evaluation:
+    customer = request.customer
     group_ids = (frozenset(member_of) | frozenset(add_group_ids)) - frozenset(remove_group_ids)
     group_by_id = {**member_of, **{group.pk: group for group in extra_groups}}
     usage = engine.Usage(
         customer_id=customer.pk,
-        billing_category=billing_category,
-        item_code=item_code,
-        quantity=quantity,
-        occurred_at=occurred_at,
+        billing_category=request.billing_category,
+        item_code=request.item_code,
+        quantity=request.quantity,
+        occurred_at=request.occurred_at,
         customer_name=customer.name,
     )
     result = book.rate(usage, group_ids=group_ids)

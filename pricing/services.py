@@ -576,7 +576,8 @@ def usage_records_create(
 
     Each mapping holds ``customer`` (a Customer), ``billing_category``, ``item_code``,
     ``quantity`` and ``occurred_at``. Rated in memory by the batch index (the engine's answer),
-    then inserted in one statement per 2,000 records. Customer names make unrated reasons read
+    then inserted set-based (:func:`pricing.batch.insert_records`: ``COPY`` on PostgreSQL).
+    Customer names make unrated reasons read
     well. A record whose amount the engine cannot store (``Result.too_large``) stores nothing
     and raises :class:`AmountTooLarge`, which the API answers with a 400.
     """
@@ -607,7 +608,9 @@ def usage_records_create(
         apply_result(record, result, at=now)
     if too_large:
         raise AmountTooLarge(too_large)
-    UsageRecord.objects.bulk_create(objects, batch_size=2000)
+    batch.insert_records(objects)
+    for record in objects:
+        record._state.adding, record._state.db = False, "default"  # as bulk_create leaves them
     unrated = [record for record in objects if record.status == UsageStatus.UNRATED]
     if unrated:
         usage_unrated.send(sender=UsageRecord, records=unrated)
@@ -757,7 +760,8 @@ def upload_too_large_message(size: int) -> str:
     )
 
 
-def _header_map(header: list[str]) -> dict[str, int]:
+def usage_header_map(header: list[str]) -> dict[str, int]:
+    """Which column holds what (by ``_COLUMNS``), or a ValidationError naming what is missing."""
     names = [cell.strip().lower().replace(" ", "_").replace("-", "_") for cell in header]
     found: dict[str, int] = {}
     for role, aliases in _COLUMNS.items():
@@ -1044,7 +1048,7 @@ def usage_upload(*, file, by: User | None = None, repeat_confirmed: bool = False
             header = next(reader, None)
             if not header or not any(cell.strip() for cell in header):
                 raise ValidationError(UPLOAD_EMPTY)
-            parse = _LineParser(_header_map(header), len(header), tz)
+            parse = _LineParser(usage_header_map(header), len(header), tz)
             for row in reader:
                 if not row or not any(cell.strip() for cell in row):
                     continue

@@ -44,6 +44,7 @@ from pricing.batch.uploads import (
     batch_summary,
     export_rows,
     insert_pending,
+    insert_records,
     is_batch_key,
     new_batch_key,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "db_key",
     "export_rows",
     "insert_pending",
+    "insert_records",
     "is_batch_key",
     "keyed_rules",
     "load_index",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -18,7 +18,7 @@ from decimal import Decimal
 from django.db import connection
 from django.db.models import Count, Max, Min, Sum
 
-from pricing.batch.sql import USAGE_TABLE
+from pricing.batch.sql import USAGE_TABLE, db_key
 from pricing.models import UsageRecord, UsageStatus
 
 _V8 = 0x8 << 12  # version nibble in the third group
@@ -105,6 +105,97 @@ def insert_pending(rows: Iterable[tuple], *, created_by_id, at: datetime) -> int
             cursor.execute(sql, [stamp, created_by_id, json.dumps(batch)])
             count += len(batch)
     return count
+
+
+# Every column of a usage record, in the order insert_records writes them.
+RECORD_COLUMNS = (
+    "id",
+    "customer_id",
+    "billing_category",
+    "item_code",
+    "quantity",
+    "occurred_at",
+    "status",
+    "rule_id",
+    "rule_code",
+    "price_list_id",
+    "price_list_code",
+    "unit_price",
+    "billed_quantity",
+    "price_breakdown",
+    "amount",
+    "currency",
+    "rated_at",
+    "unrated_reason",
+    "created_at",
+    "created_by_id",
+)
+_AMOUNT = UsageRecord._meta.get_field("amount")
+
+
+def _values(record: UsageRecord) -> tuple:
+    return tuple(getattr(record, column) for column in RECORD_COLUMNS)
+
+
+def insert_records(records: Sequence[UsageRecord]) -> int:
+    """Insert unsaved records as they are (rated or not), set-based: ``COPY`` on PostgreSQL,
+    one ``INSERT ... SELECT FROM json_each`` per 5,000 on SQLite.
+
+    The storage step of ``POST /api/v1/usage-records``: ``bulk_create`` compiles an
+    ``INSERT`` of 20 placeholders per record, which cost more than rating them. Values go
+    through the driver's own adaptation (PostgreSQL) or the fields' (SQLite: exact cents for
+    amounts, the database's form of UUIDs and instants), so what is read back is what the model
+    would have stored.
+    """
+    columns = ", ".join(RECORD_COLUMNS)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            with cursor.cursor.copy(f"COPY {USAGE_TABLE} ({columns}) FROM STDIN") as copy:
+                for record in records:
+                    row = _values(record)
+                    if row[13] is not None:  # price_breakdown, as JSON text
+                        row = (*row[:13], json.dumps(row[13]), *row[14:])
+                    copy.write_row(row)
+            return len(records)
+        ops = connection.ops
+        instant = ops.adapt_datetimefield_value
+        sql = (
+            f"INSERT INTO {USAGE_TABLE} ({columns}) SELECT "
+            + ", ".join(f"json_extract(value, '$[{n}]')" for n in range(len(RECORD_COLUMNS)))
+            + " FROM json_each(%s)"
+        )
+        for start in range(0, len(records), 5000):
+            rows = [
+                (
+                    r.id.hex,
+                    db_key(r.customer_id),
+                    r.billing_category,
+                    r.item_code,
+                    _text(r.quantity),
+                    instant(r.occurred_at),
+                    r.status,
+                    db_key(r.rule_id),
+                    r.rule_code,
+                    db_key(r.price_list_id),
+                    r.price_list_code,
+                    _text(r.unit_price),
+                    _text(r.billed_quantity),
+                    r.price_breakdown,
+                    _AMOUNT.get_db_prep_value(r.amount, connection),
+                    r.currency,
+                    instant(r.rated_at),
+                    r.unrated_reason,
+                    instant(r.created_at),
+                    r.created_by_id,
+                )
+                for r in records[start : start + 5000]
+            ]
+            cursor.execute(sql, [json.dumps(rows)])
+    return len(records)
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
 
 
 # --- Reads for the usage pages ----------------------------------------------------------------

@@ -17,6 +17,11 @@ def test_bench_prints_floor_single_rating_and_pages_at_a_tiny_scale():
     assert "floor: UPDATE … SET amount = quantity" in text
     assert "single rating via evaluate()" in text
     assert "queries per call" in text
+    # The paths an integration calls (issue 20), beside their floor.
+    assert "POST /api/v1/rate?trace=0" in text
+    assert "1,000 records a call" in text
+    assert "POST /api/v1/usage-records (10,000 per call, rated)" in text
+    assert "ingestion / floor" in text
     for page in ("/groups/", "/customers/", "/audit/", "/simulate/"):
         assert page in text
 

@@ -49,6 +49,8 @@ from groups.models import Customer
 from pricing.models import PendingUsage, UsageRecord, UsageStatus
 from pricing.selectors import evaluate
 
+from . import _bench_paths as paths
+
 TABLE = UsageRecord._meta.db_table
 RESET = (
     f"UPDATE {TABLE} SET status = 'pending', rule_id = NULL, rule_code = '', "
@@ -269,6 +271,11 @@ class Command(BaseCommand):
             self.row("single rating via POST /api/v1/rate", f"n/a (status {sorted(statuses)})")
             return
         self.row("single rating via POST /api/v1/rate", _latency(times, queries))
+        self.note("rate ?trace=0, 1,000-record calls, ingestion…")
+        self.row("single rating via POST /api/v1/rate?trace=0", paths.single(client, payloads))
+        self.row("POST /api/v1/rate?trace=0, 1,000 records a call", paths.many(client, payloads))
+        for name, value in paths.ingestion(client, calls, payloads):
+            self.row(name, value)
 
     def _print(self, options: dict) -> None:
         machine = (
