@@ -99,7 +99,7 @@ def parse_tiers(text: str) -> list[dict]:
 @dataclass
 class Change:
     item_code: str
-    action: str  # "add", "change", "remove", "same"
+    action: str  # "add", "change", "remove", "same", "keep" (not in the file, kept)
     before: str = ""
     after: str = ""
 
@@ -188,6 +188,10 @@ def read(text: str) -> tuple[list[tuple[int, dict]], list[tuple[int, list[str]]]
     return rows, errors
 
 
+def _values(item: PriceListItem) -> dict:
+    return {name: getattr(item, name) for name in ITEM_FIELDS}
+
+
 def _summary(values: dict) -> str:
     parts = [f"{values['unit']}", values["pricing_mode"], _plain(values["unit_price"])]
     if values.get("tiers"):
@@ -215,6 +219,7 @@ def plan(price_list: PriceList, text: str, *, replace: bool) -> ImportPlan:
         if code in incoming or replace:
             continue
         items.append({name: getattr(item, name) for name in ("item_code", *ITEM_FIELDS)})
+        result.changes.append(Change(code, "keep", before=_summary(_values(item))))
     for code, data in incoming.items():
         items.append(data)
         old = current.get(code)
@@ -222,13 +227,12 @@ def plan(price_list: PriceList, text: str, *, replace: bool) -> ImportPlan:
         if old is None:
             result.changes.append(Change(code, "add", after=after))
             continue
-        before = _summary({name: getattr(old, name) for name in ITEM_FIELDS})
+        before = _summary(_values(old))
         result.changes.append(Change(code, "same" if before == after else "change", before, after))
     if replace:
         for code, old in current.items():
             if code not in incoming:
-                before = _summary({name: getattr(old, name) for name in ITEM_FIELDS})
-                result.changes.append(Change(code, "remove", before=before))
+                result.changes.append(Change(code, "remove", before=_summary(_values(old))))
     result.changes.sort(
         key=lambda c: ({"remove": 0, "change": 1, "add": 2}.get(c.action, 3), c.item_code.lower())
     )

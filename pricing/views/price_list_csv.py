@@ -79,7 +79,7 @@ def price_list_import(request: HttpRequest, pk) -> HttpResponse:
         return render(request, TEMPLATE, context, status=422)
     replace = form.cleaned_data.get("replace", False)
     plan = pricecsv.plan(price_list, text, replace=replace)
-    summary = {action: plan.count(action) for action in ("add", "change", "remove", "same")}
+    summary = {action: plan.count(action) for action in ("add", "change", "remove", "same", "keep")}
     context.update(plan=plan, csv_text=text, replace=replace, summary=summary)
     if not plan.ok:
         return render(request, TEMPLATE, context, status=422)

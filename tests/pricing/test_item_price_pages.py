@@ -196,3 +196,19 @@ def test_the_price_list_form_sets_and_clears_the_base(manager_client):
     )  # fmt: skip
     assert negative.status_code == 422
     assert "The factor cannot be negative." in negative.content.decode()
+
+
+def test_items_priced_beyond_a_unit_price_are_edited_on_their_price_model_page(manager_client):
+    """The inline row editor knows only a unit price: a package item offers its price model page
+    instead, a plain item both."""
+    price_list = factories.price_list("STD", items={"minute": "1.00"})
+    sms = PriceListItem.objects.create(
+        price_list=price_list, item_code="SMS", unit="message", unit_price=Decimal(15),
+        pricing_mode="package", package_size=Decimal(1000),
+    )  # fmt: skip
+    minute = price_list.items.get(item_code="minute")
+    page = manager_client.get(reverse("pricing:price_list_detail", args=[price_list.pk]))
+    html = page.content.decode()
+    assert reverse("pricing:price_list_item_edit", args=[price_list.pk, sms.pk]) not in html
+    assert reverse("pricing:item_price_edit", args=[price_list.pk, sms.pk]) in html
+    assert reverse("pricing:price_list_item_edit", args=[price_list.pk, minute.pk]) in html

@@ -40,7 +40,7 @@ def test_the_dry_run_shows_what_would_change_and_writes_nothing(manager_client):
     response = _import(manager_client, price_list, GOOD)
     assert response.status_code == 200
     summary = response.context["summary"]
-    assert summary == {"add": 3, "change": 1, "remove": 0, "same": 0}
+    assert summary == {"add": 3, "change": 1, "remove": 0, "same": 0, "keep": 1}  # fax kept
     page = response.content.decode()
     assert "tiers 100:2|1000:1.5|:1" in page
     assert set(price_list.items.values_list("item_code", flat=True)) == {"minute", "fax"}
