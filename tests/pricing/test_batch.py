@@ -18,7 +18,7 @@ from django.test.utils import CaptureQueriesContext
 
 from groups import services as group_services
 from pricing import batch, services
-from pricing.models import PriceList, PricingRule, UsageRecord, UsageStatus
+from pricing.models import CATEGORY_VALIDATOR, PriceList, PricingRule, UsageRecord, UsageStatus
 from pricing.selectors import evaluate
 from tests import factories
 from tests.concurrency import at_once
@@ -327,7 +327,7 @@ def test_malformed_lines_are_reported_line_by_line_and_nothing_is_stored(worked_
     messages = caught.value.messages
     assert messages == [
         "Line 3: " + services.LINE_BAD_QUANTITY.format(value="abc"),
-        "Line 4: category “Retail Stuff”: " + services.CATEGORY_VALIDATOR.message,
+        "Line 4: category “Retail Stuff”: " + CATEGORY_VALIDATOR.message,
         "Line 5: " + services.LINE_UNKNOWN_CUSTOMER.format(value="NOBODY"),
         "Line 6: " + services.LINE_QUANTITY_NOT_POSITIVE,
         "Line 7: " + services.LINE_BAD_TIME.format(value="yesterday"),
@@ -343,7 +343,7 @@ def test_malformed_lines_are_reported_line_by_line_and_nothing_is_stored(worked_
 
 def test_an_unknown_customer_after_many_good_lines_stores_nothing(worked_example, monkeypatch):
     """Good lines already written in earlier buffers are rolled back with the rest."""
-    monkeypatch.setattr(services, "UPLOAD_BUFFER", 2)
+    monkeypatch.setattr(services.uploads, "UPLOAD_BUFFER", 2)
     good = "CUST-0002,retail,minute,1,2026-03-01T10:00:00Z\n" * 5
     with pytest.raises(ValidationError) as caught:
         _upload(HEADER + good + "CUST-9999,retail,minute,1,2026-03-01T10:00:00Z\n")

@@ -19,7 +19,7 @@ def _upload(text: str):
 
 def test_usage_errors_come_in_line_order_with_every_problem_of_a_line(worked_example, monkeypatch):
     # Customers are checked a buffer at a time: small buffers make lines wait for it.
-    monkeypatch.setattr(services, "UPLOAD_BUFFER", 2)
+    monkeypatch.setattr(services.uploads, "UPLOAD_BUFFER", 2)
     text = (
         HEADER
         + "NOBODY,retail,minute,abc,yesterday\n"
@@ -42,8 +42,8 @@ def test_usage_errors_come_in_line_order_with_every_problem_of_a_line(worked_exa
 
 
 def test_the_report_keeps_the_first_lines_and_counts_the_rest(worked_example, monkeypatch):
-    monkeypatch.setattr(services, "UPLOAD_BUFFER", 3)
-    monkeypatch.setattr(services, "MAX_REPORTED_ERRORS", 2)
+    monkeypatch.setattr(services.uploads, "UPLOAD_BUFFER", 3)
+    monkeypatch.setattr(services.uploads, "MAX_REPORTED_ERRORS", 2)
     text = HEADER + "".join(f"GHOST{n},retail,minute,1,2026-03-01T10:00:00Z\n" for n in range(5))
     with pytest.raises(ValidationError) as caught:
         _upload(text)
