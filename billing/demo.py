@@ -64,6 +64,37 @@ PRICE_LISTS = (
     ("SUMMER-PROMO-2026", "Summer promo 2026", "CZK", [("GB", "GB", "10.00")]),
 )
 
+# Price models beyond a unit price (issue 17), added to the lists above by item code: the
+# standard list's graduated data plan and its voice billed 60/60 with a minimum charge.
+PRICE_MODELS = {
+    "STD-RETAIL-2026": [
+        {
+            "item_code": "data",
+            "unit": "GB",
+            "unit_price": Decimal("25.00"),
+            "pricing_mode": "graduated",
+            "tiers": [
+                {"up_to": "10", "unit_price": "25.00"},
+                {"up_to": "100", "unit_price": "20.00"},
+                {"up_to": None, "unit_price": "15.00"},
+            ],
+        },
+        {
+            "item_code": "second",
+            "unit": "second",
+            "unit_price": Decimal("0.02"),
+            "first_increment": Decimal(60),
+            "next_increment": Decimal(60),
+            "minimum_charge": Decimal("1.50"),
+        },
+    ],
+}
+# Derived lists: list code -> (base list code, factor, name). The summer promotion is 20% off
+# the standard list; its own GB price overrides the derived one.
+DERIVED_LISTS = {
+    "SUMMER-PROMO-2026": ("STD-RETAIL-2026", Decimal("0.80"), "Summer Promo 2026"),
+}
+
 RULES = (
     # code, name, category, price list, group code, priority, valid_from, valid_to
     ("BASE-RETAIL", "Everyone: base retail", "retail", "BASE-RETAIL", None, 0, "2026-01-01", None),
@@ -197,6 +228,63 @@ def seed_worked_example() -> SeedReport:
     return report
 
 
+@transaction.atomic
+def seed_price_models() -> SeedReport:
+    """The demo's price models on top of the worked example (``seed_demo`` adds them; the
+    tests' worked example keeps plain prices): the items of :data:`PRICE_MODELS` and the
+    derived lists of :data:`DERIVED_LISTS`, each added once (by code)."""
+    report = SeedReport()
+    price_lists = {pl.code: pl for pl in PriceList.objects.filter(code__in=_PRICE_MODEL_LISTS)}
+    for list_code, items in PRICE_MODELS.items():
+        price_list = price_lists[list_code]
+        present = set(price_list.items.values_list("item_code", flat=True))
+        for item in items:
+            if item["item_code"] not in present:
+                model = PriceListItem(price_list=price_list, **item)
+                model.full_clean(exclude=["price_list"])
+                model.save()
+                report.add("items with price models")
+    for list_code, (base_code, factor, name) in DERIVED_LISTS.items():
+        price_list = price_lists[list_code]
+        if price_list.base_price_list_id is None:
+            price_list.base_price_list = price_lists[base_code]
+            price_list.factor = factor
+            price_list.name = name
+            price_list.save(update_fields=["base_price_list", "factor", "name"])
+            report.add("derived lists")
+    return report
+
+
+_PRICE_MODEL_LISTS = {*PRICE_MODELS, *DERIVED_LISTS, *(b for b, _, _ in DERIVED_LISTS.values())}
+
+
+def _scale_price_model(models: random.Random) -> dict:
+    """An item's price model for the benchmark data: about half plain per-unit prices, the rest
+    graduated, volume or package prices, some with 60/60 increments or a minimum charge."""
+    mode = models.choice(["per_unit", "per_unit", "per_unit", "graduated", "volume", "package"])
+    fields: dict = {"pricing_mode": mode}
+    if mode in ("graduated", "volume"):
+        fields["tiers"] = [
+            {"up_to": "10", "unit_price": "0.50"},
+            {"up_to": "100", "unit_price": "0.40"},
+            {"up_to": None, "unit_price": "0.25"},
+        ]
+    elif mode == "package":
+        fields["package_size"] = Decimal(models.choice([10, 100, 1000]))
+    if models.random() < 0.2:
+        fields["first_increment"] = fields["next_increment"] = Decimal(60)
+    if models.random() < 0.2:
+        fields["minimum_charge"] = Decimal("0.10")
+    return fields
+
+
+def _first_tier_prices(lists: list[PriceList]) -> None:
+    """A tiered item's unit price is its first tier's (what the pages show)."""
+    PriceListItem.objects.filter(
+        price_list__in=lists, pricing_mode__in=["graduated", "volume"]
+    ).update(unit_price=Decimal("0.50"))
+
+
 def seed_scale(
     n_customers: int, *, usage: int = 0, seed: int = 2026, n_groups: int | None = None
 ) -> SeedReport:
@@ -231,6 +319,11 @@ def seed_scale(
         lists = []
         for p in range(1, 21):
             lists.append(PriceList(code=f"SCALE-{p:02d}", name=f"Scale list {p}", currency="EUR"))
+        # A mix of price models (issue 17), drawn from their own generator so the rest of the
+        # data set stays what it was: lists 17-20 are derived from lists 1-4 at 0.90.
+        models = random.Random(seed + 17)
+        for p, pl in enumerate(lists[16:]):
+            pl.base_price_list, pl.factor = lists[p], Decimal("0.9")
         PriceList.objects.bulk_create(lists)
         PriceListItem.objects.bulk_create(
             PriceListItem(
@@ -238,11 +331,13 @@ def seed_scale(
                 item_code=item,
                 unit=item,
                 unit_price=Decimal(rng.randint(1, 500)) / 100,
+                **_scale_price_model(models),
             )
             for pl in lists
             for item in ("minute", "SMS", "GB", "unit")
             if rng.random() > 0.1 or item == "minute"
         )
+        _first_tier_prices(lists)
         categories = ["retail", "wholesale", "roaming", "iot"]
         rules = []
         for r in range(1, n_rules + 1):

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -45,7 +45,19 @@ from groups.api import (
 )
 from groups.models import Customer, CustomerGroup
 from pricing import engine, services
+from pricing.api_charges import (
+    BreakdownField,
+    ProvenanceSerializer,
+    record_billed_quantity,
+    record_breakdown,
+    result_fields,
+)
 from pricing.api_csv import CSV_EMPTY, CsvRecords, UsageCsvParser
+from pricing.api_price_lists import (  # noqa: F401 - the API's public names
+    PriceListItemSerializer,
+    PriceListSerializer,
+    PriceListViewSet,
+)
 from pricing.changesets.editing import check_direct_edit_api
 from pricing.clock import billing_tz
 from pricing.decimals import ApiDecimalField
@@ -54,7 +66,6 @@ from pricing.models import (
     CATEGORY_VALIDATOR,
     ITEM_CODE_VALIDATOR,
     PriceList,
-    PriceListItem,
     PricingRule,
     UsageRecord,
     UsageStatus,
@@ -83,96 +94,7 @@ def _uuid_ref(queryset: QuerySet, **kwargs) -> serializers.PrimaryKeyRelatedFiel
     )
 
 
-# --- Price lists ------------------------------------------------------------------------------
-
-
-class PriceListItemSerializer(serializers.Serializer):
-    item_code = serializers.CharField(max_length=64, validators=[ITEM_CODE_VALIDATOR])
-    unit = serializers.CharField(max_length=32)
-    unit_price = ApiDecimalField(
-        max_digits=MAX_DIGITS, decimal_places=6, min_value=decimal.Decimal(0)
-    )
-
-
-class PriceListSerializer(serializers.Serializer):
-    id = serializers.UUIDField(read_only=True)
-    name = serializers.CharField(max_length=200)
-    code = serializers.SlugField(max_length=100)
-    currency = serializers.CharField(
-        max_length=3, min_length=3, help_text="ISO 4217 code, e.g. CZK."
-    )
-    description = validation.ApiDescriptionField()
-    items = PriceListItemSerializer(
-        many=True,
-        required=False,
-        max_length=10_000,
-        help_text="On PUT and PATCH, the list replaces all of the price list's items.",
-    )
-    version = serializers.IntegerField(
-        read_only=True, help_text="Also the ETag, quoted; a change of any item counts too."
-    )
-    created_at = serializers.DateTimeField(read_only=True)
-    updated_at = serializers.DateTimeField(read_only=True)
-
-
-class PriceListFilter(django_filters.FilterSet):
-    search = django_filters.CharFilter(method="filter_search", help_text="Part of name or code.")
-    code = django_filters.CharFilter(field_name="code", lookup_expr="iexact")
-    currency = django_filters.CharFilter(field_name="currency", lookup_expr="iexact")
-
-    class Meta:
-        model = PriceList
-        fields = ["search", "code", "currency"]
-
-    def filter_search(self, queryset, name, value):
-        return queryset.search(value)
-
-
-def price_lists_queryset() -> QuerySet[PriceList]:
-    """Price lists with their items prefetched (one extra query per page)."""
-    items = PriceListItem.objects.order_by("item_code")
-    return PriceList.objects.prefetch_related(Prefetch("items", queryset=items)).order_by(
-        "name", "id"
-    )
-
-
-@versioned_schema
-@extend_schema(tags=["price lists"])
-class PriceListViewSet(VersionedMixin, viewsets.ModelViewSet):
-    """Price lists with nested items; only pricing managers change them."""
-
-    serializer_class = PriceListSerializer
-    filterset_class = PriceListFilter
-    queryset = PriceList.objects.all()
-
-    def get_queryset(self):
-        return price_lists_queryset()
-
-    def perform_create(self, serializer):
-        check_direct_edit_api(self.request)
-        price_list = services.price_list_create(**serializer.validated_data, by=self.request.user)
-        serializer.instance = price_lists_queryset().get(pk=price_list.pk)
-
-    def perform_update(self, serializer):
-        check_direct_edit_api(self.request)
-        # Items are replaced only when sent, on PUT as on PATCH: leaving them out keeps them.
-        fields = update_fields(serializer, {"description": ""})
-        price_list = services.price_list_update(
-            price_list=serializer.instance,
-            by=self.request.user,
-            # The ETag covers the items: any change since it was read is a conflict.
-            expected_version=self.expected_version(),
-            strict=True,
-            **fields,
-        )
-        serializer.instance = price_lists_queryset().get(pk=price_list.pk)
-
-    def perform_destroy(self, instance):
-        check_direct_edit_api(self.request)
-        services.price_list_delete(
-            price_list=instance, by=self.request.user, expected_version=self.expected_version()
-        )
-
+# --- Price lists: pricing/api_price_lists.py (items with price models, derived lists) ---------
 
 # --- Rules ------------------------------------------------------------------------------------
 
@@ -384,6 +306,20 @@ class RatePriceSerializer(serializers.Serializer):
     currency = serializers.CharField(allow_null=True)
     unit_price = serializers.DecimalField(max_digits=None, decimal_places=6, allow_null=True)
     amount = serializers.DecimalField(max_digits=None, decimal_places=2, allow_null=True)
+    billed_quantity = serializers.DecimalField(
+        max_digits=None,
+        decimal_places=6,
+        allow_null=True,
+        help_text="The quantity after billing increments (null when not rated).",
+    )
+    price_breakdown = BreakdownField()
+    price_source = serializers.CharField(
+        help_text='Where the price came from: "derived: 0.80 x STD-RETAIL-2026 minute 0.50", '
+        'or "" for an item of the rule\'s own list.'
+    )
+    price_provenance = ProvenanceSerializer(
+        many=True, help_text="The derivation chain of the price, nearest list first."
+    )
     reason = serializers.CharField()
     customer = CustomerRefSerializer()
     billing_category = serializers.CharField()
@@ -406,6 +342,7 @@ def rate_result(evaluation) -> dict:
         "currency": result.currency,
         "unit_price": result.unit_price,
         "amount": result.amount,
+        **result_fields(result, usage.item_code),
         "reason": result.reason,
         "customer": evaluation.customer,
         "billing_category": usage.billing_category,
@@ -566,9 +503,24 @@ class UsageRecordSerializer(serializers.Serializer):
     amount = serializers.DecimalField(
         max_digits=None, decimal_places=2, read_only=True, allow_null=True
     )
+    billed_quantity = serializers.SerializerMethodField(
+        help_text="The quantity after billing increments (null when not rated)."
+    )
+    price_breakdown = serializers.SerializerMethodField()
     rated_at = serializers.DateTimeField(read_only=True, allow_null=True)
     unrated_reason = serializers.CharField(read_only=True)
     created_at = serializers.DateTimeField(read_only=True)
+
+    @extend_schema_field(
+        serializers.DecimalField(max_digits=None, decimal_places=6, allow_null=True)
+    )
+    def get_billed_quantity(self, record: UsageRecord) -> str | None:
+        value = record_billed_quantity(record)
+        return None if value is None else f"{value:.6f}"
+
+    @extend_schema_field(BreakdownField())
+    def get_price_breakdown(self, record: UsageRecord) -> dict | None:
+        return record_breakdown(record)
 
 
 def _in_utc(value: datetime) -> datetime:

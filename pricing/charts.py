@@ -4,6 +4,8 @@
   records per day, over the last days (the usage page).
 - :func:`customer_paid_charts`: what one customer paid per billing day over the last 90 days,
   by rule, one chart per currency (the customer page).
+- :func:`upload_charts`: one upload's rated amount per billing day per currency and its
+  unrated records per day, over the days its records fall on (the upload's page).
 - :func:`impact_charts`: an impact preview's change per group and the distribution of the
   per-customer changes (the impact preview page).
 
@@ -88,6 +90,52 @@ def usage_charts(*, days: int = USAGE_DAYS, today: date | None = None) -> list[c
         )
     )
     return result
+
+
+UPLOAD_MAX_DAYS = 62
+
+
+def upload_charts(records) -> tuple[list[charts.Chart], int]:
+    """An upload's records (a queryset) per billing day: the rated amount per currency and the
+    unrated count, over the days from its first record's to its last's (at most the last
+    :data:`UPLOAD_MAX_DAYS`); and the number of days shown. One aggregate query."""
+    rows = list(
+        records.order_by()
+        .annotate(day=TruncDate("occurred_at", tzinfo=billing_tz()))
+        .values("day", "currency", "status")
+        .annotate(total=Sum("amount"), n=Count("pk"))
+    )
+    if not rows:
+        return [], 0
+    days = sorted({row["day"] for row in rows})
+    span = _days(days[-1], min((days[-1] - days[0]).days + 1, UPLOAD_MAX_DAYS))
+    by_currency: dict[str, dict[date, Decimal]] = defaultdict(dict)
+    unrated: dict[date, int] = defaultdict(int)
+    for row in rows:
+        if row["status"] == UsageStatus.RATED:
+            by_currency[row["currency"]][row["day"]] = row["total"]
+        elif row["status"] == UsageStatus.UNRATED:
+            unrated[row["day"]] += row["n"]
+    labels = [day.strftime("%m-%d") for day in span]
+    result = [
+        charts.bar_chart(
+            title=f"Rated amount per day, {currency}",
+            categories=labels,
+            series=[charts.Series(currency, [totals.get(day, 0) for day in span])],
+            category_header="Billing day",
+            value_format=money,
+        )
+        for currency, totals in sorted(by_currency.items())
+    ]
+    result.append(
+        charts.bar_chart(
+            title="Unrated records per day",
+            categories=labels,
+            series=[charts.Series("Unrated", [unrated.get(day, 0) for day in span])],
+            category_header="Billing day",
+        )
+    )
+    return result, len(span)
 
 
 def customer_paid_charts(

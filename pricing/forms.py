@@ -5,6 +5,8 @@ next to the field it names (``add_service_errors``). Plain forms rather than Mod
 the model's constraint messages do not compete with the services' own.
 """
 
+from decimal import Decimal
+
 from django import forms
 from django.core.exceptions import ValidationError
 
@@ -100,6 +102,37 @@ class PriceListForm(ServiceErrorsMixin, forms.Form):
         choices=CURRENCY_CHOICES, help_text="ISO 4217 code of every price on the list."
     )
     description = validation.DescriptionField()
+    base_price_list = forms.ModelChoiceField(
+        label="Based on",
+        queryset=PriceList.objects.order_by("name"),
+        required=False,
+        empty_label="Nothing: this list prices only its own items",
+        help_text="Items this list does not price itself come from that list (same currency).",
+    )
+    factor = DecimalField(
+        max_digits=10,
+        decimal_places=6,
+        min_value=0,
+        required=False,
+        error_messages={"min_value": "The factor cannot be negative."},
+        help_text="Base price x factor: 0.80 prices at 80 percent of the base.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    surcharge = DecimalField(
+        max_digits=18,
+        decimal_places=6,
+        min_value=0,
+        required=False,
+        error_messages={"min_value": "The surcharge cannot be negative."},
+        help_text="Added to every derived price per unit.",
+        widget=forms.TextInput(attrs={"inputmode": "decimal"}),
+    )
+    rounding = forms.IntegerField(
+        min_value=0,
+        max_value=6,
+        required=False,
+        help_text="Derived prices round half-up to this many decimal places.",
+    )
     # The version the editor loaded: a save from an older one is refused, showing what changed.
     version = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
@@ -114,12 +147,22 @@ class PriceListForm(ServiceErrorsMixin, forms.Form):
             "code": price_list.code,
             "currency": price_list.currency,
             "description": price_list.description,
+            "base_price_list": price_list.base_price_list_id or "",
+            "factor": price_list.factor,
+            "surcharge": price_list.surcharge,
+            "rounding": price_list.rounding,
             "version": price_list.version,
         }
 
     def price_list_fields(self) -> dict:
-        """What the price list services take (the version travels apart)."""
-        return {k: v for k, v in self.cleaned_data.items() if k != "version"}
+        """What the price list services take (the version travels apart); derivation fields
+        left empty take their defaults (factor 1, no surcharge, 2 places)."""
+        fields = {k: v for k, v in self.cleaned_data.items() if k != "version"}
+        defaults = {"factor": Decimal(1), "surcharge": Decimal(0), "rounding": 2}
+        for name, default in defaults.items():
+            if fields.get(name) is None:
+                fields[name] = default
+        return fields
 
 
 class PriceListItemForm(ServiceErrorsMixin, forms.Form):

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from groups.models import Customer, CustomerGroup, Membership
 from groups.selectors import customer_search
-from pricing import clock, engine, rulecache
+from pricing import arithmetic, clock, engine, rulecache
 from pricing.clock import billing_today, billing_tz
 from pricing.forms_simulate import CoverageGroupFilter
 from pricing.models import PriceListItem, PricingRule
@@ -198,6 +198,15 @@ class Side:
     @property
     def quantity(self) -> str:
         return format_quantity(self.evaluation.usage.quantity)
+
+    @property
+    def arithmetic(self) -> list[str]:
+        """The winner's arithmetic, step by step (:mod:`pricing.arithmetic`)."""
+        return arithmetic.charge_lines(self.result, self.result.currency)
+
+    @property
+    def price_source(self) -> str:
+        return arithmetic.price_source(self.result, self.evaluation.usage.item_code)
 
     @property
     def when(self) -> str:
@@ -522,6 +531,11 @@ def prefill_from_rule(rule_id) -> RulePrefill | None:
 class CoverageCell:
     result: engine.Result
     tie_with: engine.Rule | None = None
+    item_code: str = ""
+
+    @property
+    def note(self) -> str:
+        return arithmetic.price_note(self.result, self.item_code)
 
     @property
     def css(self) -> str:
@@ -648,7 +662,7 @@ def coverage(
                 else "a customer in no group",
             )
             result = book.rate(usage, group_ids=group_ids)
-            cell = CoverageCell(result, _tie_with(result, item))
+            cell = CoverageCell(result, _tie_with(result, item), item)
             if not result.rated:
                 unrated.append((usage, group_ids, partial(setattr, cell, "result")))
             cells.append(cell)
@@ -677,6 +691,10 @@ class EffectivePrice:
     def unit_price(self) -> str:
         price = self.result.unit_price
         return format_price(price) if price is not None else ""
+
+    @property
+    def note(self) -> str:
+        return arithmetic.price_note(self.result, self.item_code)
 
 
 @dataclass

@@ -64,10 +64,11 @@ class Derivation:
     base: ItemPrice
 
     def describe(self, item_code: str) -> str:
-        surcharge = f" + {_plain(self.surcharge)}" if self.surcharge else ""
+        """ "derived: 0.80 x STD-RETAIL-2026 minute 0.50" (+ the surcharge when there is one)."""
+        surcharge = f" + {format_price(self.surcharge)}" if self.surcharge else ""
         return (
-            f"derived: {_plain(self.factor)} x {self.base_code} {item_code} "
-            f"{_plain(self.base.unit_price)}{surcharge}"
+            f"derived: {format_price(self.factor)} x {self.base_code} {item_code} "
+            f"{format_price(self.base.unit_price)}{surcharge}"
         )
 
 
@@ -101,6 +102,24 @@ class ItemPrice:
     def source(self, item_code: str) -> str:
         """Where the price came from, in words ("derived: 0.80 x STD ..."; "" for a list's own)."""
         return self.derivation.describe(item_code) if self.derivation is not None else ""
+
+    def provenance(self) -> list[dict]:
+        """Where the price came from as plain data, one entry per derivation, nearest first
+        (empty for a list's own item): the base list, factor, surcharge, rounding and the base
+        price the arithmetic started from."""
+        steps, current = [], self.derivation
+        while current is not None:
+            steps.append(
+                {
+                    "base_price_list_code": current.base_code,
+                    "factor": _plain(current.factor),
+                    "surcharge": _plain(current.surcharge),
+                    "rounding": current.rounding,
+                    "base_unit_price": _plain(current.base.unit_price),
+                }
+            )
+            current = current.base.derivation
+        return steps
 
 
 def as_price(value: ItemPrice | Decimal) -> ItemPrice:
@@ -156,6 +175,13 @@ class Charge:
             ],
             "minimum_applied": self.minimum_applied,
         }
+
+
+def format_price(value: Decimal) -> str:
+    """A unit price as people write it: at least two decimals, no trailing zeros beyond them."""
+    text = f"{value.normalize():f}"
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
 
 
 def _plain(value: Decimal) -> str:

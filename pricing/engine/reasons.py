@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 
-from pricing.engine.prices import ItemPrice, describe
+from pricing.engine.prices import ItemPrice, describe, format_price  # noqa: F401 - public here too
 from pricing.engine.rules import Rule, Status
 
 
@@ -31,13 +31,6 @@ OUTCOME_OF_STATUS = {
     Status.SCHEDULED: Outcome.NOT_YET_VALID,
     Status.EXPIRED: Outcome.EXPIRED,
 }
-
-
-def format_price(value: Decimal) -> str:
-    """A unit price as people write it: at least two decimals, no trailing zeros beyond them."""
-    text = f"{value.normalize():f}"
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
 
 
 def rated_reason(rule: Rule, item_code: str, price: ItemPrice) -> str:

@@ -19,13 +19,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from groups.pages import paginate, redirect_to, wants_fragment
 from groups.versions import StaleEdit
-from pricing import services
+from pricing import engine, services
 from pricing.changesets.editing import changeset_picker, direct_edit, direct_saves_allowed
 from pricing.clock import billing_today
 from pricing.filters import PriceListFilter
 from pricing.forms import PriceListForm, PriceListItemForm, mark_invalid
 from pricing.models import PriceList, PriceListItem
-from pricing.views._history import format_value, history_entries
+from pricing.selectors_prices import derivation_chain, inherited_prices
+from pricing.views._history import foreign_key_ids, format_value, history_entries
 from pricing.views.changesets_editing import price_list_form_to_changeset
 
 PAGE_SIZE = 25
@@ -78,15 +79,26 @@ def _items(price_list: PriceList) -> list[PriceListItem]:
 def _decorate(items: list[PriceListItem]) -> list[PriceListItem]:
     for item in items:
         item.price_display = format_value(item.unit_price)
+        price = item.engine_price()
+        # The price model in the engine's words, for anything but a plain per-unit price.
+        item.model_display = (
+            "" if price.simple else engine.describe(price, item.price_list.currency)
+        )
     return items
 
 
 def price_list_history(price_list: PriceList) -> list:
     """The list's own changes and its items', newest first (two queries)."""
+    records = list(price_list.history.select_related("history_user"))
+    bases = foreign_key_ids(records, ["base_price_list"])["base_price_list"]
+    # Bases by code, not id; no query for a list that was never based on another.
+    names = (
+        {"base_price_list": dict(PriceList.objects.filter(pk__in=bases).values_list("pk", "code"))}
+        if bases
+        else {}
+    )
     own = history_entries(
-        price_list.history.select_related("history_user"),
-        exclude={"created_at"},
-        subject=lambda record: "Price list",
+        records, exclude={"created_at"}, subject=lambda record: "Price list", names=names
     )
     items = history_entries(
         PriceListItem.history.filter(price_list_id=price_list.pk).select_related("history_user"),
@@ -127,9 +139,14 @@ def _detail_context(
     history = price_list_history(price_list)
     if edit_item is not None and edit_form is None:
         edit_form = _item_form(edit_item)
+    items = _items(price_list)
+    chain = derivation_chain(price_list)
     return {
         "price_list": price_list,
-        "items": _items(price_list),
+        "items": items,
+        "chain": chain,
+        "depth": len(chain) - 1,
+        "inherited": inherited_prices(price_list, {item.item_code for item in items}),
         "rules": rules,
         "history": history[:HISTORY_LIMIT],
         "history_total": len(history),

@@ -384,6 +384,19 @@ def usage_charts(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @permission_required(CAN_VIEW, raise_exception=True)
+def usage_batch_charts(request: HttpRequest, key: str) -> HttpResponse:
+    """An upload's rated amount per day per currency and its unrated records per day: loaded
+    into the upload's page once shown, or a page of its own without JavaScript."""
+    context = _batch_context(key)
+    found, days = pricing_charts.upload_charts(batch.batch_records(key))
+    context.update(charts=found, days=days)
+    if wants_fragment(request):
+        return render(request, "usage/batch_charts.html#charts", context)
+    return render(request, "usage/batch_charts.html", context)
+
+
+@require_GET
+@permission_required(CAN_VIEW, raise_exception=True)
 def customer_paid(request: HttpRequest, pk) -> HttpResponse:
     """What a customer paid per day over the last 90 days, by rule: loaded into the customer
     page (which reads nothing of pricing), or a page of its own."""
@@ -592,5 +605,6 @@ urlpatterns = [
     path("usage/customers/<uuid:pk>/paid/", customer_paid, name="customer_paid"),
     path("usage/batches/<str:key>/", usage_batch, name="usage_batch"),
     path("usage/batches/<str:key>/rate/", usage_batch_rate, name="usage_batch_rate"),
+    path("usage/batches/<str:key>/charts/", usage_batch_charts, name="usage_batch_charts"),
     path("usage/batches/<str:key>/export.csv", usage_batch_export, name="usage_batch_export"),
 ]

@@ -25,9 +25,17 @@ def test_create_price_list_with_items_returns_decimal_strings(manager_api):
     assert response.status_code == 201
     body = response.json()
     assert body["currency"] == "CZK"
+    plain = {
+        "pricing_mode": "per_unit",
+        "tiers": [],
+        "package_size": None,
+        "first_increment": None,
+        "next_increment": None,
+        "minimum_charge": None,
+    }
     assert body["items"] == [
-        {"item_code": "GB", "unit": "GB", "unit_price": "18.000000"},
-        {"item_code": "minute", "unit": "minute", "unit_price": "0.800000"},
+        {"item_code": "GB", "unit": "GB", "unit_price": "18.000000", **plain},
+        {"item_code": "minute", "unit": "minute", "unit_price": "0.800000", **plain},
     ]
 
 

@@ -34,7 +34,7 @@ ENDPOINTS = [
     # path, the endpoint's own queries (what they are)
     ("/api/v1/groups", 2),  # count, page with member_count subquery
     ("/api/v1/customers", 3),  # count, page, current groups (prefetch)
-    ("/api/v1/price-lists", 3),  # count, page, items (prefetch)
+    ("/api/v1/price-lists", 4),  # count, page, items (prefetch), every list's base (depth)
     ("/api/v1/pricing-rules", 2),  # count, page
     ("/api/v1/usage-records", 2),  # count, page joined to the customer
     ("/api/v1/groups/{shared}/customers", 4),  # group, count, page, current groups

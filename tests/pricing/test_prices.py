@@ -152,7 +152,7 @@ def test_a_derived_list_prices_its_base_items_and_keeps_its_own():
     }
     prices = resolve_lists(lists)["promo"]
     assert prices["minute"].unit_price == D("0.40")
-    assert prices["minute"].source("minute") == "derived: 0.8 x STD minute 0.5"
+    assert prices["minute"].source("minute") == "derived: 0.80 x STD minute 0.50"
     assert prices["sms"].unit_price == D("0.10")  # its own item wins
     assert prices["sms"].source("sms") == ""
 
