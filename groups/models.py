@@ -16,6 +16,11 @@ from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from groups.criteria.attributes import (
+    COUNTRY_VALIDATOR,
+    SEGMENT_VALIDATOR,
+    validate_attributes,
+)
 from groups.validation import (
     DESCRIPTION_MAX_LENGTH,
     validate_description_length,
@@ -119,6 +124,19 @@ class Customer(Archivable, TimeStampedModel):
     )
     email = models.EmailField(blank=True)
     is_active = models.BooleanField("active", default=True)
+    # Attributes criteria groups filter on (groups.criteria.attributes).
+    country = models.CharField(
+        max_length=2, blank=True, validators=[COUNTRY_VALIDATOR], help_text="ISO code, e.g. CZ"
+    )
+    segment = models.CharField(
+        "segment or plan", max_length=64, blank=True, validators=[SEGMENT_VALIDATOR]
+    )
+    signed_up_on = models.DateField(
+        "signup date", null=True, blank=True, validators=[validate_supported_day]
+    )
+    attributes = models.JSONField(
+        default=dict, blank=True, validators=[validate_attributes], help_text="key=value pairs"
+    )
 
     objects = LiveManager.from_queryset(CustomerQuerySet)()
     all_objects = CustomerQuerySet.as_manager()
@@ -344,6 +362,14 @@ class Membership(models.Model):
         editable=False,
     )
 
+    # Joins and leaves a criteria refresh or an expiry made: the version of the group's criteria
+    # that decided (its history keeps the conditions of every version), or the expiry.
+    joined_by_criteria_version = models.PositiveIntegerField(null=True, blank=True)
+    left_by_criteria_version = models.PositiveIntegerField(null=True, blank=True)
+    left_reason = models.CharField(
+        max_length=10, blank=True, choices=[("criteria", "criteria"), ("expiry", "expiry")]
+    )
+
     objects = MembershipQuerySet.as_manager()
 
     class Meta:
@@ -391,3 +417,7 @@ class Membership(models.Model):
     @property
     def is_backdated(self) -> bool:
         return self.backdated_at is not None
+
+
+# Criteria groups' models live in their own package; importing them here registers them.
+from groups.criteria.models import GroupCriteria  # noqa: E402, F401
