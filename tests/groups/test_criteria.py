@@ -16,7 +16,9 @@ NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 
 
 def members(group) -> set[str]:
-    return set(Membership.objects.current().filter(group=group).values_list("customer__name", flat=True))
+    return set(
+        Membership.objects.current().filter(group=group).values_list("customer__name", flat=True)
+    )
 
 
 def save(group, conditions, **kwargs):
@@ -26,12 +28,23 @@ def save(group, conditions, **kwargs):
 @pytest.fixture
 def people(db):
     return {
-        "cz_ent": f.customer("CZ Enterprise", country="CZ", segment="enterprise",
-                             signed_up_on=date(2024, 5, 1), attributes={"industry": "telecom"}),
-        "de_ent": f.customer("DE Enterprise", country="DE", segment="enterprise",
-                             signed_up_on=date(2025, 6, 1), attributes={"industry": "retail"}),
-        "cz_smb": f.customer("CZ Small", country="CZ", segment="smb",
-                             signed_up_on=date(2026, 1, 5)),
+        "cz_ent": f.customer(
+            "CZ Enterprise",
+            country="CZ",
+            segment="enterprise",
+            signed_up_on=date(2024, 5, 1),
+            attributes={"industry": "telecom"},
+        ),
+        "de_ent": f.customer(
+            "DE Enterprise",
+            country="DE",
+            segment="enterprise",
+            signed_up_on=date(2025, 6, 1),
+            attributes={"industry": "retail"},
+        ),
+        "cz_smb": f.customer(
+            "CZ Small", country="CZ", segment="smb", signed_up_on=date(2026, 1, 5)
+        ),
         "blank": f.customer("No Attributes"),
     }
 
@@ -40,21 +53,49 @@ def test_attribute_equals_in_not_in(people):
     """equals / in / not in over country, segment and a free attribute (missing = not in)."""
     g = f.group("Attr")
     cases = [
-        ([{"kind": "attribute", "field": "country", "op": "equals", "value": "cz"}],
-         {"CZ Enterprise", "CZ Small"}),
-        ([{"kind": "attribute", "field": "segment", "op": "in", "value": ["enterprise", "x"]}],
-         {"CZ Enterprise", "DE Enterprise"}),
-        ([{"kind": "attribute", "field": "country", "op": "not_in", "value": "CZ, DE"}],
-         {"No Attributes"}),
-        ([{"kind": "attribute", "field": "attribute", "key": "industry", "op": "equals",
-           "value": "telecom"}], {"CZ Enterprise"}),
-        ([{"kind": "attribute", "field": "attribute", "key": "industry", "op": "not_in",
-           "value": ["telecom"]}], {"DE Enterprise", "CZ Small", "No Attributes"}),
+        (
+            [{"kind": "attribute", "field": "country", "op": "equals", "value": "cz"}],
+            {"CZ Enterprise", "CZ Small"},
+        ),
+        (
+            [{"kind": "attribute", "field": "segment", "op": "in", "value": ["enterprise", "x"]}],
+            {"CZ Enterprise", "DE Enterprise"},
+        ),
+        (
+            [{"kind": "attribute", "field": "country", "op": "not_in", "value": "CZ, DE"}],
+            {"No Attributes"},
+        ),
+        (
+            [
+                {
+                    "kind": "attribute",
+                    "field": "attribute",
+                    "key": "industry",
+                    "op": "equals",
+                    "value": "telecom",
+                }
+            ],
+            {"CZ Enterprise"},
+        ),
+        (
+            [
+                {
+                    "kind": "attribute",
+                    "field": "attribute",
+                    "key": "industry",
+                    "op": "not_in",
+                    "value": ["telecom"],
+                }
+            ],
+            {"DE Enterprise", "CZ Small", "No Attributes"},
+        ),
     ]
     for conditions, expected in cases:
         criteria = save(g, conditions)
         spec = refresh.Spec.of(criteria)
-        assert set(refresh.should_be_members(g, spec, NOW).values_list("name", flat=True)) == expected
+        assert (
+            set(refresh.should_be_members(g, spec, NOW).values_list("name", flat=True)) == expected
+        )
 
 
 def test_attribute_before_after_dates(people):
@@ -65,7 +106,9 @@ def test_attribute_before_after_dates(people):
         ("after", "2025-06-01", {"CZ Small"}),
         ("equals", "2025-06-01", {"DE Enterprise"}),
     ]:
-        criteria = save(g, [{"kind": "attribute", "field": "signed_up_on", "op": op, "value": value}])
+        criteria = save(
+            g, [{"kind": "attribute", "field": "signed_up_on", "op": op, "value": value}]
+        )
         found = refresh.should_be_members(g, refresh.Spec.of(criteria), NOW)
         assert set(found.values_list("name", flat=True)) == expected
 
@@ -81,15 +124,22 @@ def test_group_membership_conditions(people):
     assert set(found.values_list("name", flat=True)) == {"CZ Enterprise"}
     criteria = save(g, [{"kind": "group", "op": "not_in", "group": partners.code}])
     found = refresh.should_be_members(g, refresh.Spec.of(criteria), NOW)
-    assert set(found.values_list("name", flat=True)) == {"DE Enterprise", "CZ Small", "No Attributes"}
+    assert set(found.values_list("name", flat=True)) == {
+        "DE Enterprise",
+        "CZ Small",
+        "No Attributes",
+    }
 
 
 def test_all_conditions_must_hold(people):
     g = f.group("Both")
-    criteria = save(g, [
-        {"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"},
-        {"kind": "attribute", "field": "segment", "op": "equals", "value": "enterprise"},
-    ])
+    criteria = save(
+        g,
+        [
+            {"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"},
+            {"kind": "attribute", "field": "segment", "op": "equals", "value": "enterprise"},
+        ],
+    )
     found = refresh.should_be_members(g, refresh.Spec.of(criteria), NOW)
     assert list(found.values_list("name", flat=True)) == ["CZ Enterprise"]
 
@@ -98,8 +148,11 @@ def test_refresh_writes_history_with_criteria_version_and_twice_changes_nothing(
     """Joins and leaves name the criteria version; a second refresh changes nothing."""
     g = f.group("VIP")
     f.membership(g, people["cz_smb"], joined_at=NOW - timedelta(days=90))
-    criteria = save(g, [{"kind": "attribute", "field": "segment", "op": "equals",
-                         "value": "enterprise"}], enabled=True)
+    criteria = save(
+        g,
+        [{"kind": "attribute", "field": "segment", "op": "equals", "value": "enterprise"}],
+        enabled=True,
+    )
     result = refresh.refresh(criteria, now=NOW)
     assert (result["joined"], result["left"]) == (2, 1)
     assert members(g) == {"CZ Enterprise", "DE Enterprise"}
@@ -115,8 +168,9 @@ def test_refresh_writes_history_with_criteria_version_and_twice_changes_nothing(
     assert (again["joined"], again["left"]) == (0, 0)
     assert Membership.objects.count() == count
     # A new version: joins are recorded under it.
-    criteria = save(g, [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}],
-                    enabled=True)
+    criteria = save(
+        g, [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}], enabled=True
+    )
     assert criteria.version == 2
     refresh.refresh(criteria, now=NOW + timedelta(days=1))
     rejoined = Membership.objects.current().get(group=g, customer=people["cz_smb"])
@@ -127,8 +181,9 @@ def test_refresh_writes_history_with_criteria_version_and_twice_changes_nothing(
 
 def test_refresh_of_disabled_criteria_changes_nothing(people):
     g = f.group("Manual")
-    criteria = save(g, [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}],
-                    enabled=False)
+    criteria = save(
+        g, [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}], enabled=False
+    )
     assert refresh.refresh(criteria, now=NOW)["joined"] == 0
     assert members(g) == set()
 
@@ -155,8 +210,12 @@ def test_always_and_never_include(people):
 def test_minimum_stay_keeps_members_who_stop_qualifying(people):
     """A member who stops qualifying stays until the minimum stay after its join has passed."""
     g = f.group("Sticky")
-    criteria = save(g, [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}],
-                    enabled=True, minimum_stay_days=30)
+    criteria = save(
+        g,
+        [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}],
+        enabled=True,
+        minimum_stay_days=30,
+    )
     refresh.refresh(criteria, now=NOW)
     people["cz_smb"].country = "SK"
     people["cz_smb"].save()
@@ -174,8 +233,9 @@ def test_preview_counts_and_names_before_saving(people):
     """The preview of unsaved criteria names who would join and leave, and changes nothing."""
     g = f.group("Preview")
     f.membership(g, people["blank"])
-    spec = refresh.Spec(conditions=[{"kind": "attribute", "field": "country", "op": "equals",
-                                     "value": "CZ"}])
+    spec = refresh.Spec(
+        conditions=[{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}]
+    )
     result = refresh.preview(g, spec, NOW)
     assert (result.joining, result.leaving, result.members_after) == (2, 1, 2)
     assert result.joining_names == ["CZ Enterprise", "CZ Small"]
@@ -194,19 +254,66 @@ def test_refresh_adds_nobody_after_expiry(people):
     [
         ("nope", "list"),
         ([{"kind": "magic"}], "unknown kind"),
-        ([{"kind": "attribute", "field": "shoe", "op": "equals", "value": "x"}], "unknown attribute"),
+        (
+            [{"kind": "attribute", "field": "shoe", "op": "equals", "value": "x"}],
+            "unknown attribute",
+        ),
         ([{"kind": "attribute", "field": "country", "op": "before", "value": "x"}], "comparison"),
-        ([{"kind": "attribute", "field": "signed_up_on", "op": "after", "value": "May"}], "not a date"),
-        ([{"kind": "attribute", "field": "attribute", "key": "Bad Key", "op": "in", "value": "x"}],
-         "free attribute"),
+        (
+            [{"kind": "attribute", "field": "signed_up_on", "op": "after", "value": "May"}],
+            "not a date",
+        ),
+        (
+            [
+                {
+                    "kind": "attribute",
+                    "field": "attribute",
+                    "key": "Bad Key",
+                    "op": "in",
+                    "value": "x",
+                }
+            ],
+            "free attribute",
+        ),
         ([{"kind": "attribute", "field": "segment", "op": "equals", "value": ""}], "value"),
         ([{"kind": "group", "op": "in", "group": "no-such-group"}], "no group"),
-        ([{"kind": "usage", "measure": "amount", "window": "previous_month", "op": "gt",
-           "threshold": "10"}], "currency"),
-        ([{"kind": "usage", "measure": "quantity", "window": "last_days", "days": 0, "op": "gt",
-           "threshold": "10"}], "days"),
-        ([{"kind": "usage", "measure": "quantity", "window": "previous_month", "op": "gt",
-           "threshold": "-1"}], "threshold"),
+        (
+            [
+                {
+                    "kind": "usage",
+                    "measure": "amount",
+                    "window": "previous_month",
+                    "op": "gt",
+                    "threshold": "10",
+                }
+            ],
+            "currency",
+        ),
+        (
+            [
+                {
+                    "kind": "usage",
+                    "measure": "quantity",
+                    "window": "last_days",
+                    "days": 0,
+                    "op": "gt",
+                    "threshold": "10",
+                }
+            ],
+            "days",
+        ),
+        (
+            [
+                {
+                    "kind": "usage",
+                    "measure": "quantity",
+                    "window": "previous_month",
+                    "op": "gt",
+                    "threshold": "-1",
+                }
+            ],
+            "threshold",
+        ),
     ],
 )
 def test_invalid_conditions_are_refused_with_a_message(db, conditions, message):
@@ -248,7 +355,10 @@ def test_expire_ends_open_memberships_at_the_given_instant_as_expiry(people):
 
 
 def test_parse_attributes():
-    assert parse_attributes("industry=telecom; tier = gold\n") == {"industry": "telecom", "tier": "gold"}
+    assert parse_attributes("industry=telecom; tier = gold\n") == {
+        "industry": "telecom",
+        "tier": "gold",
+    }
     with pytest.raises(ValidationError):
         parse_attributes("industry")
     with pytest.raises(ValidationError):
