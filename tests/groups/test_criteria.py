@@ -157,9 +157,11 @@ def test_refresh_writes_history_with_criteria_version_and_twice_changes_nothing(
     assert (result["joined"], result["left"]) == (2, 1)
     assert members(g) == {"CZ Enterprise", "DE Enterprise"}
     joined = Membership.objects.get(group=g, customer=people["cz_ent"])
-    assert joined.joined_at == NOW and joined.joined_by_criteria_version == 1
+    assert joined.joined_at == NOW
+    assert joined.joined_by_criteria_version == 1
     left = Membership.objects.get(group=g, customer=people["cz_smb"])
-    assert left.left_at == NOW and left.left_reason == "criteria"
+    assert left.left_at == NOW
+    assert left.left_reason == "criteria"
     assert left.left_by_criteria_version == 1
     g.refresh_from_db()
     assert g.members_changed_at == NOW
@@ -189,7 +191,7 @@ def test_refresh_of_disabled_criteria_changes_nothing(people):
 
 
 def test_always_and_never_include(people):
-    """Always-include joins without qualifying; never-include leaves at once, minimum stay or not."""
+    """Always-include joins without qualifying; never-include leaves despite the minimum stay."""
     g = f.group("Lists")
     f.membership(g, people["de_ent"], joined_at=NOW - timedelta(days=1))
     criteria = save(
@@ -250,7 +252,7 @@ def test_refresh_adds_nobody_after_expiry(people):
 
 
 @pytest.mark.parametrize(
-    "conditions, message",
+    ("conditions", "message"),
     [
         ("nope", "list"),
         ([{"kind": "magic"}], "unknown kind"),

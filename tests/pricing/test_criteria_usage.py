@@ -96,7 +96,7 @@ def test_quantity_of_an_item_over_the_last_days(db):
 
 
 def test_below_a_threshold_includes_customers_without_usage(db):
-    small, none, big = f.customer("Small"), f.customer("No usage"), f.customer("Big")
+    small, _none, big = f.customer("Small"), f.customer("No usage"), f.customer("Big")
     rated(small, "10", at=datetime(2026, 2, 5, tzinfo=UTC))
     rated(big, "1000", at=datetime(2026, 2, 5, tzinfo=UTC))
     g = f.group("Low spenders")
