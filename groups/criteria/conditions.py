@@ -219,7 +219,7 @@ def _clean_group(condition: dict) -> dict:
         group = CustomerGroup.objects.filter(pk=pk).first()
     if group is None:
         raise ValidationError(BAD_GROUP.format(value=value))
-    return {"op": op, "group": str(group.pk), "group_name": group.name}
+    return {"op": op, "group": str(group.pk), "group_name": group.name, "group_code": group.code}
 
 
 def _group_q(condition: dict, context: Context) -> Q:

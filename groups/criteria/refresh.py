@@ -32,6 +32,7 @@ from groups.models import Customer, CustomerGroup, Membership
 from groups.signals import send_membership_changed
 
 NAMES_SHOWN = 10
+REFRESH_SUMMARY = "{group}: {joined} joined, {left} left (criteria v{version})."
 INSERT_BATCH = 5_000
 
 _billing_day: list[Callable[[datetime], date]] = []
@@ -196,6 +197,9 @@ def refresh(criteria: GroupCriteria, now: datetime | None = None) -> dict:
         "left": left,
         "version": criteria.version,
         "at": now.isoformat(),
+        "summary": REFRESH_SUMMARY.format(
+            joined=len(join_ids), left=left, version=criteria.version, group=group.name
+        ),
     }
     GroupCriteria.objects.filter(pk=criteria.pk).update(last_refreshed_at=now, last_refresh=result)
     return result

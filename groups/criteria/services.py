@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from groups.criteria import conditions as kinds
 from groups.criteria.models import GroupCriteria
+from groups.criteria.refresh import Spec
 from groups.models import Customer, CustomerGroup, Membership
 from groups.signals import send_membership_changed
 
@@ -73,6 +74,44 @@ def _check_cycles(group: CustomerGroup, conditions: list[dict]) -> None:
                 stack.extend(edges.get(node, ()))
 
 
+def criteria_check(
+    *,
+    group: CustomerGroup,
+    conditions,
+    always_include: Iterable = (),
+    never_include: Iterable = (),
+    minimum_stay_days: int = 0,
+) -> Spec:
+    """The criteria validated and normalised (what a preview evaluates and a save stores).
+
+    Raises one ``ValidationError`` with every problem, keyed by field.
+    """
+    errors: dict[str, list[str]] = {}
+    cleaned: list[dict] = []
+    always: list = []
+    never: list = []
+    try:
+        cleaned = kinds.validate_conditions(conditions, group_id=group.pk)
+        _check_cycles(group, cleaned)
+    except ValidationError as error:
+        errors["conditions"] = error.messages
+    try:
+        always = _customer_ids(always_include, "always_include")
+        never = _customer_ids(never_include, "never_include")
+        both = set(always) & set(never)
+        if both:
+            names = Customer.all_objects.filter(pk__in=both).values_list("name", flat=True)
+            raise ValidationError({"never_include": BOTH_LISTS.format(names=", ".join(names))})
+    except ValidationError as error:
+        for key, messages in error.message_dict.items():
+            errors.setdefault(key, []).extend(messages)
+    if not isinstance(minimum_stay_days, int) or not 0 <= minimum_stay_days <= 3650:
+        errors["minimum_stay_days"] = [STAY_TOO_LONG]
+    if errors:
+        raise ValidationError(errors)
+    return Spec(conditions=cleaned, always=always, never=never, minimum_stay_days=minimum_stay_days)
+
+
 @transaction.atomic
 def criteria_save(
     *,
@@ -93,41 +132,26 @@ def criteria_save(
     criteria = GroupCriteria.objects.select_for_update().filter(group=group).first()
     if criteria is not None and version is not None and version != criteria.version:
         raise ValidationError(CRITERIA_STALE.format(current=criteria.version))
-    errors: dict[str, list[str]] = {}
-    try:
-        cleaned = kinds.validate_conditions(conditions, group_id=group.pk)
-        _check_cycles(group, cleaned)
-    except ValidationError as error:
-        errors["conditions"] = error.messages
-    try:
-        always = _customer_ids(always_include, "always_include")
-        never = _customer_ids(never_include, "never_include")
-        both = set(always) & set(never)
-        if both:
-            names = ", ".join(
-                Customer.all_objects.filter(pk__in=both).values_list("name", flat=True)
-            )
-            raise ValidationError({"never_include": BOTH_LISTS.format(names=names)})
-    except ValidationError as error:
-        for key, messages in error.message_dict.items():
-            errors.setdefault(key, []).extend(messages)
-    if not isinstance(minimum_stay_days, int) or not 0 <= minimum_stay_days <= 3650:
-        errors["minimum_stay_days"] = [STAY_TOO_LONG]
-    if errors:
-        raise ValidationError(errors)
+    spec = criteria_check(
+        group=group,
+        conditions=conditions,
+        always_include=always_include,
+        never_include=never_include,
+        minimum_stay_days=minimum_stay_days,
+    )
     if criteria is None:
         criteria = GroupCriteria(group=group)
     else:
         criteria.version += 1
-    criteria.conditions = cleaned
+    criteria.conditions = spec.conditions
     criteria.enabled = bool(enabled)
-    criteria.minimum_stay_days = minimum_stay_days
+    criteria.minimum_stay_days = spec.minimum_stay_days
     criteria.updated_by = by if getattr(by, "is_authenticated", False) else None
     criteria.full_clean(exclude=["group"])
     criteria._history_user = criteria.updated_by
     criteria.save()
-    criteria.always_include.set(always)
-    criteria.never_include.set(never)
+    criteria.always_include.set(spec.always)
+    criteria.never_include.set(spec.never)
     return criteria
 
 

@@ -1,6 +1,7 @@
 """Refreshing criteria groups as background work."""
 
 from django.tasks import task
+from django.urls import reverse
 
 from background.services import Job, run_work
 from groups.criteria import refresh
@@ -20,4 +21,5 @@ def _refresh_group(job: Job) -> dict:
         return {"joined": 0, "left": 0, "skipped": "no criteria"}
     result = refresh.refresh(criteria)
     job.progress(1, 1)
-    return result
+    url = reverse("groups:group_detail", args=[criteria.group_id])
+    return {**result, "link": {"url": url, "label": "Open the group"}}
