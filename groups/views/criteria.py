@@ -22,7 +22,10 @@ from groups.criteria.models import GroupCriteria
 from groups.pages import wants_fragment
 from groups.views.groups import get_group
 
-SAVED = "Saved the criteria (version {version}). Refresh to apply them now, or wait for the daily refresh."
+SAVED = (
+    "Saved the criteria (version {version}). Refresh to apply them now, or wait for the daily "
+    "refresh."
+)
 
 
 def _criteria(group) -> GroupCriteria | None:
@@ -91,12 +94,12 @@ def _render(request: HttpRequest, context: dict) -> HttpResponse:
 @permission_required("groups.view_groupcriteria", raise_exception=True)
 def group_criteria(request: HttpRequest, pk) -> HttpResponse:
     """Show the criteria; pricing managers preview (who would join, who would leave) and save."""
+    if request.method == "POST" and not request.user.has_perm("groups.change_groupcriteria"):
+        raise PermissionDenied
     group = get_group(pk)
     criteria = _criteria(group)
     if request.method == "GET":
         return _render(request, criteria_context(group, criteria))
-    if not request.user.has_perm("groups.change_groupcriteria"):
-        raise PermissionDenied
     form = forms.CriteriaForm(request.POST)
     conditions = forms.conditions_from_post(request.POST)
     context_extra: dict = {"editing": True}

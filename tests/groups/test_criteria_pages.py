@@ -45,7 +45,8 @@ def test_preview_names_who_would_join_and_leave_and_saves_nothing(manager_client
     assert response.status_code == 200
     body = response.content.decode()
     assert "<strong>3</strong> would join, <strong>1</strong> would leave" in body
-    assert "CZ 0, CZ 1, CZ 2" in body and "Leaving: DE 1" in body
+    assert "CZ 0, CZ 1, CZ 2" in body
+    assert "Leaving: DE 1" in body
     assert not GroupCriteria.objects.exists()
 
 
@@ -100,7 +101,8 @@ def test_add_a_condition_row_with_htmx_and_without(manager_client, setup):
     assert 'data-kind="usage"' in row.content.decode()
     page = manager_client.post(url(group), form(add="group", **attr_row(0)))
     body = page.content.decode()
-    assert 'data-kind="group"' in body and 'data-kind="attribute"' in body
+    assert 'data-kind="group"' in body
+    assert 'data-kind="attribute"' in body
     assert not GroupCriteria.objects.exists()
 
 
