@@ -64,3 +64,55 @@ def parse_attributes(text: str) -> dict[str, str]:
 
 def format_attributes(value: dict | None) -> str:
     return "; ".join(f"{key}={item}" for key, item in sorted((value or {}).items()))
+
+
+# --- The customer CSV import's attribute columns ---------------------------------------------
+
+IMPORT_COLUMNS = ("country", "segment", "signed_up_on", "attributes")
+IMPORT_BAD_DATE = "Line {line}: signup date: “{value}” is not a date (YYYY-MM-DD)."
+IMPORT_BAD_ATTRIBUTES = "Line {line}: attributes: {message}"
+
+
+def read_import_attributes(cell, columns, line: int) -> tuple[dict, list[str]]:
+    """The attribute columns the file has, read from one line: ``(values, problems)``.
+
+    Only columns present in the file are returned, so an import without them changes no
+    attribute. ``cell(name)`` gives a cell's stripped text. Field rules (the country's form,
+    the segment's) are the model's, checked with the rest of the line.
+    """
+    from datetime import date
+
+    values: dict = {}
+    problems: list[str] = []
+    for name in IMPORT_COLUMNS:
+        if name not in columns:
+            continue
+        text = cell(name)
+        if name == "country":
+            values[name] = text.upper()
+        elif name == "signed_up_on":
+            try:
+                values[name] = date.fromisoformat(text) if text else None
+            except ValueError:
+                problems.append(IMPORT_BAD_DATE.format(line=line, value=text))
+        elif name == "attributes":
+            try:
+                values[name] = parse_attributes(text)
+            except ValidationError as error:
+                problems.append(IMPORT_BAD_ATTRIBUTES.format(line=line, message=error.messages[0]))
+        else:
+            values[name] = text
+    return values, problems
+
+
+def normalised(fields: dict) -> dict:
+    """Customer fields with the attributes in their stored form (country in capitals, no
+    surrounding spaces, no null object); other fields pass through."""
+    fields = dict(fields)
+    if "country" in fields:
+        fields["country"] = (fields["country"] or "").strip().upper()
+    if "segment" in fields:
+        fields["segment"] = (fields["segment"] or "").strip()
+    if "attributes" in fields and fields["attributes"] is None:
+        fields["attributes"] = {}
+    return fields
