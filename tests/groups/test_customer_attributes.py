@@ -55,10 +55,10 @@ def test_bad_attributes_come_back_next_to_their_fields(support_client):
 def test_import_reads_attribute_columns_and_reports_bad_ones():
     existing = factories.customer("Old", external_id="OLD-1", segment="smb")
     raw = (
-        "name,external_id,country,segment,signed_up_on,attributes\n"
-        "New,NEW-1,cz,enterprise,2025-01-02,industry=retail\n"
-        "Old,OLD-1,DE,smb,,\n"
-    ).encode()
+        b"name,external_id,country,segment,signed_up_on,attributes\n"
+        b"New,NEW-1,cz,enterprise,2025-01-02,industry=retail\n"
+        b"Old,OLD-1,DE,smb,,\n"
+    )
     plan = services.customer_import_apply(raw=raw)
     assert plan.applied
     new = Customer.objects.get(external_id="NEW-1")
