@@ -317,6 +317,11 @@ class MembershipSerializer(serializers.Serializer):
     left_by = serializers.CharField(
         source="left_by.username", read_only=True, allow_null=True, default=None
     )
+    joined_by_criteria_version = serializers.IntegerField(read_only=True, allow_null=True)
+    left_by_criteria_version = serializers.IntegerField(read_only=True, allow_null=True)
+    left_reason = serializers.CharField(
+        read_only=True, help_text="criteria, expiry, or empty for a person's removal."
+    )
     backdated_at = serializers.DateTimeField(
         read_only=True,
         allow_null=True,

@@ -89,6 +89,9 @@ def test_refresh_starts_work_and_support_may_not_set_criteria(
     assert Work.objects.filter(pk=response.json()["work_id"]).exists()
     run_queue()
     assert Membership.objects.current().filter(group=group).count() == 4
+    history = support_api.get(f"/api/v1/groups/{group.pk}/history").json()["results"]
+    joins = [p for p in history if p["joined_by_criteria_version"] == 1]
+    assert len(joins) == 3  # DE member stays: always included
 
 
 def test_anonymous_and_roleless_are_refused(group, anonymous_api, nobody_api):
