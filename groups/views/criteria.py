@@ -62,9 +62,31 @@ def _new_row_number() -> int:
     return 1000 + secrets.randbelow(10**9 - 1000)
 
 
+VERSIONS_SHOWN = 10
+
+
+def _versions(criteria: GroupCriteria | None) -> list[dict]:
+    """The latest saved versions with their conditions in words: what "criteria v3" meant."""
+    if criteria is None:
+        return []
+    rows = criteria.history.select_related("history_user").order_by("-history_id")
+    return [
+        {
+            "version": row.version,
+            "at": row.history_date,
+            "by": row.history_user,
+            "enabled": row.enabled,
+            "minimum_stay_days": row.minimum_stay_days,
+            "descriptions": [kinds.describe(c) for c in row.conditions],
+        }
+        for row in rows[:VERSIONS_SHOWN]
+    ]
+
+
 def criteria_context(group, criteria, *, form=None, conditions=None, **extra) -> dict:
     conditions = criteria.conditions if conditions is None and criteria else conditions or []
     return {
+        "versions": _versions(criteria),
         "group": group,
         "criteria": criteria,
         "descriptions": [kinds.describe(c) for c in criteria.conditions] if criteria else [],

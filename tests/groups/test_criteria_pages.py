@@ -169,5 +169,18 @@ def test_card_query_count_does_not_grow(support_client, django_assert_num_querie
     )
     assert criteria.version == 1
     support_client.get(url(group), **HX)  # warm the session
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         assert support_client.get(url(group), **HX).status_code == 200
+
+
+def test_versions_say_what_each_criteria_version_meant(support_client, setup):
+    group, _, _ = setup
+    criteria_save(group=group, conditions=[CZ_CONDITION])
+    criteria_save(group=group, conditions=[{**CZ_CONDITION, "value": "DE"}], minimum_stay_days=30)
+    body = support_client.get(url(group), **HX).content.decode()
+    assert "<strong>v1</strong>" in body
+    assert "country equals CZ" in body
+    assert "country equals DE; minimum stay 30 days" in body
+
+
+CZ_CONDITION = {"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}
