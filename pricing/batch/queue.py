@@ -62,9 +62,10 @@ def queue_bounds() -> tuple[int, int] | None:
 
 @dataclass
 class Claim:
-    """One chunk taken from the queue: the rows to rate and the queue entries to delete."""
+    """One chunk taken from the queue: the rows to rate, by the relation that holds them (one
+    partition of a partitioned usage table, or the table), and the queue entries to delete."""
 
-    rows: list[Row] = field(default_factory=list)
+    rows: dict[str, list[Row]] = field(default_factory=dict)
     queue_ids: list[int] = field(default_factory=list)
 
 
@@ -105,10 +106,10 @@ def claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
             f"WITH claimed AS (SELECT q.id, q.record_id FROM {QUEUE_TABLE} q WHERE {where} "
             "ORDER BY q.id LIMIT %s FOR UPDATE SKIP LOCKED) "
             "SELECT c.id, u.ctid::text, u.customer_id::text, u.billing_category, u.item_code, "
-            f"u.quantity, u.occurred_at, {day.text}, u.status "
+            f"u.quantity, u.occurred_at, {day.text}, u.status, u.tableoid::regclass::text "
             f"FROM claimed c LEFT JOIN {USAGE_TABLE} u "
             # In table order, as a sweep writes: two writers never wait on each other in a cycle.
-            "ON u.id = c.record_id ORDER BY u.ctid",
+            "ON u.id = c.record_id ORDER BY u.tableoid, u.ctid",
             [*params, size, *day.params],
         )
         convert = None
@@ -116,7 +117,8 @@ def claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
         with connection.cursor() as db:
             db.execute(
                 "SELECT q.id, u.rowid, u.customer_id, u.billing_category, u.item_code, "
-                f"u.quantity, u.occurred_at, NULL, u.status FROM {QUEUE_TABLE} q LEFT JOIN "
+                f"u.quantity, u.occurred_at, NULL, u.status, '{USAGE_TABLE}' "
+                f"FROM {QUEUE_TABLE} q LEFT JOIN "
                 f"{USAGE_TABLE} u ON u.id = q.record_id WHERE {where} ORDER BY q.id LIMIT %s",
                 [*params, size],
             )
@@ -131,11 +133,11 @@ def claim(size: int, scope: Scope, cursor: QueueCursor) -> Claim:
             return (handle, customer, category, item, to_decimal(quantity), at, day)
 
     pending = UsageStatus.PENDING
-    live = [row[1:8] for row in found if row[8] == pending]
-    claim = Claim(
-        rows=live if convert is None else [convert(row) for row in live],
-        queue_ids=[row[0] for row in found],
-    )
+    claim = Claim(queue_ids=[row[0] for row in found])
+    for row in found:
+        if row[8] == pending:
+            live = row[1:8] if convert is None else convert(row[1:8])
+            claim.rows.setdefault(row[9], []).append(live)
     if claim.queue_ids:
         cursor.after = max(claim.queue_ids)
     return claim
@@ -206,10 +208,13 @@ def rate_chunk(
         settled_only = False
         if claimed.rows:
             snapshot = holder.current()
-            chunk = rate_rows(claimed.rows, snapshot)
-            written = write(chunk, timezone.now())
+            now, rated = timezone.now(), 0
+            for relation, rows in claimed.rows.items():
+                chunk = rate_rows(rows, snapshot)
+                rated += len(chunk)
+                written += write(chunk, now, relation)
             # Fewer rows written than claimed: some records changed under us (a sweep rated
             # them, or they were edited). Entries of records still pending stay queued.
-            settled_only = written != len(chunk)
+            settled_only = written != rated
         dequeue(claimed.queue_ids, settled_only=settled_only)
         return written

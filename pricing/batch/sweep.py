@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from django.db import OperationalError, transaction
 from django.utils import timezone
 
-from pricing import rules_sql
+from pricing import partitions, rules_sql
 from pricing.batch.inputs import SnapshotHolder
 from pricing.batch.queue import STILL_PENDING, pending_count
 from pricing.batch.rating import rate_rows
@@ -39,35 +39,45 @@ def worth_sweeping(backlog: int | None = None) -> bool:
         backlog = pending_count()
     if backlog < SWEEP_MIN:
         return False
-    [(rows,)] = pg_run(f"SELECT reltuples FROM pg_class WHERE oid = '{USAGE_TABLE}'::regclass")
-    # reltuples is -1 until the table was first analysed: judge by the backlog alone then.
+    [(rows,)] = pg_run(
+        "SELECT COALESCE(SUM(GREATEST(reltuples, 0)), 0) FROM pg_class "
+        "WHERE oid = ANY(%s::regclass[])",
+        [partitions.relations()],
+    )
+    # reltuples is -1 until a table was first analysed: judge by the backlog alone then.
     return backlog * SWEEP_SHARE >= rows
 
 
 @dataclass(frozen=True)
 class SweepPlan:
-    """The blocks a sweep reads: the table as it was when it started, ``step`` at a time.
+    """The blocks a sweep reads: each partition (or the table) as it was when the sweep began,
+    in ranges of ``step`` pages, partition by partition.
 
     Rows added later (beyond ``pages``) are queued; the queue takes them in the next run.
     """
 
-    pages: int
-    step: int
+    relations: tuple[tuple[str, int, int], ...]  # (relation, pages, step)
 
-    def ranges(self) -> Iterator[tuple[int, int]]:
-        for low in range(0, self.pages, self.step):
-            yield low, min(low + self.step, self.pages)
+    def ranges(self) -> Iterator[tuple[str, int, int]]:
+        for relation, pages, step in self.relations:
+            for low in range(0, pages, step):
+                yield relation, low, min(low + step, pages)
 
     @classmethod
     def load(cls, chunk_size: int) -> SweepPlan:
-        """Ranges of about ``chunk_size`` rows."""
-        [(pages, rows, analysed_pages)] = pg_run(
-            f"SELECT pg_relation_size('{USAGE_TABLE}') / current_setting('block_size')::int, "
-            f"reltuples, relpages FROM pg_class WHERE oid = '{USAGE_TABLE}'::regclass"
+        """Ranges of about ``chunk_size`` rows, for every partition (or the plain table)."""
+        found = pg_run(
+            "SELECT c.oid::regclass::text, pg_relation_size(c.oid) / "
+            "current_setting('block_size')::int, c.reltuples, c.relpages "
+            "FROM pg_class c WHERE c.oid = ANY(%s::regclass[])",
+            [partitions.relations()],
         )
-        # Before the table is first analysed: a generous guess, so chunks err on the small side.
-        per_page = rows / analysed_pages if rows > 0 and analysed_pages > 0 else 60
-        return cls(pages=int(pages), step=max(1, math.ceil(chunk_size / per_page)))
+        plan = []
+        for relation, pages, rows, analysed_pages in found:
+            # Before a table is first analysed: a generous guess, so chunks err on the small side.
+            per_page = rows / analysed_pages if rows > 0 and analysed_pages > 0 else 60
+            plan.append((relation, int(pages), max(1, math.ceil(chunk_size / per_page))))
+        return cls(relations=tuple(sorted(plan)))
 
 
 def sweep(*, chunk_size: int, workers: int, progress: Callable[[int], None] | None) -> RunReport:
@@ -110,17 +120,17 @@ def _sweep_part(
     day = rules_sql.billing_day_sql("occurred_at", billing_tz())
     sql = (
         "SELECT ctid::text, customer_id::text, billing_category, item_code, quantity, "
-        f"occurred_at, {day.text} FROM {USAGE_TABLE} WHERE ctid >= %s::tid AND ctid < %s::tid "
-        f"AND status = '{UsageStatus.PENDING}'"
+        f"occurred_at, {day.text} FROM ONLY {{relation}} "
+        f"WHERE ctid >= %s::tid AND ctid < %s::tid AND status = '{UsageStatus.PENDING}'"
     )
     report = RunReport()
-    for low, high in itertools.islice(plan.ranges(), part, None, parts):
+    for relation, low, high in itertools.islice(plan.ranges(), part, None, parts):
         with transaction.atomic():
             pg_run(PG_PLAN, fetch=False)
-            rows = pg_run(sql, [*day.params, f"({low},0)", f"({high},0)"])
+            rows = pg_run(sql.format(relation=relation), [*day.params, f"({low},0)", f"({high},0)"])
             if rows:
                 chunk = rate_rows(rows, holder.current())
-                report.rated += write(chunk, timezone.now())
+                report.rated += write(chunk, timezone.now(), relation)
         report.chunks += 1
         if progress is not None and rows:
             progress(report.rated)

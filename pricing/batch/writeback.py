@@ -24,13 +24,14 @@ from pricing.batch.sql import USAGE_TABLE, db_key, pg_array, pg_run
 from pricing.models import UsageRecord, UsageStatus
 
 AMOUNT = UsageRecord._meta.get_field("amount")
+RELATION = "__RELATION__"  # the table or partition a PostgreSQL statement updates
 
 # Rated rows: per-row arrays (handle, amount, outcome number) and per-outcome arrays indexed by
 # the outcome number, so each row's rule, codes and price come from an array subscript. Rows
 # priced by anything but a plain per-unit price also carry their own unit price, billed
 # quantity and breakdown (the second form, used only for chunks that have such rows).
 _PG_RATED = f"""
-UPDATE {USAGE_TABLE} AS u SET
+UPDATE __RELATION__ AS u SET
     status = '{UsageStatus.RATED}',
     rule_id = (%(rule_ids)s::uuid[])[v.k],
     rule_code = (%(rule_codes)s::text[])[v.k],
@@ -48,7 +49,7 @@ WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
 
 _PG_RATED_DETAILED = f"""
-UPDATE {USAGE_TABLE} AS u SET
+UPDATE __RELATION__ AS u SET
     status = '{UsageStatus.RATED}',
     rule_id = (%(rule_ids)s::uuid[])[v.k],
     rule_code = (%(rule_codes)s::text[])[v.k],
@@ -69,7 +70,7 @@ WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
 
 _PG_UNRATED = f"""
-UPDATE {USAGE_TABLE} AS u SET
+UPDATE __RELATION__ AS u SET
     status = '{UsageStatus.UNRATED}', rule_id = NULL, rule_code = '', price_list_id = NULL,
     price_list_code = '', unit_price = NULL, amount = NULL, billed_quantity = NULL,
     price_breakdown = NULL, currency = '', rated_at = %s, unrated_reason = v.reason
@@ -108,8 +109,12 @@ WHERE u.rowid = json_extract(v.value, '$[0]') AND u.status = '{UsageStatus.PENDI
 """
 
 
-def write(chunk: RatedChunk, at: datetime) -> int:
-    """Store a rated chunk (inside the claiming transaction); returns rows written."""
+def write(chunk: RatedChunk, at: datetime, relation: str = USAGE_TABLE) -> int:
+    """Store a rated chunk (inside the claiming transaction); returns rows written.
+
+    ``relation`` holds the chunk's rows: on a partitioned usage table (PostgreSQL), the
+    partition the row handles (``ctid``) belong to; a ``ctid`` means nothing across partitions.
+    """
     written = 0
     if connection.vendor == "postgresql":
         # claim set the plan for this transaction: the planner cannot know that a few
@@ -137,11 +142,13 @@ def write(chunk: RatedChunk, at: datetime) -> int:
                 params["breakdowns"] = [
                     json.dumps(d.breakdown()) if d is not None else None for d in details
                 ]
-            written += pg_run(statement, params, fetch=False)
+            written += pg_run(statement.replace(RELATION, relation), params, fetch=False)
         if chunk.unrated:
             handles, reasons = zip(*chunk.unrated, strict=True)
             written += pg_run(
-                _PG_UNRATED, [at, pg_array(handles, quote=True), list(reasons)], fetch=False
+                _PG_UNRATED.replace(RELATION, relation),
+                [at, pg_array(handles, quote=True), list(reasons)],
+                fetch=False,
             )
         return written
     with connection.cursor() as cursor:

@@ -144,9 +144,15 @@ def test_a_sweep_beside_a_queue_runner_rates_each_record_once(rating_log):
     assert not PendingUsage.objects.exists()
 
 
-def test_a_sweep_plan_covers_the_table_in_ranges():
-    plan = batch.SweepPlan(pages=10, step=3)
-    assert list(plan.ranges()) == [(0, 3), (3, 6), (6, 9), (9, 10)]
+def test_a_sweep_plan_covers_every_partition_in_ranges():
+    plan = batch.SweepPlan(relations=(("part_a", 10, 3), ("part_b", 2, 3)))
+    assert list(plan.ranges()) == [
+        ("part_a", 0, 3),
+        ("part_a", 3, 6),
+        ("part_a", 6, 9),
+        ("part_a", 9, 10),
+        ("part_b", 0, 2),
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -129,12 +129,17 @@ def test_rating_writes_no_indexed_column_of_the_usage_table():
 @pytest.mark.django_db
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="fillfactor is PostgreSQL's")
 def test_usage_pages_keep_room_for_rated_rows():
+    """Every relation holding records (each monthly partition, or the plain table)."""
+    from pricing import partitions
+
+    holders = partitions.relations()
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT reloptions FROM pg_class WHERE relname = %s", [UsageRecord._meta.db_table]
+            "SELECT relname, reloptions FROM pg_class WHERE relname = ANY(%s)", [holders]
         )
-        (options,) = cursor.fetchone()
-    assert "fillfactor=35" in options
+        found = dict(cursor.fetchall())
+    assert set(found) == set(holders)
+    assert all("fillfactor=35" in (options or []) for options in found.values()), found
 
 
 def test_record_ids_are_time_ordered_uuids():
