@@ -145,8 +145,8 @@ def group_criteria(request: HttpRequest, pk) -> HttpResponse:
                     by=request.user,
                     version=form.cleaned_data["version"],
                 )
-                messages.success(request, SAVED.format(version=saved.version))
                 if not wants_fragment(request):
+                    messages.success(request, SAVED.format(version=saved.version))
                     return redirect("groups:group_detail", pk=group.pk)
                 return _render(request, criteria_context(group, _criteria(group), saved=True))
             spec = services.criteria_check(**fields)
