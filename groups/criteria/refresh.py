@@ -166,11 +166,14 @@ def refresh(criteria: GroupCriteria, now: datetime | None = None) -> dict:
         return {"joined": 0, "left": 0, "version": criteria.version, "skipped": "disabled"}
     spec = Spec.of(criteria)
     join_ids = list(joining(group, spec, now).values_list("pk", flat=True))
-    leaves = leaving(group, spec, now)
-    leave_ids = list(leaves.values_list("customer_id", flat=True))
+    # The criteria are evaluated once for the leaves: their rows are then ended by primary key.
+    leaves = list(leaving(group, spec, now).values_list("pk", "customer_id"))
+    leave_ids = [customer_id for _, customer_id in leaves]
     left = 0
-    if leave_ids:
-        left = Membership.objects.filter(pk__in=leaves.values("pk")).update(
+    for start in range(0, len(leaves), INSERT_BATCH):
+        left += Membership.objects.filter(
+            pk__in=[pk for pk, _ in leaves[start : start + INSERT_BATCH]]
+        ).update(
             left_at=now,
             left_by=None,
             left_reason="criteria",

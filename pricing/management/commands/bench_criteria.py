@@ -62,8 +62,12 @@ class Command(BaseCommand):
         parser.add_argument("--scale", type=int, default=100_000, help="customers to seed")
         parser.add_argument("--records", type=int, default=1_000_000, help="rated records")
         parser.add_argument("--threshold", default="30", help="CZK over the previous month")
+        parser.add_argument(
+            "--show-queries", action="store_true", help="print each step's slowest queries"
+        )
 
     def handle(self, *args, scale: int, records: int, threshold: str, **options) -> None:
+        self.show_queries = options["show_queries"]
         self.stdout.write(f"database: {connection.vendor}")
         started = time.perf_counter()
         seed_scale(scale)
@@ -98,6 +102,10 @@ class Command(BaseCommand):
             took = time.perf_counter() - begin
         shown = {k: result[k] for k in ("joined", "left", "joining", "leaving") if k in result}
         self.stdout.write(f"{label:<34} {took:7.2f} s  {len(queries):3d} queries  {shown}")
+        if self.show_queries:
+            slowest = sorted(queries.captured_queries, key=lambda q: -float(q["time"]))[:4]
+            for query in slowest:
+                self.stdout.write(f"    {float(query['time']):6.2f} s  {query['sql'][:150]}")
 
     def _countries(self) -> None:
         """Half the generated customers in CZ or SK, the rest in DE (once)."""
