@@ -28,7 +28,7 @@ def test_a_manager_defines_previews_saves_and_refreshes_criteria(live_server, pa
     sign_in(page, live_server, "pm")
     page.goto(f"{live_server.url}/groups/{group.pk}/")
     card = page.locator("#group-criteria")
-    card.get_by_text("Define criteria").wait_for()
+    card.get_by_text("Define criteria").click()
     card.get_by_role("button", name="Customer attribute").click()
     row = card.locator(".criteria-row").first
     row.wait_for()
@@ -40,7 +40,7 @@ def test_a_manager_defines_previews_saves_and_refreshes_criteria(live_server, pa
     wait_for_htmx(page)
     assert card.locator(".criteria-row").count() == 2
     card.locator(".criteria-row").nth(1).get_by_label("Remove").check()
-    card.get_by_role("button", name="Preview who joins and leaves").click()
+    card.get_by_role("button", name="Who would join and leave?").click()
     preview = page.locator("#criteria-preview")
     preview.wait_for()
     wait_for_htmx(page)
