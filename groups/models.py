@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
@@ -125,17 +125,33 @@ class Customer(Archivable, TimeStampedModel):
     email = models.EmailField(blank=True)
     is_active = models.BooleanField("active", default=True)
     # Attributes criteria groups filter on (groups.criteria.attributes).
+    # Database defaults too: rows written by code that predates these columns (older
+    # migrations' models, raw inserts) still get a value.
     country = models.CharField(
-        max_length=2, blank=True, validators=[COUNTRY_VALIDATOR], help_text="ISO code, e.g. CZ"
+        max_length=2,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[COUNTRY_VALIDATOR],
+        help_text="ISO code, e.g. CZ",
     )
     segment = models.CharField(
-        "segment or plan", max_length=64, blank=True, validators=[SEGMENT_VALIDATOR]
+        "segment or plan",
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[SEGMENT_VALIDATOR],
     )
     signed_up_on = models.DateField(
         "signup date", null=True, blank=True, validators=[validate_supported_day]
     )
     attributes = models.JSONField(
-        default=dict, blank=True, validators=[validate_attributes], help_text="key=value pairs"
+        default=dict,
+        db_default=Value({}, output_field=models.JSONField()),
+        blank=True,
+        validators=[validate_attributes],
+        help_text="key=value pairs",
     )
 
     objects = LiveManager.from_queryset(CustomerQuerySet)()
@@ -367,7 +383,11 @@ class Membership(models.Model):
     joined_by_criteria_version = models.PositiveIntegerField(null=True, blank=True)
     left_by_criteria_version = models.PositiveIntegerField(null=True, blank=True)
     left_reason = models.CharField(
-        max_length=10, blank=True, choices=[("criteria", "criteria"), ("expiry", "expiry")]
+        max_length=10,
+        blank=True,
+        default="",
+        db_default="",
+        choices=[("criteria", "criteria"), ("expiry", "expiry")],
     )
 
     objects = MembershipQuerySet.as_manager()

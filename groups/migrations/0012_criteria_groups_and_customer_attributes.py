@@ -288,4 +288,106 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
+        # Database defaults: rows inserted by code that predates these columns still get a value.
+        migrations.AlterField(
+            model_name="customer",
+            name="attributes",
+            field=models.JSONField(
+                blank=True,
+                db_default=models.Value({}, output_field=models.JSONField()),
+                default=dict,
+                help_text="key=value pairs",
+                validators=[groups.criteria.attributes.validate_attributes],
+            ),
+        ),
+        migrations.AlterField(
+            model_name="customer",
+            name="country",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="ISO code, e.g. CZ",
+                max_length=2,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[A-Z]{2}$",
+                        "Use the two-letter ISO 3166 country code in capitals, e.g. CZ or DE.",
+                    )
+                ],
+            ),
+        ),
+        migrations.AlterField(
+            model_name="customer",
+            name="segment",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                default="",
+                max_length=64,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[a-z0-9]+(?:[-_][a-z0-9]+)*$",
+                        "Use a lower-case code such as enterprise or smb-eu (letters, digits, - and _).",
+                    )
+                ],
+                verbose_name="segment or plan",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="historicalcustomer",
+            name="attributes",
+            field=models.JSONField(
+                blank=True,
+                db_default=models.Value({}, output_field=models.JSONField()),
+                default=dict,
+                help_text="key=value pairs",
+                validators=[groups.criteria.attributes.validate_attributes],
+            ),
+        ),
+        migrations.AlterField(
+            model_name="historicalcustomer",
+            name="country",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="ISO code, e.g. CZ",
+                max_length=2,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[A-Z]{2}$",
+                        "Use the two-letter ISO 3166 country code in capitals, e.g. CZ or DE.",
+                    )
+                ],
+            ),
+        ),
+        migrations.AlterField(
+            model_name="historicalcustomer",
+            name="segment",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                default="",
+                max_length=64,
+                validators=[
+                    django.core.validators.RegexValidator(
+                        "^[a-z0-9]+(?:[-_][a-z0-9]+)*$",
+                        "Use a lower-case code such as enterprise or smb-eu (letters, digits, - and _).",
+                    )
+                ],
+                verbose_name="segment or plan",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="membership",
+            name="left_reason",
+            field=models.CharField(
+                blank=True,
+                choices=[("criteria", "criteria"), ("expiry", "expiry")],
+                db_default="",
+                default="",
+                max_length=10,
+            ),
+        ),
     ]
