@@ -22,11 +22,17 @@ from rest_framework.routers import APIRootView, DefaultRouter
 from billing.events.api import WebhookEndpointViewSet
 from billing.middleware import database_unavailable, is_connection_error
 from groups.api import CustomerViewSet, GroupViewSet
+from groups.criteria.api import (
+    GroupCriteriaPreviewView,
+    GroupCriteriaRefreshView,
+    GroupCriteriaView,
+)
 from pricing.api import PriceListViewSet, PricingRuleViewSet, RateView, UsageRecordViewSet
 from pricing.api_changesets import ChangesetViewSet
 from pricing.api_price_book import PriceBookView
 
 OPTIONAL_SLASH = "/?"
+UUID = r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 
 class ApiRootView(APIRootView):
@@ -76,6 +82,19 @@ router.register("webhook-endpoints", WebhookEndpointViewSet, basename="webhook-e
 urlpatterns = [
     re_path(r"^rate/?$", RateView.as_view(), name="api-rate"),
     re_path(r"^price-book/?$", PriceBookView.as_view(), name="api-price-book"),
+    re_path(
+        rf"^groups/(?P<pk>{UUID})/criteria/?$", GroupCriteriaView.as_view(), name="api-criteria"
+    ),
+    re_path(
+        rf"^groups/(?P<pk>{UUID})/criteria/preview/?$",
+        GroupCriteriaPreviewView.as_view(),
+        name="api-criteria-preview",
+    ),
+    re_path(
+        rf"^groups/(?P<pk>{UUID})/criteria/refresh/?$",
+        GroupCriteriaRefreshView.as_view(),
+        name="api-criteria-refresh",
+    ),
     re_path(r"^schema/?$", SchemaView.as_view(), name="api-schema"),
     re_path(r"^docs/?$", DocsView.as_view(url_name="api-schema"), name="api-docs"),
     *router.urls,

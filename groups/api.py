@@ -270,6 +270,18 @@ class CustomerSerializer(serializers.Serializer):
     )
     email = serializers.EmailField(required=False, allow_blank=True, max_length=254)
     is_active = serializers.BooleanField(required=False)
+    country = serializers.CharField(
+        max_length=2, required=False, allow_blank=True, help_text="ISO 3166 code, e.g. CZ."
+    )
+    segment = serializers.CharField(
+        max_length=64, required=False, allow_blank=True, help_text="Segment or plan code."
+    )
+    signed_up_on = validation.ApiDateField(required=False, allow_null=True)
+    attributes = serializers.DictField(
+        child=serializers.CharField(max_length=200, allow_blank=True),
+        required=False,
+        help_text='Free attributes criteria can filter on, e.g. {"industry": "telecom"}.',
+    )
     groups = serializers.SerializerMethodField()
     group_codes = serializers.ListField(
         child=serializers.CharField(max_length=100),
@@ -304,6 +316,11 @@ class MembershipSerializer(serializers.Serializer):
     left_at = serializers.DateTimeField(read_only=True, allow_null=True)
     left_by = serializers.CharField(
         source="left_by.username", read_only=True, allow_null=True, default=None
+    )
+    joined_by_criteria_version = serializers.IntegerField(read_only=True, allow_null=True)
+    left_by_criteria_version = serializers.IntegerField(read_only=True, allow_null=True)
+    left_reason = serializers.CharField(
+        read_only=True, help_text="criteria, expiry, or empty for a person's removal."
     )
     backdated_at = serializers.DateTimeField(
         read_only=True,

@@ -6,6 +6,12 @@ from django.core.exceptions import ValidationError
 from django.template.defaultfilters import filesizeformat
 
 from groups import selectors, services, validation
+from groups.criteria.attributes import (
+    COUNTRY_VALIDATOR,
+    SEGMENT_VALIDATOR,
+    format_attributes,
+    parse_attributes,
+)
 from groups.models import Customer, CustomerGroup
 
 FILE_TOO_LARGE = "The file is {size}; files up to {limit} are accepted."
@@ -117,6 +123,30 @@ class CustomerForm(forms.Form):
     )
     email = forms.EmailField(required=False)
     is_active = forms.BooleanField(label="Active", required=False, initial=True)
+    country = forms.CharField(
+        max_length=2,
+        required=False,
+        help_text="ISO code, e.g. CZ",
+        widget=forms.TextInput(attrs={"class": "form-control", "size": 3}),
+    )
+    segment = forms.CharField(
+        label="Segment or plan",
+        max_length=64,
+        required=False,
+        validators=[SEGMENT_VALIDATOR],
+        widget=forms.TextInput(attrs={"class": "form-control"}),
+    )
+    signed_up_on = validation.DateField(
+        label="Signup date",
+        required=False,
+        widget=DateInput(attrs={"class": "form-control"}),
+    )
+    attributes = forms.CharField(
+        label="Other attributes",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
+        help_text="key=value pairs separated by ; or new lines, e.g. industry=telecom",
+    )
 
     @classmethod
     def for_customer(cls, customer: Customer, **kwargs) -> "CustomerForm":
@@ -125,8 +155,21 @@ class CustomerForm(forms.Form):
             "external_id": customer.external_id or "",
             "email": customer.email,
             "is_active": customer.is_active,
+            "country": customer.country,
+            "segment": customer.segment,
+            "signed_up_on": customer.signed_up_on,
+            "attributes": format_attributes(customer.attributes),
         }
         return cls(initial=initial, **kwargs)
+
+    def clean_country(self) -> str:
+        value = (self.cleaned_data.get("country") or "").strip().upper()
+        if value:
+            COUNTRY_VALIDATOR(value)
+        return value
+
+    def clean_attributes(self) -> dict:
+        return parse_attributes(self.cleaned_data.get("attributes") or "")
 
     def apply_service_error(self, error: ValidationError) -> None:
         if hasattr(error, "error_dict"):

@@ -11,11 +11,16 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce, Lower
 from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
+from groups.criteria.attributes import (
+    COUNTRY_VALIDATOR,
+    SEGMENT_VALIDATOR,
+    validate_attributes,
+)
 from groups.validation import (
     DESCRIPTION_MAX_LENGTH,
     validate_description_length,
@@ -119,6 +124,35 @@ class Customer(Archivable, TimeStampedModel):
     )
     email = models.EmailField(blank=True)
     is_active = models.BooleanField("active", default=True)
+    # Attributes criteria groups filter on (groups.criteria.attributes).
+    # Database defaults too: rows written by code that predates these columns (older
+    # migrations' models, raw inserts) still get a value.
+    country = models.CharField(
+        max_length=2,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[COUNTRY_VALIDATOR],
+        help_text="ISO code, e.g. CZ",
+    )
+    segment = models.CharField(
+        "segment or plan",
+        max_length=64,
+        blank=True,
+        default="",
+        db_default="",
+        validators=[SEGMENT_VALIDATOR],
+    )
+    signed_up_on = models.DateField(
+        "signup date", null=True, blank=True, validators=[validate_supported_day]
+    )
+    attributes = models.JSONField(
+        default=dict,
+        db_default=Value({}, output_field=models.JSONField()),
+        blank=True,
+        validators=[validate_attributes],
+        help_text="key=value pairs",
+    )
 
     objects = LiveManager.from_queryset(CustomerQuerySet)()
     all_objects = CustomerQuerySet.as_manager()
@@ -344,6 +378,18 @@ class Membership(models.Model):
         editable=False,
     )
 
+    # Joins and leaves a criteria refresh or an expiry made: the version of the group's criteria
+    # that decided (its history keeps the conditions of every version), or the expiry.
+    joined_by_criteria_version = models.PositiveIntegerField(null=True, blank=True)
+    left_by_criteria_version = models.PositiveIntegerField(null=True, blank=True)
+    left_reason = models.CharField(
+        max_length=10,
+        blank=True,
+        default="",
+        db_default="",
+        choices=[("criteria", "criteria"), ("expiry", "expiry")],
+    )
+
     objects = MembershipQuerySet.as_manager()
 
     class Meta:
@@ -391,3 +437,7 @@ class Membership(models.Model):
     @property
     def is_backdated(self) -> bool:
         return self.backdated_at is not None
+
+
+# Criteria groups' models live in their own package; importing them here registers them.
+from groups.criteria.models import GroupCriteria  # noqa: E402, F401

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -22,6 +23,7 @@ from django.utils.text import slugify
 from simple_history.utils import bulk_create_with_history, bulk_update_with_history
 
 from groups import versions
+from groups.criteria import attributes
 from groups.csvfile import NUL_IN_CELL, has_nul
 from groups.models import Customer, CustomerGroup, Membership
 from groups.signals import send_membership_changed
@@ -313,9 +315,19 @@ def customer_create(
     is_active: bool = True,
     group_codes: Sequence[str] | None = None,
     by: User | None = None,
+    **extra,
 ) -> Customer:
-    """Create a customer, optionally placing it in the groups with these codes."""
-    customer = Customer(name=name, external_id=external_id, email=email or "", is_active=is_active)
+    """Create a customer, optionally placing it in the groups with these codes.
+
+    ``extra``: any of the attributes ``country``, ``segment``, ``signed_up_on``, ``attributes``.
+    """
+    customer = Customer(
+        name=name,
+        external_id=external_id,
+        email=email or "",
+        is_active=is_active,
+        **attributes.normalised(extra),
+    )
     customer._history_user = by
     _save_customer(customer)
     if group_codes is not None:
@@ -332,10 +344,11 @@ def customer_update(
     **fields,
 ) -> Customer:
     """Change a customer's details and, when ``group_codes`` is given, its memberships."""
-    allowed = {"name", "external_id", "email", "is_active"}
+    allowed = {"name", "external_id", "email", "is_active", *attributes.IMPORT_COLUMNS}
     unknown = set(fields) - allowed
     if unknown:
         raise TypeError(f"customer_update() got unexpected fields: {sorted(unknown)}")
+    fields = attributes.normalised(fields)
     for name, value in fields.items():
         setattr(customer, name, value)
     customer._history_user = by
@@ -817,7 +830,7 @@ IMPORT_CONFLICT = (
 )
 
 IMPORT_REQUIRED_COLUMNS = ("name", "external_id")
-IMPORT_OPTIONAL_COLUMNS = ("email", "group_codes")
+IMPORT_OPTIONAL_COLUMNS = ("email", "group_codes", *attributes.IMPORT_COLUMNS)
 _IMPORT_ALIASES = {
     "external id": "external_id",
     "externalid": "external_id",
@@ -840,6 +853,7 @@ class ImportRow:
     customer: Customer | None = None  # the existing customer with this external ID
     changed: bool = False  # an existing customer whose name or email differs
     new_group_ids: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)  # the attribute columns the file has
 
 
 @dataclass
@@ -956,8 +970,12 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
         skip = [
             field for field, value in (("name", name), ("external_id", external_id)) if not value
         ]
+        extra, bad = attributes.read_import_attributes(partial(cell, row), index, line)
+        problems += bad
         problems += _validate_import_row(
-            line, Customer(name=name, external_id=external_id or None, email=email), skip=skip
+            line,
+            Customer(name=name, external_id=external_id or None, email=email, **extra),
+            skip=[*skip, *(set(attributes.IMPORT_COLUMNS) - set(extra))],
         )
         if problems:
             plan.errors += problems
@@ -970,6 +988,7 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
                 external_id=external_id,
                 email=email,
                 group_codes=list(dict.fromkeys(codes)),
+                extra=extra,
             )
         )
     if not plan.rows:
@@ -1023,7 +1042,9 @@ def customer_import_plan(*, raw: bytes) -> ImportPlan:
             plan.to_create.append(row)
         else:
             row.new_group_ids = [g for g in wanted if (row.customer.pk, g) not in current]
-            row.changed = (row.customer.name, row.customer.email) != (row.name, row.email)
+            row.changed = (row.customer.name, row.customer.email) != (row.name, row.email) or any(
+                getattr(row.customer, k) != v for k, v in row.extra.items()
+            )
             if row.changed:
                 plan.to_update.append(row)
             elif row.new_group_ids:
@@ -1062,7 +1083,7 @@ def customer_import_apply(*, raw: bytes, by: User | None = None) -> ImportPlan:
     try:
         with transaction.atomic():
             new_customers = [
-                Customer(name=row.name, external_id=row.external_id, email=row.email)
+                Customer(name=row.name, external_id=row.external_id, email=row.email, **row.extra)
                 for row in plan.to_create
             ]
             bulk_create_with_history(new_customers, Customer, batch_size=2000, default_user=by)
@@ -1071,12 +1092,14 @@ def customer_import_apply(*, raw: bytes, by: User | None = None) -> ImportPlan:
             updated = []
             for row in plan.to_update:
                 row.customer.name, row.customer.email = row.name, row.email
+                for key, value in row.extra.items():
+                    setattr(row.customer, key, value)
                 row.customer.updated_at = now
                 updated.append(row.customer)
             bulk_update_with_history(
                 updated,
                 Customer,
-                ["name", "email", "updated_at"],
+                ["name", "email", "updated_at", *attributes.IMPORT_COLUMNS],
                 batch_size=2000,
                 default_user=by,
                 manager=Customer.all_objects,

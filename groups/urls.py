@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from groups.views import customers, groups, members
+from groups.views import criteria, customers, groups, members
 
 app_name = "groups"
 
@@ -15,6 +15,13 @@ urlpatterns = [
     path("groups/<uuid:pk>/delete/", groups.group_delete, name="group_delete"),
     path("groups/<uuid:pk>/history/", groups.group_history, name="group_history"),
     path("groups/<uuid:pk>/members-chart/", groups.group_members_chart, name="group_members_chart"),
+    path("groups/<uuid:pk>/criteria/", criteria.group_criteria, name="group_criteria"),
+    path("groups/<uuid:pk>/criteria/row/", criteria.group_criteria_row, name="group_criteria_row"),
+    path(
+        "groups/<uuid:pk>/criteria/refresh/",
+        criteria.group_criteria_refresh,
+        name="group_criteria_refresh",
+    ),
     path("groups/<uuid:pk>/members/", members.member_list, name="member_list"),
     path("groups/<uuid:pk>/members/search/", members.member_search, name="member_search"),
     path("groups/<uuid:pk>/members/add/", members.member_add, name="member_add"),

@@ -8,9 +8,11 @@ class PricingConfig(AppConfig):
     verbose_name = "Pricing"
 
     def ready(self) -> None:
-        from pricing import periodic
+        from pricing import criteria, periodic
 
         periodic.register()
+        # The rated-usage condition of criteria groups, their daily refresh and expiry.
+        criteria.register()
 
         # The range of supported dates is the engine's; groups checks its dates by it too.
         from groups.validation import install_range

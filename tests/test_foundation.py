@@ -215,6 +215,13 @@ def test_seed_demo_is_idempotent():
         PricingRule.objects.count(),
     )
     assert counts[1] == 4
+    # VIP Customers keeps itself by criteria; End Customer Ltd qualifies on last month's usage.
+    vip = CustomerGroup.objects.get(code="vip")
+    assert vip.criteria.enabled
+    assert vip.criteria.conditions[0]["kind"] == "usage"
+    assert vip.memberships.current().filter(customer__name="End Customer Ltd").exists()
+    assert not vip.memberships.current().filter(customer__name="Tech Corp").exists()
+    assert Membership.objects.filter(left_reason="criteria").count() == 0
     assert set(CustomerGroup.objects.values_list("name", flat=True)) == {
         "VIP Customers",
         "Standard",
@@ -236,4 +243,5 @@ def test_seed_demo_scale_generates_proportionate_data():
     call_command("seed_demo", "--scale", "300", "--usage", "50", stdout=out)
     assert Customer.objects.filter(external_id__startswith="S").count() == 300
     assert Membership.objects.filter(customer__external_id__startswith="S").count() == 3000
-    assert UsageRecord.objects.count() == 50
+    # Besides the worked example's last month of usage (VIP Customers' criteria).
+    assert UsageRecord.objects.filter(customer__external_id__startswith="S").count() == 50

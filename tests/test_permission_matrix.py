@@ -41,6 +41,10 @@ MATRIX: dict[str, dict[str, frozenset]] = {
     "groups:group_delete": {"GET": MANAGERS, "POST": MANAGERS},
     "groups:group_history": {"GET": STAFF},
     "groups:group_members_chart": {"GET": STAFF},
+    # Criteria: both roles see them and refresh members; managers define them.
+    "groups:group_criteria": {"GET": STAFF, "POST": MANAGERS},
+    "groups:group_criteria_row": {"GET": MANAGERS},
+    "groups:group_criteria_refresh": {"POST": STAFF},
     "groups:member_list": {"GET": STAFF},
     "groups:member_search": {"GET": STAFF},
     "groups:member_add": {"POST": STAFF},

@@ -31,6 +31,9 @@ Groups
   ``dead_rules_only``  at least one rule targets the group and none of them is live.
   ``past_expiry``      ``expires_on`` is before today, yet the group still has a current member
                        or a live rule (a promotion nobody switched off).
+  ``expiring_soon``    ``expires_on`` is today or within the next 14 days: its members will be
+                       removed at the end of that day; rules still live the day after (engine
+                       ``not_ended``) stop applying.
   ``review_overdue``   the last review (``reviewed_at``, or ``created_at`` for a group never
                        reviewed) is more than ``RATECARD_REVIEW_OVERDUE_DAYS`` days (default 90)
                        before ``now``.

@@ -64,6 +64,15 @@ FINDINGS: tuple[Finding, ...] = (
         "disable its rules, or move the planned expiry if it should run longer.",
     ),
     Finding(
+        "expiring_soon",
+        GROUP,
+        "Expiring within 14 days",
+        "The planned expiry of these groups falls within the next 14 days. At the end of that "
+        "day (billing time zone) their members are removed automatically, and the rules listed "
+        "stop applying to anybody.",
+        "Move the planned expiry if the promotion should run longer; otherwise nothing to do.",
+    ),
+    Finding(
         "review_overdue",
         GROUP,
         "Review overdue",

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce, RowNumber
 
 from groups.models import CustomerGroup, Membership
 from pricing import rules_sql
+from pricing.audit.expiring import expiring_q
 from pricing.audit.findings import AuditClock
 from pricing.models import PricingRule
 
@@ -49,6 +50,8 @@ def group_finding_q(key: str, clock: AuditClock) -> Q:
             return Q(has_rules=True, has_live_rules=False)
         case "past_expiry":
             return Q(expires_on__lt=clock.today) & (Q(has_members=True) | Q(has_live_rules=True))
+        case "expiring_soon":
+            return expiring_q(clock)
         case "review_overdue":
             return Q(last_review__lt=clock.review_cutoff)
         case "stale_membership":

@@ -15,6 +15,7 @@ from django.urls import reverse
 from django_filters import FilterSet
 
 from pricing.audit.customers import customer_rows, customers_in_no_group
+from pricing.audit.expiring import attach_stopping_rules
 from pricing.audit.findings import (
     CUSTOMER,
     FINDINGS,
@@ -99,7 +100,10 @@ def finding_rows(key: str, ids: Sequence, clock: AuditClock) -> list:
     """The display rows of one page of finding ``key``, in the order of ``ids``."""
     subject = FINDINGS_BY_KEY[key].subject
     if subject == GROUP:
-        return group_rows(ids, clock)
+        rows = group_rows(ids, clock)
+        if key == "expiring_soon":
+            attach_stopping_rules(rows)
+        return rows
     if subject == CUSTOMER:
         return customer_rows(ids, clock)
     return rule_rows(ids, key, clock)

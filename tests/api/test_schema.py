@@ -178,7 +178,9 @@ def test_schemathesis_finds_no_server_error_and_no_answer_outside_the_schema(
     schema = schemathesis.openapi.from_wsgi("/api/v1/schema", wsgi_app)
     real_ids = _real_ids(worked_example)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 56  # 31, 8 of webhook endpoints, 16 of changesets, price book
+    assert (
+        len(operations) == 60
+    )  # 31, 8 of webhook endpoints, 16 of changesets, price book, 4 of group criteria
 
     for operation in operations:
         prefix = next((p for p in real_ids if operation.path.startswith(p)), None)

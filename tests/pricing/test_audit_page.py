@@ -289,6 +289,8 @@ def _messy_data(scale: int) -> None:
         live_rule(customer=customer, priority=900, price_list=small_list)
         live_rule(customer=factories.customer(is_active=False), price_list=small_list)
         factories.customer()  # in no group
+        expiring = populated_group(members=1, expires_on=today() + timedelta(days=5))
+        live_rule(group=expiring, priority=600 + n, price_list=small_list)  # stops applying
 
 
 def _count(client, url, **headers) -> int:
@@ -310,6 +312,8 @@ EXPECTED = {
     "unused": 9,
     "dead_rules_only": 9,
     "past_expiry": 9,
+    # The rules that stop applying after the expiry, one query for the page (1).
+    "expiring_soon": 10,
     "review_overdue": 9,
     "stale_membership": 9,
     "no_group": 11,

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandParser
 
 from billing.demo import seed_price_models, seed_scale, seed_worked_example
+from billing.demo_criteria import seed_vip_criteria
 
 
 class Command(BaseCommand):
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         report = seed_worked_example()
         self._print_created("Worked example", report.created)
         self._print_created("Price models", seed_price_models().created)
+        self._print_created("VIP Customers by criteria", seed_vip_criteria())
         self.stdout.write("Users (user name / password / role):")
         for username, password, role in report.users:
             self.stdout.write(f"  {username:<8} {password:<18} {role}")
