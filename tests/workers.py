@@ -8,6 +8,7 @@ so they see the test's data; enqueueing happens on commit, so tests start work i
 """
 
 import socket
+import threading
 from urllib.parse import urlparse
 
 from django.conf import settings
@@ -65,8 +66,20 @@ def clear_rq() -> None:
     queue.connection.delete(*keys)
 
 
+# Held while the browser tests' live server answers a request (tests/e2e/conftest.py) and while
+# drain() runs tasks: on SQLite both use the test's one in-memory connection, and a page still
+# polling when a test drains the queue would use it at the same time ("bad parameter or other
+# API misuse", after which every later request on it fails).
+SHARED_CONNECTION = threading.RLock()
+
+
 def drain(alias: str) -> int:
     """Run the queued tasks of ``alias`` until the queue is empty; returns how many ran."""
+    with SHARED_CONNECTION:
+        return _drain(alias)
+
+
+def _drain(alias: str) -> int:
     if alias == RQ:
         from rq.worker import SimpleWorker
 

@@ -13,6 +13,8 @@ import pytest
 from django.core.servers.basehttp import WSGIServer
 from django.test.testcases import LiveServerThread
 
+from tests.workers import SHARED_CONNECTION
+
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -32,6 +34,11 @@ class _OneRequestAtATime(WSGIServer):
 
     def __init__(self, *args, connections_override=None, **kwargs):
         super().__init__(*args, **kwargs)
+
+    def process_request(self, request, client_address):
+        # Not while a test runs background tasks on the same connection (tests.workers.drain).
+        with SHARED_CONNECTION:
+            super().process_request(request, client_address)
 
 
 @pytest.fixture(scope="session", autouse=True)
