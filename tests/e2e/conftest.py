@@ -49,6 +49,24 @@ def _serial_live_server_on_sqlite():
         LiveServerThread.server_class = _OneRequestAtATime
 
 
+def _taking_turns(execute, sql, params, many, context):
+    with SHARED_CONNECTION:
+        return execute(sql, params, many, context)
+
+
+@pytest.fixture(autouse=True)
+def _test_queries_wait_for_the_server(request):
+    """On SQLite the test's own queries wait while the server answers a request on the same
+    connection (a test asserting on the database while the page loads its panels)."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite" or "live_server" not in request.fixturenames:
+        yield
+        return
+    with connection.execute_wrapper(_taking_turns):
+        yield
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/e2e/" in str(item.fspath):
