@@ -41,30 +41,22 @@ class _OneRequestAtATime(WSGIServer):
             super().process_request(request, client_address)
 
 
+def _taking_turns(execute, sql, params, many, context):
+    with SHARED_CONNECTION:
+        return execute(sql, params, many, context)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _serial_live_server_on_sqlite():
     from django.conf import settings
 
     if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
         LiveServerThread.server_class = _OneRequestAtATime
+        # The test thread's own queries (fixtures, assertions, flushes) wait too, for the whole
+        # session: a page left polling by one test must not share the connection with the next.
+        from django.db import connection
 
-
-def _taking_turns(execute, sql, params, many, context):
-    with SHARED_CONNECTION:
-        return execute(sql, params, many, context)
-
-
-@pytest.fixture(autouse=True)
-def _test_queries_wait_for_the_server(request):
-    """On SQLite the test's own queries wait while the server answers a request on the same
-    connection (a test asserting on the database while the page loads its panels)."""
-    from django.db import connection
-
-    if connection.vendor != "sqlite" or "live_server" not in request.fixturenames:
-        yield
-        return
-    with connection.execute_wrapper(_taking_turns):
-        yield
+        connection.execute_wrappers.append(_taking_turns)
 
 
 def pytest_collection_modifyitems(items):
