@@ -362,13 +362,7 @@ def convert(
         _run(f"ALTER TABLE {NEW} RENAME TO {TABLE}")
         _run(f"ALTER INDEX {NEW}_pkey RENAME TO {TABLE}_pkey")
         _rename_partitions(NEW, TABLE)
-        for index, columns in INDEXES:
-            _run(f"CREATE INDEX {index} ON {TABLE} {columns}")
-        for name, column, target in FOREIGN_KEYS:
-            _run(
-                f"ALTER TABLE {TABLE} ADD CONSTRAINT {name} FOREIGN KEY ({column}) "
-                f"REFERENCES {target} DEFERRABLE INITIALLY DEFERRED"
-            )
+        _add_indexes_and_keys()
         install_queue()
     return copied
 
@@ -381,6 +375,17 @@ def _rename_partitions(old_table: str, new_table: str) -> None:
     ):
         if name.startswith(old_table):
             _run(f"ALTER TABLE {name} RENAME TO {new_table}{name[len(old_table) :]}")
+
+
+def _add_indexes_and_keys() -> None:
+    """The usage table's own indexes and foreign keys, on the table that now bears its name."""
+    for index, columns in INDEXES:
+        _run(f"CREATE INDEX {index} ON {TABLE} {columns}")
+    for name, column, target in FOREIGN_KEYS:
+        _run(
+            f"ALTER TABLE {TABLE} ADD CONSTRAINT {name} FOREIGN KEY ({column}) "
+            f"REFERENCES {target} DEFERRABLE INITIALLY DEFERRED"
+        )
 
 
 def drop_old() -> bool:
@@ -404,13 +409,7 @@ def unconvert() -> None:
         _run(f"ALTER TABLE {NEW} RENAME TO {TABLE}")
         _run(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id)")
         _run(f"ALTER TABLE {TABLE} SET (fillfactor = {FILLFACTOR})")
-        for index, columns in INDEXES:
-            _run(f"CREATE INDEX {index} ON {TABLE} {columns}")
-        for name, column, target in FOREIGN_KEYS:
-            _run(
-                f"ALTER TABLE {TABLE} ADD CONSTRAINT {name} FOREIGN KEY ({column}) "
-                f"REFERENCES {target} DEFERRABLE INITIALLY DEFERRED"
-            )
+        _add_indexes_and_keys()
         install_queue()
 
 

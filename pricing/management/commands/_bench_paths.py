@@ -53,6 +53,14 @@ def single(client: Client, payloads: list[dict]) -> str:
     )
 
 
+def _per_second(count: int, times: list[float]) -> str:
+    """Records per second at the median call, with the range over the calls."""
+    return (
+        f"{count / statistics.median(times):,.0f} records/s "
+        f"(range {count / max(times):,.0f} to {count / min(times):,.0f}"
+    )
+
+
 def _spread(payloads: list[dict], count: int) -> list[dict]:
     """``count`` records cycling through the sampled ones (their customers, items, instants)."""
     return [payloads[n % len(payloads)] for n in range(count)]
@@ -69,10 +77,8 @@ def many(client: Client, payloads: list[dict], calls: int = 5) -> str:
             times.append(time.perf_counter() - started)
         assert response.status_code == 200, response.content[:300]
         queries.append(len(captured))
-    best, worst = min(times), max(times)
     return (
-        f"{RATE_MANY / statistics.median(times):,.0f} records/s "
-        f"(range {RATE_MANY / worst:,.0f} to {RATE_MANY / best:,.0f}; "
+        f"{_per_second(RATE_MANY, times)}; "
         f"{statistics.median(queries):.0f} queries per call of {RATE_MANY:,}, n={calls})"
     )
 
@@ -119,13 +125,11 @@ def ingestion(client: Client, calls: list[dict], payloads: list[dict], repeat: i
     return [
         (
             f"POST /api/v1/usage-records ({INGEST:,} per call, rated)",
-            f"{INGEST / ingest:,.0f} records/s (range {INGEST / max(times):,.0f} to "
-            f"{INGEST / min(times):,.0f}, n={repeat})",
+            f"{_per_second(INGEST, times)}, n={repeat})",
         ),
         (
             f"floor: {store} of the same rows, unrated",
-            f"{INGEST / floor:,.0f} records/s (range {INGEST / max(floors):,.0f} to "
-            f"{INGEST / min(floors):,.0f}, n={repeat})",
+            f"{_per_second(INGEST, floors)}, n={repeat})",
         ),
         ("ingestion / floor", f"{ingest / floor:.2f}x"),
     ]
