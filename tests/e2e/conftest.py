@@ -46,17 +46,77 @@ def _taking_turns(execute, sql, params, many, context):
         return execute(sql, params, many, context)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _serial_live_server_on_sqlite():
+def _on_sqlite() -> bool:
     from django.conf import settings
 
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    return settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
+
+
+class _LendingTheConnection:
+    """Playwright's calls with the shared connection lent to the live server, and only those.
+
+    Taking turns query by query was not enough on SQLite: Django keeps a connection's
+    transaction state (``in_atomic_block``, savepoints) on the connection object the two
+    threads share, so a request's transaction and a test's fixture or flush could still mix
+    (a signed-in page's next fragment found no session under load). The test thread holds
+    :data:`SHARED_CONNECTION` from the start of a test's setup to the end of its teardown and
+    releases it only while it waits on the browser, which is when the server answers.
+    """
+
+    def __init__(self, call):
+        self.call = call
+
+    def __get__(self, instance, owner):
+        if instance is None:
+            return self
+        call = self.call
+
+        def lent(*args, **kwargs):
+            if not SHARED_CONNECTION._is_owned():
+                return call(instance, *args, **kwargs)
+            state = SHARED_CONNECTION._release_save()
+            try:
+                return call(instance, *args, **kwargs)
+            finally:
+                SHARED_CONNECTION._acquire_restore(state)
+
+        return lent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _serial_live_server_on_sqlite():
+    if _on_sqlite():
         LiveServerThread.server_class = _OneRequestAtATime
+        from django.db import connection
+        from playwright._impl._sync_base import SyncBase
+
         # The test thread's own queries (fixtures, assertions, flushes) wait too, for the whole
         # session: a page left polling by one test must not share the connection with the next.
-        from django.db import connection
-
         connection.execute_wrappers.append(_taking_turns)
+        SyncBase._sync = _LendingTheConnection(SyncBase._sync)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    # Before any fixture of the test (the database's set-up included) and held to the end of
+    # its teardown (the flush included): see _LendingTheConnection.
+    if "tests/e2e/" in str(item.path) and _on_sqlite():
+        SHARED_CONNECTION.acquire()
+        item.stash[_HOLDING] = True
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    try:
+        return (yield)
+    finally:
+        if item.stash.get(_HOLDING, False):
+            SHARED_CONNECTION.release()
+            item.stash[_HOLDING] = False
+
+
+_HOLDING = pytest.StashKey[bool]()
 
 
 def pytest_collection_modifyitems(items):
