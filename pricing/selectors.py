@@ -8,7 +8,7 @@ rule book (:mod:`pricing.rulecache`), checked by one query.
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -185,15 +185,19 @@ def _group_ref(db: str, **values) -> CustomerGroup:
     return CustomerGroup.from_db(db, names, [values[name] for name in names])
 
 
-def memberships_of(customer_ids: Iterable) -> dict:
+def memberships_of(customer_ids: Iterable, instants: Sequence[datetime] = ()) -> dict:
     """Every membership period of these customers, by customer, in one query: lists of
-    ``(period, group)`` with the group loaded with its id, code and name."""
-    rows = (
-        Membership.objects.filter(customer_id__in=list(customer_ids))
-        .order_by()
-        .values_list(
-            "customer_id", "group_id", "joined_at", "left_at", "group__code", "group__name"
-        )
+    ``(period, group)`` with the group loaded with its id, code and name.
+
+    Given ``instants``, only the periods that can hold one of them are read (those overlapping
+    the span from the earliest to the latest, :meth:`MembershipQuerySet.during`): a customer's
+    years of history are not loaded to rate this morning's calls.
+    """
+    periods = Membership.objects.filter(customer_id__in=list(customer_ids))
+    if instants:
+        periods = periods.during(min(instants), max(instants) + timedelta(microseconds=1))
+    rows = periods.order_by().values_list(
+        "customer_id", "group_id", "joined_at", "left_at", "group__code", "group__name"
     )
     db = rows.db
     found: dict = defaultdict(list)
@@ -218,7 +222,7 @@ def customer_groups_at(customer_id, instant: datetime) -> dict:
     The groups carry their id, code and name, what the pages and the API show; other fields load
     on access.
     """
-    return _groups_at(memberships_of([customer_id]).get(customer_id, ()), instant)
+    return _groups_at(memberships_of([customer_id], [instant]).get(customer_id, ()), instant)
 
 
 @dataclass
@@ -282,7 +286,10 @@ def evaluate_many(requests: Sequence[RateRequest]) -> list[Evaluation]:
     """:func:`evaluate` for many records at once, in their order, in two queries whatever their
     number: the rule book's check, and every membership of their customers."""
     book = rulecache.rule_book()
-    periods = memberships_of({request.customer.pk for request in requests})
+    periods = memberships_of(
+        {request.customer.pk for request in requests},
+        [request.occurred_at for request in requests],
+    )
     return [
         _evaluation(
             book, _groups_at(periods.get(request.customer.pk, ()), request.occurred_at), request

@@ -25,6 +25,7 @@ from groups.api import (
     CustomerRefSerializer,
     GroupRefSerializer,
 )
+from groups.api.represent import representation
 from groups.models import Customer
 from pricing import engine, services
 from pricing.api.common import (
@@ -301,7 +302,7 @@ class RateView(generics.GenericAPIView):
             quantity=attrs["quantity"],
             occurred_at=attrs.get("occurred_at") or timezone.now(),
         )
-        return Response(output(rate_result(evaluation)).data)
+        return Response(representation(output)(rate_result(evaluation)))
 
     @staticmethod
     def _many(rows, output: type[serializers.Serializer]) -> list[dict]:
@@ -314,9 +315,9 @@ class RateView(generics.GenericAPIView):
         valid, errors = validate_records(rows)
         evaluations = evaluate_many([RateRequest(**record) for _, record in valid])
         answers: list = [None] * len(rows)
-        represent = output()
+        represent = representation(output)
         for (index, _), evaluation in zip(valid, evaluations, strict=True):
-            answers[index] = represent.to_representation(rate_result(evaluation))
+            answers[index] = represent(rate_result(evaluation))
         for index, error in errors.items():
             answers[int(index)] = {"errors": error}
         return answers

@@ -103,3 +103,30 @@ def test_a_list_costs_the_same_queries_whatever_its_customers_and_records(
     assert response.status_code == 200
     assert len(response.json()) == len(records)
     assert len(queries) == 4, [q["sql"][:80] for q in queries]
+
+
+def test_only_the_periods_that_can_hold_the_records_are_read(worked_example, support_api):
+    """A customer's old periods are not loaded to rate this month's records; the answer is the
+    same (``MembershipQuerySet.during`` is property-tested against the engine)."""
+    from datetime import UTC, datetime
+
+    from pricing.selectors import memberships_of
+
+    group, person = worked_example["vip"], factories.customer()
+    for year in range(2015, 2025):  # ten years of joining and leaving
+        factories.membership(
+            group,
+            person,
+            joined_at=datetime(year, 1, 1, tzinfo=UTC),
+            left_at=datetime(year, 6, 1, tzinfo=UTC),
+        )
+    current = factories.membership(group, person, joined_at=datetime(2026, 2, 1, tzinfo=UTC))
+    march = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+    periods = memberships_of([person.pk], [march])[person.pk]
+    assert [period.joined_at for period, _ in periods] == [current.joined_at]
+    assert len(memberships_of([person.pk])[person.pk]) == 11  # without instants: every period
+
+    answers = support_api.post("/api/v1/rate", {"records": [record(person)] * 2}).json()
+    assert [g["code"] for g in answers[0]["groups"]] == [group.code]
+    assert answers[0] == answers[1] == support_api.post("/api/v1/rate", record(person)).json()
