@@ -8,6 +8,7 @@ of its group during its window, so the form says how many that is.
 from datetime import date
 
 from groups.models import CustomerGroup, Membership
+from pricing import engine
 from pricing.clock import billing_tz
 from pricing.engine import days_window
 
@@ -45,7 +46,9 @@ def rule_advice(
     **_ignored,
 ) -> list[str]:
     """Warnings for a rule with these dates and target on ``today`` (no query unless past)."""
-    if valid_from is None or valid_to is None or valid_to >= today or valid_to < valid_from:
+    if valid_from is None or valid_to is None or valid_to < valid_from:
+        return []
+    if engine.not_ended(True, valid_to, today):  # the engine's "ended", not restated here
         return []
     warnings = [RULE_ENDED.format(valid_to=valid_to.isoformat())]
     if group is not None:

@@ -58,13 +58,17 @@ UPDATE __RELATION__ AS u SET
     unit_price = COALESCE(v.unit, (%(prices)s::numeric[])[v.k]),
     amount = v.amount,
     billed_quantity = v.billed,
-    price_breakdown = v.breakdown,
+    price_breakdown = NULLIF(v.breakdown, 'null'::jsonb),
     currency = (%(currencies)s::text[])[v.k],
     rated_at = %(at)s,
     unrated_reason = ''
 FROM unnest(
     %(handles)s::tid[], %(outcomes)s::int[], %(amounts)s::numeric[], %(units)s::numeric[],
-    %(billed)s::numeric[], %(breakdowns)s::jsonb[]
+    %(billed)s::numeric[],
+    ARRAY(
+        SELECT e.value FROM jsonb_array_elements(%(breakdowns)s::jsonb) WITH ORDINALITY AS e
+        ORDER BY e.ordinality
+    )
 ) AS v(tid, k, amount, unit, billed, breakdown)
 WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
@@ -139,9 +143,11 @@ def write(chunk: RatedChunk, at: datetime, relation: str = USAGE_TABLE) -> int:
                 details = [chunk.details.get(n) for n in range(len(chunk.handles))]
                 params["units"] = pg_array(_text(d and d.unit_price) for d in details)
                 params["billed"] = pg_array(_text(d and d.billed_quantity) for d in details)
-                params["breakdowns"] = [
-                    json.dumps(d.breakdown()) if d is not None else None for d in details
-                ]
+                # One JSON document for the chunk (JSON null where a row's price is simple),
+                # split by the server: a text[] of 20,000 documents made psycopg escape each.
+                params["breakdowns"] = json.dumps(
+                    [d.breakdown() if d is not None else None for d in details]
+                )
             written += pg_run(statement.replace(RELATION, relation), params, fetch=False)
         if chunk.unrated:
             handles, reasons = zip(*chunk.unrated, strict=True)

@@ -213,3 +213,19 @@ def test_graduated_is_the_sum_of_its_shares(quantity, split, low, high):
         D("0.01"), "ROUND_HALF_UP"
     )
     assert charge(price, quantity).amount == expected
+
+
+@given(
+    values=st.lists(
+        st.decimals(allow_nan=False, allow_infinity=False, places=None)
+        | st.sampled_from([Decimal("0"), Decimal("-0"), Decimal("0.000"), Decimal("-0.00")]),
+        max_size=20,
+    )
+)
+def test_plain_numbers_read_the_same_when_remembered(values):
+    """``_plain`` keeps what it wrote by value: equal numbers written with other exponents
+    (1.0, 1.00) and zeros of either sign still read as the plain format writes each."""
+    from pricing.engine.prices import _plain
+
+    for value in values + values[::-1]:
+        assert _plain(value) == f"{value.normalize():f}"
