@@ -214,6 +214,21 @@ def test_postgresql_refuses_overlapping_periods_whoever_writes_them(pair):
     )
 
 
+@pytest.mark.postgres
+def test_the_constraints_index_leads_with_the_customer():
+    """A customer's periods are what rating and the pages look up; an index led by the group
+    made PostgreSQL scan all of it for one customer (7-13 ms at a million memberships)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the exclusion constraint is PostgreSQL's")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_get_constraintdef(oid) FROM pg_constraint "
+            "WHERE conname = 'groups_membership_periods_no_overlap'"
+        )
+        (definition,) = cursor.fetchone()
+    assert "(customer_id WITH =, group_id WITH =," in definition
+
+
 # --- during(): who was a member in a window, against the engine ---------------------------------
 
 BASE = datetime(2026, 11, 1, tzinfo=UTC)
