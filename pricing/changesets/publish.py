@@ -25,11 +25,11 @@ from pricing.changesets import snapshots
 from pricing.changesets.services import (
     NEEDS_APPROVAL,
     S,
-    _event,
-    _locked,
-    _require,
-    _user,
+    acting_user,
+    locked_row,
     publishable_states,
+    record_event,
+    require_state,
 )
 from pricing.models import (
     ChangeAction,
@@ -224,11 +224,11 @@ def changeset_publish(*, changeset: Changeset, by=None, scheduled: bool = False)
     """Publish now, all or nothing; raises :class:`ChangesetConflict` (nothing written) when a
     base moved, ``ValidationError`` when a change no longer passes the services' checks."""
     with transaction.atomic():
-        changeset = _locked(changeset)
+        changeset = locked_row(changeset)
         allowed = (S.SCHEDULED,) if scheduled else (*publishable_states(), S.SCHEDULED)
         if changeset.state in (S.DRAFT, S.SUBMITTED) and changeset.state not in allowed:
             raise ValidationError(NEEDS_APPROVAL.format(title=changeset.title), code="wrong_state")
-        _require(changeset, allowed, "published")
+        require_state(changeset, allowed, "published")
         conflicts = conflicts_of(changeset, lock=True)
         if conflicts:
             raise ChangesetConflict(changeset, conflicts)
@@ -254,9 +254,9 @@ def changeset_publish(*, changeset: Changeset, by=None, scheduled: bool = False)
                 ) from exc
         _mark_history(changeset, changes)
         changeset.state = S.PUBLISHED
-        changeset.published_by = _user(by)
+        changeset.published_by = acting_user(by)
         changeset.save()
-        _event(changeset, "published" if not scheduled else "published (scheduled)", by)
+        record_event(changeset, "published" if not scheduled else "published (scheduled)", by)
         changeset_published.send(sender=Changeset, changeset=changeset)
     return changeset
 
@@ -284,11 +284,11 @@ def publish_one_scheduled(*, changeset: Changeset, now: datetime | None = None) 
         changeset_publish(changeset=fresh, by=fresh.scheduled_by, scheduled=True)
     except ValidationError as exc:
         with transaction.atomic():
-            locked = _locked(fresh)
+            locked = locked_row(fresh)
             if locked.state == S.SCHEDULED:
                 locked.state = S.APPROVED if locked.reviewed_at else S.DRAFT
                 locked.scheduled_for = None
                 locked.save()
-                _event(locked, "scheduled publish refused", None, "\n".join(exc.messages))
+                record_event(locked, "scheduled publish refused", None, "\n".join(exc.messages))
         return False
     return True

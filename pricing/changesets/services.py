@@ -44,22 +44,25 @@ UNKNOWN_TARGET = "That {kind} no longer exists."
 _STATE_WORDS = {state.value: state.label.lower() for state in ChangesetState}
 
 
-def _user(by):
+def acting_user(by):
+    """Who acted, as the trail records it (nobody for the scheduler or an anonymous caller)."""
     return by if by is not None and getattr(by, "is_authenticated", False) else None
 
 
-def _event(changeset: Changeset, action: str, by, comment: str = "") -> None:
+def record_event(changeset: Changeset, action: str, by, comment: str = "") -> None:
+    """One line of the changeset's trail."""
     ChangesetEvent.objects.create(
-        changeset=changeset, action=action, by=_user(by), comment=comment or ""
+        changeset=changeset, action=action, by=acting_user(by), comment=comment or ""
     )
 
 
-def _locked(changeset: Changeset) -> Changeset:
+def locked_row(changeset: Changeset) -> Changeset:
     """The changeset's row, locked for this transaction, with its current state."""
     return Changeset.objects.select_for_update().get(pk=changeset.pk)
 
 
-def _require(changeset: Changeset, allowed, verb: str) -> None:
+def require_state(changeset: Changeset, allowed, verb: str) -> None:
+    """Refuse ``verb`` unless the changeset is in one of the ``allowed`` states, saying so."""
     if changeset.state not in allowed:
         raise ValidationError(
             WRONG_STATE.format(
@@ -84,15 +87,15 @@ def publishable_states() -> tuple[str, ...]:
 @transaction.atomic
 def changeset_create(*, title: str, description: str = "", by=None) -> Changeset:
     changeset = Changeset(title=(title or "").strip(), description=description or "")
-    changeset.author = _user(by)
+    changeset.author = acting_user(by)
     changeset.full_clean(exclude=["author"], validate_constraints=False)
     changeset.save()
-    _event(changeset, "created", by)
+    record_event(changeset, "created", by)
     return changeset
 
 
 def _editable(changeset: Changeset) -> Changeset:
-    locked = _locked(changeset)
+    locked = locked_row(changeset)
     if not locked.editable:
         raise ValidationError(
             NOT_EDITABLE.format(title=locked.title, state=_STATE_WORDS[locked.state]),
@@ -132,7 +135,7 @@ def _put(changeset, *, kind, action, target, label, before, after, base_version,
         before=before,
         after=after,
         base_version=base_version,
-        created_by=_user(by),
+        created_by=acting_user(by),
     )
 
 
@@ -283,7 +286,7 @@ def _check_items(items) -> None:
 @transaction.atomic
 def change_remove(*, change: ChangesetChange, by=None) -> None:
     changeset = _editable(change.changeset)
-    _event(changeset, "change_removed", by, str(change))
+    record_event(changeset, "change_removed", by, str(change))
     change.delete()
     _stale_impact(changeset)
 
@@ -293,21 +296,21 @@ def change_remove(*, change: ChangesetChange, by=None) -> None:
 
 @transaction.atomic
 def changeset_submit(*, changeset: Changeset, by=None) -> Changeset:
-    changeset = _locked(changeset)
-    _require(changeset, (S.DRAFT,), "submitted")
+    changeset = locked_row(changeset)
+    require_state(changeset, (S.DRAFT,), "submitted")
     if not changeset.changes.exists():
         raise ValidationError(NOTHING_TO_SUBMIT.format(title=changeset.title))
     changeset.state = S.SUBMITTED
     changeset.submitted_at = timezone.now()
     changeset.save(update_fields=["state", "submitted_at", "updated_at"])
-    _event(changeset, "submitted", by)
+    record_event(changeset, "submitted", by)
     return changeset
 
 
 def _review(changeset: Changeset, by, comment: str, state: str, verb: str) -> Changeset:
-    changeset = _locked(changeset)
-    _require(changeset, (S.SUBMITTED,), verb)
-    user = _user(by)
+    changeset = locked_row(changeset)
+    require_state(changeset, (S.SUBMITTED,), verb)
+    user = acting_user(by)
     own = user is not None and changeset.author_id == user.pk
     bypass = own and user.is_superuser and settings.RATECARD_APPROVAL_SUPERUSER_BYPASS
     if own and not bypass:
@@ -320,7 +323,7 @@ def _review(changeset: Changeset, by, comment: str, state: str, verb: str) -> Ch
     changeset.save()
     if bypass:
         comment = f"{BYPASS_NOTE} {comment or ''}".strip()
-    _event(changeset, verb, by, comment)
+    record_event(changeset, verb, by, comment)
     return changeset
 
 
@@ -340,25 +343,27 @@ def changeset_reject(*, changeset: Changeset, by=None, comment: str = "") -> Cha
 def changeset_reopen(*, changeset: Changeset, by=None) -> Changeset:
     """A rejected (or submitted, approved) changeset back to a draft its author can edit; any
     approval given is void."""
-    changeset = _locked(changeset)
-    _require(changeset, (S.REJECTED, S.SUBMITTED, S.APPROVED), "reopened")
+    changeset = locked_row(changeset)
+    require_state(changeset, (S.REJECTED, S.SUBMITTED, S.APPROVED), "reopened")
     changeset.state = S.DRAFT
     changeset.reviewed_by = None
     changeset.reviewed_at = None
     changeset.approval_bypassed = False
     changeset.save()
-    _event(changeset, "reopened", by)
+    record_event(changeset, "reopened", by)
     return changeset
 
 
 @transaction.atomic
 def changeset_withdraw(*, changeset: Changeset, by=None) -> Changeset:
-    changeset = _locked(changeset)
-    _require(changeset, (S.DRAFT, S.SUBMITTED, S.APPROVED, S.SCHEDULED, S.REJECTED), "withdrawn")
+    changeset = locked_row(changeset)
+    require_state(
+        changeset, (S.DRAFT, S.SUBMITTED, S.APPROVED, S.SCHEDULED, S.REJECTED), "withdrawn"
+    )
     changeset.state = S.WITHDRAWN
     changeset.scheduled_for = None
     changeset.save()
-    _event(changeset, "withdrawn", by)
+    record_event(changeset, "withdrawn", by)
     return changeset
 
 
@@ -366,8 +371,8 @@ def changeset_withdraw(*, changeset: Changeset, by=None) -> Changeset:
 def changeset_rebase(*, changeset: Changeset, by=None) -> Changeset:
     """Take the objects' current versions as the changeset's base (the proposals stay): the
     author has looked at the conflicts and keeps the changes. Voids any approval."""
-    changeset = _locked(changeset)
-    _require(changeset, (S.DRAFT, S.SUBMITTED, S.APPROVED, S.REJECTED), "rebased")
+    changeset = locked_row(changeset)
+    require_state(changeset, (S.DRAFT, S.SUBMITTED, S.APPROVED, S.REJECTED), "rebased")
     for change in changeset.changes.exclude(target_id=None).exclude(action=ChangeAction.CREATE):
         model = PricingRule if change.kind == ChangeKind.RULE else PriceList
         obj = model.objects.filter(pk=change.target_id).first()
@@ -390,7 +395,7 @@ def changeset_rebase(*, changeset: Changeset, by=None) -> Changeset:
         changeset.reviewed_at = None
         changeset.save()
     _stale_impact(changeset)
-    _event(changeset, "rebased", by)
+    record_event(changeset, "rebased", by)
     return changeset
 
 
@@ -401,14 +406,14 @@ def changeset_schedule(*, changeset: Changeset, at: datetime, by=None) -> Change
     from background.services import work_start
     from pricing.changesets import tasks
 
-    changeset = _locked(changeset)
-    _require(changeset, (*publishable_states(), S.SCHEDULED), "scheduled")
+    changeset = locked_row(changeset)
+    require_state(changeset, (*publishable_states(), S.SCHEDULED), "scheduled")
     now = clock.now()
     if at <= now:
         raise ValidationError({"at": [SCHEDULE_IN_PAST.format(now=timezone.localtime(now))]})
     changeset.state = S.SCHEDULED
     changeset.scheduled_for = at
-    changeset.scheduled_by = _user(by)
+    changeset.scheduled_by = acting_user(by)
     changeset.publish_work = work_start(
         task=tasks.publish_changeset,
         title=f"Publish changeset “{changeset.title}” at {at:%Y-%m-%d %H:%M %Z}",
@@ -416,18 +421,18 @@ def changeset_schedule(*, changeset: Changeset, at: datetime, by=None) -> Change
         by=by,
     )
     changeset.save()
-    _event(changeset, "scheduled", by, f"for {at.astimezone(billing_tz()):%Y-%m-%d %H:%M %Z}")
+    record_event(changeset, "scheduled", by, f"for {at.astimezone(billing_tz()):%Y-%m-%d %H:%M %Z}")
     return changeset
 
 
 @transaction.atomic
 def changeset_unschedule(*, changeset: Changeset, by=None) -> Changeset:
-    changeset = _locked(changeset)
-    _require(changeset, (S.SCHEDULED,), "unscheduled")
+    changeset = locked_row(changeset)
+    require_state(changeset, (S.SCHEDULED,), "unscheduled")
     changeset.state = S.APPROVED if changeset.reviewed_at else S.DRAFT
     changeset.scheduled_for = None
     changeset.save()
-    _event(changeset, "unscheduled", by)
+    record_event(changeset, "unscheduled", by)
     return changeset
 
 
@@ -438,15 +443,15 @@ def changeset_unschedule(*, changeset: Changeset, by=None) -> Changeset:
 def changeset_rollback(*, changeset: Changeset, by=None) -> Changeset:
     """A new draft holding the inverse of a published changeset, to go through the same impact
     and approval path (nothing is published here)."""
-    changeset = _locked(changeset)
-    _require(changeset, (S.PUBLISHED,), "rolled back")
+    changeset = locked_row(changeset)
+    require_state(changeset, (S.PUBLISHED,), "rolled back")
     inverse = changeset_create(title=f"Roll back: {changeset.title}"[:200], by=by)
     inverse.rollback_of = changeset
     inverse.description = f"Restores what “{changeset.title}” changed."
     inverse.save(update_fields=["rollback_of", "description"])
     for change in changeset.changes.all():
         _invert(inverse, change, by)
-    _event(changeset, "rollback_drafted", by, str(inverse.pk))
+    record_event(changeset, "rollback_drafted", by, str(inverse.pk))
     return inverse
 
 
@@ -480,5 +485,5 @@ def _invert(inverse: Changeset, change: ChangesetChange, by) -> None:
         before=before,
         after=after,
         base_version=current.version if current is not None else None,
-        created_by=_user(by),
+        created_by=acting_user(by),
     )
