@@ -187,3 +187,35 @@ def group_expire(*, group: CustomerGroup, at: datetime) -> int:
     CustomerGroup.all_objects.filter(pk=group.pk).update(members_changed_at=timezone.now())
     send_membership_changed(change="left", group_id=group.pk, customer_ids=leaving, at=at)
     return count
+
+
+KEPT_BY_CRITERIA = (
+    "“{group}” keeps its members by its criteria: the next refresh removes anyone added by hand "
+    "who does not meet them, unless they are on its always-include list (the Criteria card)."
+)
+NEVER_INCLUDED = "{names} on its never-include list: the next refresh removes them again."
+
+
+def manual_add_warning(group: CustomerGroup, customer_ids: Iterable) -> str:
+    """What somebody adding members by hand to a criteria group should know ("" otherwise).
+
+    Two queries at most; the criteria themselves are not evaluated here (the card's preview
+    says who would join and leave).
+    """
+    criteria = GroupCriteria.objects.enabled().filter(group=group).first()
+    if criteria is None:
+        return ""
+    ids = list(customer_ids)
+    always = set(criteria.always_include.filter(pk__in=ids).values_list("pk", flat=True))
+    never = list(
+        criteria.never_include.filter(pk__in=ids).order_by("name").values_list("name", flat=True)
+    )
+    if not never and always.issuperset(ids):
+        return ""
+    warning = KEPT_BY_CRITERIA.format(group=group.name)
+    if never:
+        shown = ", ".join(f"“{name}”" for name in never[:3])
+        more = f" and {len(never) - 3} more" if len(never) > 3 else ""
+        verb = "is" if len(never) == 1 else "are"
+        warning += " " + NEVER_INCLUDED.format(names=f"{shown}{more} {verb}")
+    return warning

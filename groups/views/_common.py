@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from groups import services
+from groups.criteria.services import manual_add_warning
 from groups.models import Customer, CustomerGroup
 
 # --- One membership, from either side (a group's members, a customer's groups) ----------------
@@ -45,6 +46,9 @@ def add_membership(
         messages.info(
             request, f"“{customer.name}” is already a member of “{group.name}” (since {since})."
         )
+        return
+    if warning := manual_add_warning(group, [customer.pk]):
+        messages.warning(request, warning)
 
 
 def confirm_or_remove_membership(

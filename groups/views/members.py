@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from groups import selectors, services
+from groups.criteria.services import manual_add_warning
 from groups.csvfile import csv_download
 from groups.forms import (
     BulkConfirmForm,
@@ -154,6 +155,8 @@ def member_bulk(request: HttpRequest, pk) -> HttpResponse:
                 template_name = f"{template}#bulk_form" if fragment else template
                 return render(request, template_name, context, status=422)
             summary = _applied_summary(plan)
+            if plan.to_add and (warning := manual_add_warning(group, [c.pk for c in plan.to_add])):
+                summary += " " + warning
             if not fragment:
                 messages.success(request, summary)
                 return redirect(reverse("groups:group_detail", args=[group.pk]) + "#members")

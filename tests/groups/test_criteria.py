@@ -365,3 +365,59 @@ def test_parse_attributes():
         parse_attributes("industry")
     with pytest.raises(ValidationError):
         parse_attributes("Bad Key=x")
+
+
+# --- Adding members by hand to a criteria group -------------------------------------------------
+
+
+def _criteria_page_add(client, group, customer):
+    from django.urls import reverse
+
+    return client.post(
+        reverse("groups:group_detail", args=[group.pk]) + "members/add/",
+        {"customer": customer.pk, "q": customer.name[:4]},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+
+
+def test_adding_by_hand_to_a_criteria_group_warns_what_the_next_refresh_does(
+    people, support_client
+):
+    group = f.group("Enterprise CZ")
+    save(group, [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}])
+    body = _criteria_page_add(support_client, group, people["de_ent"])
+    assert "keeps its members by its criteria" in body
+    assert "never-include" not in body
+
+
+def test_no_warning_for_a_group_without_criteria_or_an_always_included_customer(
+    people, support_client
+):
+    plain, kept = f.group("Plain"), f.group("Kept")
+    save(
+        kept,
+        [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}],
+        always_include=[people["de_ent"]],
+    )
+    for group in (plain, kept):
+        body = _criteria_page_add(support_client, group, people["de_ent"])
+        assert "Added “DE Enterprise”" in body
+        assert "keeps its members" not in body
+
+
+def test_a_never_included_customer_is_named(people, manager_client):
+    from django.urls import reverse
+
+    group = f.group("Enterprise CZ")
+    save(
+        group,
+        [{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}],
+        never_include=[people["de_ent"]],
+    )
+    body = manager_client.post(
+        reverse("groups:member_bulk", args=[group.pk]),
+        {"confirm": "1", "mode": "add", "ids": people["de_ent"].external_id},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert "added 1" in body
+    assert "“DE Enterprise” is on its never-include list" in body
