@@ -52,35 +52,29 @@ def _on_sqlite() -> bool:
     return settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
 
 
-class _LendingTheConnection:
-    """Playwright's calls with the shared connection lent to the live server, and only those.
+def _lending_the_connection(wait):
+    """Playwright's waits with the shared connection lent to the live server, and only those.
 
     Taking turns query by query was not enough on SQLite: Django keeps a connection's
     transaction state (``in_atomic_block``, savepoints) on the connection object the two
     threads share, so a request's transaction and a test's fixture or flush could still mix
     (a signed-in page's next fragment found no session under load). The test thread holds
-    :data:`SHARED_CONNECTION` from the start of a test's setup to the end of its teardown and
-    releases it only while it waits on the browser, which is when the server answers.
+    :data:`SHARED_CONNECTION` from the start of a test's set-up to the end of its teardown and
+    releases it only while it waits on the browser, which is when the server answers. Every
+    wait of Playwright's sync API goes through ``wait_for_future`` (a call, and the end of an
+    ``expect_download()`` / ``expect_response()`` block alike).
     """
 
-    def __init__(self, call):
-        self.call = call
+    def lent(*args, **kwargs):
+        if not SHARED_CONNECTION._is_owned():
+            return wait(*args, **kwargs)
+        state = SHARED_CONNECTION._release_save()
+        try:
+            return wait(*args, **kwargs)
+        finally:
+            SHARED_CONNECTION._acquire_restore(state)
 
-    def __get__(self, instance, owner):
-        if instance is None:
-            return self
-        call = self.call
-
-        def lent(*args, **kwargs):
-            if not SHARED_CONNECTION._is_owned():
-                return call(instance, *args, **kwargs)
-            state = SHARED_CONNECTION._release_save()
-            try:
-                return call(instance, *args, **kwargs)
-            finally:
-                SHARED_CONNECTION._acquire_restore(state)
-
-        return lent
+    return lent
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -88,18 +82,18 @@ def _serial_live_server_on_sqlite():
     if _on_sqlite():
         LiveServerThread.server_class = _OneRequestAtATime
         from django.db import connection
-        from playwright._impl._sync_base import SyncBase
+        from playwright._impl import _sync_base
 
         # The test thread's own queries (fixtures, assertions, flushes) wait too, for the whole
         # session: a page left polling by one test must not share the connection with the next.
         connection.execute_wrappers.append(_taking_turns)
-        SyncBase._sync = _LendingTheConnection(SyncBase._sync)
+        _sync_base.wait_for_future = _lending_the_connection(_sync_base.wait_for_future)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
     # Before any fixture of the test (the database's set-up included) and held to the end of
-    # its teardown (the flush included): see _LendingTheConnection.
+    # its teardown (the flush included): see _lending_the_connection.
     if "tests/e2e/" in str(item.path) and _on_sqlite():
         SHARED_CONNECTION.acquire()
         item.stash[_HOLDING] = True
