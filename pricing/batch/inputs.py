@@ -16,7 +16,7 @@ import json
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, tzinfo
 
 from django.db import connection, transaction
@@ -231,6 +231,9 @@ class Snapshot:
     index: engine.RatingIndex
     members: MembershipCache
     days: tuple[date, date] | None = None
+    # The engine's charge of a (price, quantity) pair once worked out (rate_rows): a price of
+    # this snapshot's index by identity, and a quantity; bounded by CHARGES_KEPT.
+    charges: dict = field(default_factory=dict, repr=False)
 
     @classmethod
     def load(cls, stamp: invalidation.Stamp | None = None, *, preload: bool = True) -> Snapshot:

@@ -19,6 +19,10 @@ from pricing.batch.inputs import Snapshot, customers_in_full
 from pricing.batch.sql import Row
 
 NEVER = engine.NEVER
+# Charges remembered per snapshot (a worker's run): quantities repeat (seconds of a call, a
+# message, whole megabytes), and a record priced by a model costs its whole arithmetic otherwise.
+CHARGES_KEPT = 200_000
+_UNKNOWN = object()
 
 
 @dataclass
@@ -68,6 +72,7 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
     tables_get = index.tables.get
     table_for = index.table
     round_amount, max_amount, charge = engine.round_amount, engine.MAX_AMOUNT, engine.charge
+    charges = snapshot.charges
     counts_at = engine.counts_at
     chunk = RatedChunk()
     details = chunk.details
@@ -118,7 +123,13 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
                 misses.append(row)
                 continue
         else:
-            found = charge(price, quantity)
+            # engine.charge is a function of the price and the quantity alone.
+            found = charges.get((id(price), quantity), _UNKNOWN)
+            if found is _UNKNOWN:
+                found = charge(price, quantity)
+                if len(charges) >= CHARGES_KEPT:
+                    charges.clear()
+                charges[id(price), quantity] = found
             if found is None:
                 misses.append(row)
                 continue

@@ -138,6 +138,7 @@ def write(chunk: RatedChunk, at: datetime, relation: str = USAGE_TABLE) -> int:
                 "currencies": [rule.currency for rule in rules],
             }
             statement = _PG_RATED
+            seen: dict[int, dict] = {}
             if chunk.details:
                 statement = _PG_RATED_DETAILED
                 details = [chunk.details.get(n) for n in range(len(chunk.handles))]
@@ -145,9 +146,7 @@ def write(chunk: RatedChunk, at: datetime, relation: str = USAGE_TABLE) -> int:
                 params["billed"] = pg_array(_text(d and d.billed_quantity) for d in details)
                 # One JSON document for the chunk (JSON null where a row's price is simple),
                 # split by the server: a text[] of 20,000 documents made psycopg escape each.
-                params["breakdowns"] = json.dumps(
-                    [d.breakdown() if d is not None else None for d in details]
-                )
+                params["breakdowns"] = json.dumps([_breakdown(d, seen) for d in details])
             written += pg_run(statement.replace(RELATION, relation), params, fetch=False)
         if chunk.unrated:
             handles, reasons = zip(*chunk.unrated, strict=True)
@@ -174,9 +173,9 @@ def write(chunk: RatedChunk, at: datetime, relation: str = USAGE_TABLE) -> int:
             for rule, price in chunk.outcomes
         ]
         if chunk.handles:
-            details = chunk.details
+            details, seen = chunk.details, {}
             rated = [
-                (handle, to_cents(amount), *outcomes[k - 1], *_sqlite_detail(details.get(n)))
+                (handle, to_cents(amount), *outcomes[k - 1], *_sqlite_detail(details.get(n), seen))
                 for n, (handle, amount, k) in enumerate(
                     zip(chunk.handles, chunk.amounts, chunk.outcome_ids, strict=True)
                 )
@@ -194,8 +193,19 @@ def _text(value) -> str:
     return "NULL" if value is None else str(value)
 
 
-def _sqlite_detail(charge) -> tuple:
+def _breakdown(charge, seen: dict[int, dict]) -> dict | None:
+    """A charge's breakdown, built once per chunk for a charge several rows share (rating
+    remembers charges by price and quantity)."""
+    if charge is None:
+        return None
+    found = seen.get(id(charge))
+    if found is None:
+        found = seen[id(charge)] = charge.breakdown()
+    return found
+
+
+def _sqlite_detail(charge, seen: dict[int, dict]) -> tuple:
     """The per-row unit price, billed quantity and breakdown of a row (nothing when simple)."""
     if charge is None:
         return (None, None, None)
-    return (str(charge.unit_price), str(charge.billed_quantity), charge.breakdown())
+    return (str(charge.unit_price), str(charge.billed_quantity), _breakdown(charge, seen))

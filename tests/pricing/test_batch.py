@@ -502,3 +502,44 @@ def test_a_queue_range_rates_only_its_share_of_the_backlog(worked_example):
     assert not UsageRecord.objects.filter(
         pk__in=[r.pk for r in records], status=UsageStatus.PENDING
     ).exists()
+
+
+@pytest.mark.parametrize("kept", [1, 200_000])
+def test_charges_remembered_by_price_and_quantity_equal_the_engines(
+    worked_example, monkeypatch, kept
+):
+    """Rating remembers a (price, quantity)'s charge for the run; records sharing one store
+    the engine's arithmetic all the same, and a full memory starts again (kept=1)."""
+    from pricing import engine
+    from pricing.batch import rating
+    from pricing.models import PriceListItem
+
+    monkeypatch.setattr(rating, "CHARGES_KEPT", kept)
+    tiers = [{"up_to": "100", "unit_price": "2.00"}, {"up_to": None, "unit_price": "1.00"}]
+    rule = PricingRule.objects.get(code="STD-2026")
+    item = PriceListItem.objects.get(price_list=rule.price_list, item_code="minute")
+    item.pricing_mode, item.tiers = "graduated", tiers
+    item.first_increment = item.next_increment = Decimal(60)
+    item.save()
+    services.price_list_items_changed(price_list=item.price_list)
+    records = [
+        factories.usage(worked_example["tech_corp"], quantity=Decimal(q))
+        for q in ("5", "5", "150", "150.000000", "5", "1500")
+    ]
+    _run("rate_usage")
+    for record in records:
+        record.refresh_from_db()
+        expected = evaluate(
+            customer=record.customer,
+            billing_category=record.billing_category,
+            item_code=record.item_code,
+            quantity=record.quantity,
+            occurred_at=record.occurred_at,
+        ).result.charge
+        assert expected is not None
+        assert expected.mode == engine.Mode.GRADUATED
+        assert record.price_breakdown == expected.breakdown()
+        assert (record.amount, record.billed_quantity) == (
+            expected.amount,
+            expected.billed_quantity,
+        )
