@@ -109,3 +109,11 @@ def run_queue(work_backend, django_capture_on_commit_callbacks):
                 return total
 
     return run
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _live_server_shares_the_connection_on_sqlite():
+    """Before any test that starts ``live_server`` (see ``tests/live.py``)."""
+    from tests.live import share_connection_with_the_live_server
+
+    share_connection_with_the_live_server()

@@ -10,9 +10,8 @@ import shutil
 from dataclasses import dataclass, field
 
 import pytest
-from django.core.servers.basehttp import WSGIServer
-from django.test.testcases import LiveServerThread
 
+from tests.live import on_sqlite
 from tests.workers import SHARED_CONNECTION
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
@@ -23,78 +22,11 @@ HTMX_BUSY = ".htmx-request, .htmx-settling, .htmx-swapping, .htmx-added"
 pytestmark = pytest.mark.e2e
 
 
-class _OneRequestAtATime(WSGIServer):
-    """The live server, serving one request at a time.
-
-    On SQLite the test database lives in memory and the server's threads share the test's one
-    connection; two page requests at once (htmx loads fragments in parallel) then used it at
-    the same time ("database is locked", "bad parameter or other API misuse"). Taking turns
-    is what a browser sees as a slower server, nothing else.
-    """
-
-    def __init__(self, *args, connections_override=None, **kwargs):
-        super().__init__(*args, **kwargs)
-
-    def process_request(self, request, client_address):
-        # Not while a test runs background tasks on the same connection (tests.workers.drain).
-        with SHARED_CONNECTION:
-            super().process_request(request, client_address)
-
-
-def _taking_turns(execute, sql, params, many, context):
-    with SHARED_CONNECTION:
-        return execute(sql, params, many, context)
-
-
-def _on_sqlite() -> bool:
-    from django.conf import settings
-
-    return settings.DATABASES["default"]["ENGINE"].endswith("sqlite3")
-
-
-def _lending_the_connection(wait):
-    """Playwright's waits with the shared connection lent to the live server, and only those.
-
-    Taking turns query by query was not enough on SQLite: Django keeps a connection's
-    transaction state (``in_atomic_block``, savepoints) on the connection object the two
-    threads share, so a request's transaction and a test's fixture or flush could still mix
-    (a signed-in page's next fragment found no session under load). The test thread holds
-    :data:`SHARED_CONNECTION` from the start of a test's set-up to the end of its teardown and
-    releases it only while it waits on the browser, which is when the server answers. Every
-    wait of Playwright's sync API goes through ``wait_for_future`` (a call, and the end of an
-    ``expect_download()`` / ``expect_response()`` block alike).
-    """
-
-    def lent(*args, **kwargs):
-        if not SHARED_CONNECTION._is_owned():
-            return wait(*args, **kwargs)
-        state = SHARED_CONNECTION._release_save()
-        try:
-            return wait(*args, **kwargs)
-        finally:
-            SHARED_CONNECTION._acquire_restore(state)
-
-    return lent
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _serial_live_server_on_sqlite():
-    if _on_sqlite():
-        LiveServerThread.server_class = _OneRequestAtATime
-        from django.db import connection
-        from playwright._impl import _sync_base
-
-        # The test thread's own queries (fixtures, assertions, flushes) wait too, for the whole
-        # session: a page left polling by one test must not share the connection with the next.
-        connection.execute_wrappers.append(_taking_turns)
-        _sync_base.wait_for_future = _lending_the_connection(_sync_base.wait_for_future)
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_setup(item):
     # Before any fixture of the test (the database's set-up included) and held to the end of
-    # its teardown (the flush included): see _lending_the_connection.
-    if "tests/e2e/" in str(item.path) and _on_sqlite():
+    # its teardown (the flush included): see tests.live.lending_the_connection.
+    if "tests/e2e/" in str(item.path) and on_sqlite():
         SHARED_CONNECTION.acquire()
         item.stash[_HOLDING] = True
     return (yield)
