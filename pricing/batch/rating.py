@@ -21,7 +21,7 @@ from pricing.batch.sql import Row
 NEVER = engine.NEVER
 # Charges remembered per snapshot (a worker's run): quantities repeat (seconds of a call, a
 # message, whole megabytes), and a record priced by a model costs its whole arithmetic otherwise.
-CHARGES_KEPT = 100_000
+CHARGES_KEPT = 50_000
 _UNKNOWN = object()
 
 
