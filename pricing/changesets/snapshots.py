@@ -13,41 +13,13 @@ from decimal import Decimal
 
 from groups.models import Customer, CustomerGroup
 from pricing.models import PriceList, PricingRule
+from pricing.services.price_lists import ITEM_FIELDS, PRICE_LIST_FIELDS
+from pricing.services.rules import RULE_FIELDS
 
-RULE_SNAPSHOT_FIELDS = (
-    "name",
-    "code",
-    "billing_category",
-    "price_list",
-    "group",
-    "customer",
-    "priority",
-    "valid_from",
-    "valid_to",
-    "is_active",
-    "description",
-)
-LIST_SNAPSHOT_FIELDS = (
-    "name",
-    "code",
-    "currency",
-    "description",
-    "base_price_list",
-    "factor",
-    "surcharge",
-    "rounding",
-)
-ITEM_SNAPSHOT_FIELDS = (
-    "item_code",
-    "unit",
-    "unit_price",
-    "pricing_mode",
-    "tiers",
-    "package_size",
-    "first_increment",
-    "next_increment",
-    "minimum_charge",
-)
+# What a change records of each object: the fields its service writes, in the same order.
+RULE_SNAPSHOT_FIELDS = RULE_FIELDS
+LIST_SNAPSHOT_FIELDS = PRICE_LIST_FIELDS
+ITEM_SNAPSHOT_FIELDS = ("item_code", *ITEM_FIELDS)
 _DECIMALS = {
     "factor",
     "surcharge",

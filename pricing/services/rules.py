@@ -19,7 +19,7 @@ User = AbstractBaseUser
 
 # --- Rules ------------------------------------------------------------------------------------
 
-RULE_FIELDS = {
+RULE_FIELDS = (
     "name",
     "code",
     "billing_category",
@@ -31,7 +31,7 @@ RULE_FIELDS = {
     "valid_to",
     "is_active",
     "description",
-}
+)
 
 
 def _check_rule(rule: PricingRule) -> None:
@@ -75,7 +75,7 @@ def _save_rule(rule: PricingRule, by: User | None) -> PricingRule:
 
 @transaction.atomic
 def rule_create(*, by: User | None = None, **fields) -> PricingRule:
-    unknown = set(fields) - RULE_FIELDS
+    unknown = set(fields).difference(RULE_FIELDS)
     if unknown:
         raise TypeError(f"rule_create() got unexpected fields: {sorted(unknown)}")
     rule = _save_rule(PricingRule(**fields), by)
@@ -93,7 +93,7 @@ def rule_update(
 ) -> PricingRule:
     """Change a rule; refused (:class:`groups.versions.StaleEdit`) when it changed since the
     editor loaded ``expected_version``."""
-    unknown = set(fields) - RULE_FIELDS
+    unknown = set(fields).difference(RULE_FIELDS)
     if unknown:
         raise TypeError(f"rule_update() got unexpected fields: {sorted(unknown)}")
     versions.check(rule, expected_version)
@@ -138,7 +138,7 @@ def rule_validate(*, rule: PricingRule | None = None, **fields) -> None:
     For inline form validation: raises the same ``ValidationError`` the write would. ``rule``
     itself is left untouched; the checks run on a copy.
     """
-    unknown = set(fields) - RULE_FIELDS
+    unknown = set(fields).difference(RULE_FIELDS)
     if unknown:
         raise TypeError(f"rule_validate() got unexpected fields: {sorted(unknown)}")
     candidate = copy.copy(rule) if rule is not None else PricingRule()
