@@ -70,26 +70,7 @@ def usage_charts(*, days: int = USAGE_DAYS, today: date | None = None) -> list[c
         .annotate(n=Count("pk"))
         .values_list("day", "n")
     )
-    labels = [day.strftime("%m-%d") for day in span]
-    result = [
-        charts.bar_chart(
-            title=f"Rated amount per day, {currency} (last {days} days)",
-            categories=labels,
-            series=[charts.Series(currency, [totals.get(day, 0) for day in span])],
-            category_header="Billing day",
-            value_format=money,
-        )
-        for currency, totals in sorted(by_currency.items())
-    ]
-    result.append(
-        charts.bar_chart(
-            title=f"Unrated records per day (last {days} days)",
-            categories=labels,
-            series=[charts.Series("Unrated", [unrated.get(day, 0) for day in span])],
-            category_header="Billing day",
-        )
-    )
-    return result
+    return _per_day_charts(span, by_currency, unrated, f" (last {days} days)")
 
 
 UPLOAD_MAX_DAYS = 62
@@ -116,26 +97,7 @@ def upload_charts(records) -> tuple[list[charts.Chart], int]:
             by_currency[row["currency"]][row["day"]] = row["total"]
         elif row["status"] == UsageStatus.UNRATED:
             unrated[row["day"]] += row["n"]
-    labels = [day.strftime("%m-%d") for day in span]
-    result = [
-        charts.bar_chart(
-            title=f"Rated amount per day, {currency}",
-            categories=labels,
-            series=[charts.Series(currency, [totals.get(day, 0) for day in span])],
-            category_header="Billing day",
-            value_format=money,
-        )
-        for currency, totals in sorted(by_currency.items())
-    ]
-    result.append(
-        charts.bar_chart(
-            title="Unrated records per day",
-            categories=labels,
-            series=[charts.Series("Unrated", [unrated.get(day, 0) for day in span])],
-            category_header="Billing day",
-        )
-    )
-    return result, len(span)
+    return _per_day_charts(span, by_currency, unrated), len(span)
 
 
 def customer_paid_charts(
@@ -244,3 +206,29 @@ def impact_charts(impacts: Sequence, *, affected: int) -> list[charts.Chart]:
 
 def _short(text: str, length: int = 12) -> str:
     return text if len(text) <= length else text[: length - 1] + "\N{HORIZONTAL ELLIPSIS}"
+
+
+def _per_day_charts(
+    span: list[date], by_currency: dict, unrated: dict, period: str = ""
+) -> list[charts.Chart]:
+    """The rated amount per billing day, one chart per currency, then the unrated records."""
+    labels = [day.strftime("%m-%d") for day in span]
+    result = [
+        charts.bar_chart(
+            title=f"Rated amount per day, {currency}{period}",
+            categories=labels,
+            series=[charts.Series(currency, [totals.get(day, 0) for day in span])],
+            category_header="Billing day",
+            value_format=money,
+        )
+        for currency, totals in sorted(by_currency.items())
+    ]
+    result.append(
+        charts.bar_chart(
+            title=f"Unrated records per day{period}",
+            categories=labels,
+            series=[charts.Series("Unrated", [unrated.get(day, 0) for day in span])],
+            category_header="Billing day",
+        )
+    )
+    return result
