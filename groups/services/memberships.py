@@ -94,18 +94,9 @@ def membership_add(
         return existing, False
     try:
         with transaction.atomic():
-            membership = Membership.objects.create(
-                group=group, customer=customer, joined_at=now, joined_by=by
-            )
-            touch_groups([group.pk], now)
-            send_membership_changed(
-                change="joined", group_id=group.pk, customer_ids=[customer.pk], at=now
-            )
+            membership = _join(group, customer, by=by, now=now, joined_at=now)
     except IntegrityError:
-        existing = Membership.objects.current().filter(group=group, customer=customer).first()
-        if existing is None:
-            raise
-        return existing, False
+        return _the_winner(group, customer), False
     return membership, True
 
 
@@ -134,25 +125,47 @@ def _membership_add_since(
                 current.save(update_fields=["joined_at", "backdated_at", "backdated_by"])
                 touch_groups([group.pk], now)
                 return current, False
-            membership = Membership.objects.create(
-                group=group,
-                customer=customer,
-                joined_at=joined_at,
-                joined_by=by,
-                backdated_at=now if backdated else None,
-                backdated_by=by if backdated else None,
-            )
-            touch_groups([group.pk], now)
-            send_membership_changed(
-                change="joined", group_id=group.pk, customer_ids=[customer.pk], at=joined_at
+            membership = _join(
+                group, customer, by=by, now=now, joined_at=joined_at, backdated=backdated
             )
     except IntegrityError:
         # Somebody else added the pair (or an overlapping period) meanwhile: show that instead.
-        existing = Membership.objects.current().filter(group=group, customer=customer).first()
-        if existing is None:
-            raise
-        return existing, False
+        return _the_winner(group, customer), False
     return membership, True
+
+
+def _join(
+    group: CustomerGroup,
+    customer: Customer,
+    *,
+    by,
+    now: datetime,
+    joined_at: datetime,
+    backdated: bool = False,
+) -> Membership:
+    """Open the membership (inside the caller's transaction), stamp the group, announce it."""
+    membership = Membership.objects.create(
+        group=group,
+        customer=customer,
+        joined_at=joined_at,
+        joined_by=by,
+        backdated_at=now if backdated else None,
+        backdated_by=by if backdated else None,
+    )
+    touch_groups([group.pk], now)
+    send_membership_changed(
+        change="joined", group_id=group.pk, customer_ids=[customer.pk], at=joined_at
+    )
+    return membership
+
+
+def _the_winner(group: CustomerGroup, customer: Customer) -> Membership:
+    """The open membership a concurrent add created while ours failed on the constraint (the
+    IntegrityError is raised again if there is none: it was something else)."""
+    existing = Membership.objects.current().filter(group=group, customer=customer).first()
+    if existing is None:
+        raise
+    return existing
 
 
 def _overlaps(period: Membership, start: datetime, end: datetime | None) -> bool:
