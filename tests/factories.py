@@ -1,11 +1,13 @@
 """Small factories for tests: plain functions with sensible defaults, no extra dependency."""
 
 import itertools
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group as Role
+from django.db import transaction
 
 from groups.models import Customer, CustomerGroup, Membership
 from pricing.models import PriceList, PriceListItem, PricingRule, UsageRecord
@@ -83,3 +85,11 @@ def usage(customer_: Customer, **fields) -> UsageRecord:
     fields.setdefault("quantity", Decimal("1"))
     fields.setdefault("occurred_at", datetime(2026, 3, 1, 12, tzinfo=UTC))
     return UsageRecord.objects.create(customer=customer_, **fields)
+
+
+@contextmanager
+def rolled_back():
+    """One Hypothesis example's rows, gone afterwards."""
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)

@@ -1,12 +1,10 @@
 """Property: a changeset applied in memory (the impact gate's proposed rule book) is exactly
 the rule book that publishing it makes, for any mix of rule and price list changes."""
 
-from contextlib import contextmanager
 from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,13 +17,6 @@ from tests import factories
 pytestmark = pytest.mark.django_db
 
 PRICES = st.decimals(min_value=0, max_value=100, places=2, allow_nan=False, allow_infinity=False)
-
-
-@contextmanager
-def rolled_back():
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 @st.composite
@@ -78,7 +69,7 @@ def _comparable(rules):
 )
 @given(plan=plans())
 def test_the_proposal_equals_the_published_rule_book(plan):
-    with rolled_back():
+    with factories.rolled_back():
         base = factories.price_list(items={"minute": "1.00", "sms": "0.10"})
         other = (
             factories.price_list(items={}, base_price_list=base, factor=plan["derived_factor"])

@@ -7,11 +7,9 @@ groups with current and past members, inactive customers) and every finding's id
 the database must equal the engine's, on SQLite and on PostgreSQL.
 """
 
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,13 +23,6 @@ TODAY = date(2026, 6, 1)
 DAYS = st.sampled_from([0, -1, 1, -2, 2]).map(lambda n: TODAY + timedelta(days=n))
 ITEMS = ["minute", "SMS", "GB"]
 PAST = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@contextmanager
-def rolled_back():
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 @st.composite
@@ -131,7 +122,7 @@ def _build(world):
 def test_every_rule_finding_equals_the_engines_definition(world):
     clock = audit.audit_clock(datetime.combine(TODAY, time(12), tzinfo=UTC))
     assert clock.today == TODAY
-    with rolled_back():
+    with factories.rolled_back():
         rules, view = _build(world)
         for key, pairs_of in findings.PAIRS.items():
             expected_pairs = pairs_of(rules, view)

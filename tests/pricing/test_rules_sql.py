@@ -7,12 +7,11 @@ rules, memberships, days, instants and time zones; each form's answer from the d
 compared with the engine's answer for the same data, on SQLite and on PostgreSQL.
 """
 
-from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import connection, transaction
+from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -32,14 +31,6 @@ BASE = date(2026, 6, 1)
 DAYS = st.integers(-3, 3).map(lambda n: BASE + timedelta(days=n))
 # Codes that sort differently by code point and by a language's collation.
 CODES = ["a", "B", "b-1", "b.1", "B_2", "Z", "b1", "10", "9"]  # unique in any case
-
-
-@contextmanager
-def rolled_back():
-    """One Hypothesis example's rows, gone afterwards."""
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 @st.composite
@@ -76,7 +67,7 @@ def _create(terms: list[dict], codes: list[str]) -> list[PricingRule]:
 @CASES
 @given(terms=st.lists(rule_terms(), min_size=1, max_size=6), day=DAYS)
 def test_status_filters_and_in_force_sql_equal_the_engine(terms, day):
-    with rolled_back():
+    with factories.rolled_back():
         rules = _create(terms, [f"R{n}" for n in range(len(terms))])
         for status in engine.Status:
             expected = {
@@ -114,7 +105,7 @@ def test_status_filters_and_in_force_sql_equal_the_engine(terms, day):
 @CASES
 @given(terms=st.lists(rule_terms(), min_size=1, max_size=7), codes=st.permutations(CODES))
 def test_evaluation_order_in_the_orm_and_in_sql_is_the_engines(terms, codes):
-    with rolled_back():
+    with factories.rolled_back():
         rules = _create(terms, codes)
         expected = [
             r.code
@@ -155,7 +146,7 @@ def periods(draw):
 @CASES
 @given(spans=periods(), instant=INSTANTS | st.sampled_from([datetime(2026, 6, 1, tzinfo=UTC)]))
 def test_memberships_as_of_an_instant_in_the_orm_and_sql_equal_the_engine(spans, instant):
-    with rolled_back():
+    with factories.rolled_back():
         group, customer = factories.group(), factories.customer()
         rows = [
             factories.membership(group, customer, joined_at=joined, left_at=left)
