@@ -124,12 +124,13 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
                 continue
         else:
             # engine.charge is a function of the price and the quantity alone.
-            found = charges.get((id(price), quantity), _UNKNOWN)
+            key = (id(price), quantity)
+            found = charges.get(key, _UNKNOWN)
             if found is _UNKNOWN:
                 found = charge(price, quantity)
                 if len(charges) >= CHARGES_KEPT:
                     charges.clear()
-                charges[id(price), quantity] = found
+                charges[key] = found
             if found is None:
                 misses.append(row)
                 continue
