@@ -114,21 +114,20 @@ def rule_delete(
     rule.delete()
 
 
-@transaction.atomic
 def rule_disable(*, rule: PricingRule, by: User | None = None) -> PricingRule:
-    rule.is_active = False
-    rule._history_user = by
-    rule.save(update_fields=["is_active", "updated_at"])
-    rule_changed.send(sender=PricingRule, rule=rule, action="disabled")
-    return rule
+    return _set_active(rule, False, by)
+
+
+def rule_enable(*, rule: PricingRule, by: User | None = None) -> PricingRule:
+    return _set_active(rule, True, by)
 
 
 @transaction.atomic
-def rule_enable(*, rule: PricingRule, by: User | None = None) -> PricingRule:
-    rule.is_active = True
+def _set_active(rule: PricingRule, active: bool, by: User | None) -> PricingRule:
+    rule.is_active = active
     rule._history_user = by
     rule.save(update_fields=["is_active", "updated_at"])
-    rule_changed.send(sender=PricingRule, rule=rule, action="enabled")
+    rule_changed.send(sender=PricingRule, rule=rule, action="enabled" if active else "disabled")
     return rule
 
 
