@@ -81,3 +81,30 @@ def test_the_audit_lists_a_group_expiring_soon(live_server, page, world):
     row.wait_for()
     assert "Stop applying" in row.inner_text() or "no rule stops applying" in row.inner_text()
     shoot(page, "audit-expiring-soon")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_by_hand_to_a_criteria_group_warns_about_the_next_refresh(live_server, page, world):
+    import re
+
+    from playwright.sync_api import expect
+
+    from groups.criteria.services import criteria_save
+
+    group = CustomerGroup.objects.get(code="standard")
+    criteria_save(
+        group=group,
+        conditions=[{"kind": "attribute", "field": "country", "op": "equals", "value": "CZ"}],
+    )
+    factories.customer("Newcomer Ltd", country="DE")
+    sign_in(page, live_server, "pm")
+    page.goto(f"{live_server.url}/groups/{group.pk}/")
+    page.get_by_label("Add a customer").press_sequentially("Newcomer", delay=30)
+    result = page.locator("#add-results").get_by_role("button", name=re.compile("Newcomer Ltd"))
+    expect(result).to_be_visible()
+    result.click()
+    wait_for_htmx(page)
+    toasts = page.locator("#toasts")
+    expect(toasts).to_contain_text("Added “Newcomer Ltd” to “Standard”")
+    expect(toasts).to_contain_text("keeps its members by its criteria")
+    shoot(page, "criteria-manual-add-warning", widths=(1440,))
