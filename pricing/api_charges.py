@@ -1,8 +1,8 @@
 """How the API shows a charge's arithmetic: the billed quantity, the breakdown, the provenance.
 
-The breakdown is the engine's (:meth:`pricing.engine.Charge.breakdown`), stored with records
-priced by anything but a plain per-unit price; for plain records the API works it out from the
-stored unit price through the same engine, so every rated record shows one.
+The breakdown is the engine's (:meth:`pricing.engine.Charge.breakdown`), worked out from the
+price terms a record was priced with (records priced by anything but a plain per-unit price keep
+them, ``UsageRecord.price_terms``) or its stored unit price, so every rated record shows one.
 """
 
 from decimal import Decimal
@@ -69,13 +69,8 @@ class BreakdownField(serializers.Field):
 
 
 def record_breakdown(record: UsageRecord) -> dict | None:
-    """The stored breakdown, or for a plain per-unit record the engine's for its stored price."""
-    if record.status != UsageStatus.RATED:
-        return None
-    if record.price_breakdown is not None:
-        return record.price_breakdown
-    found = engine.charge(engine.ItemPrice(unit_price=record.unit_price), record.quantity)
-    return found.breakdown() if found is not None else None
+    """The engine's breakdown of a rated record (:meth:`UsageRecord.breakdown`)."""
+    return record.breakdown()
 
 
 def record_billed_quantity(record: UsageRecord) -> Decimal | None:

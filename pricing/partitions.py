@@ -32,11 +32,17 @@ TABLE = "pricing_usagerecord"
 DEFAULT = f"{TABLE}_default"
 FILLFACTOR = 35  # see migration 0003: room in every page for the rated version of its rows
 MONTHS_AHEAD = 3
-COLUMNS = (
-    "id, customer_id, billing_category, item_code, quantity, occurred_at, status, rule_id, "
-    "rule_code, price_list_id, price_list_code, unit_price, billed_quantity, price_breakdown, "
-    "amount, currency, rated_at, unrated_reason, created_at, created_by_id"
-)
+
+
+def columns(table: str = TABLE) -> str:
+    """The usage table's columns as they are in the database, in order (a migration that
+    converts the table runs before later migrations have added their columns)."""
+    [(names,)] = _run(
+        "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM pg_attribute "
+        "WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+        [table],
+    )
+    return names
 
 
 @dataclass(frozen=True)
@@ -134,12 +140,13 @@ def _create_month(month: date, table: str = TABLE) -> str:
             [low, high],
         ):
             # A month cannot be attached while the default partition holds rows of it.
+            cols = columns(table)
             _run(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
             _run(f"ALTER TABLE {name} SET (fillfactor = {FILLFACTOR})")
             _run(
                 f"WITH moved AS (DELETE FROM {default} WHERE occurred_at >= %s "
-                f"AND occurred_at < %s RETURNING {COLUMNS}) "
-                f"INSERT INTO {name} ({COLUMNS}) SELECT {COLUMNS} FROM moved",
+                f"AND occurred_at < %s RETURNING {cols}) "
+                f"INSERT INTO {name} ({cols}) SELECT {cols} FROM moved",
                 [low, high],
             )
             _run(
@@ -280,6 +287,7 @@ def _create_partitioned(name: str, like: str, today: date) -> None:
 
 def _mirror_sql() -> list[str]:
     """A trigger on the old table that repeats every write on the new one while it fills."""
+    cols = columns()
     return [
         f"""
         CREATE OR REPLACE FUNCTION {MIRROR}() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -288,7 +296,7 @@ def _mirror_sql() -> list[str]:
                 DELETE FROM {NEW} WHERE id = OLD.id AND occurred_at = OLD.occurred_at;
             END IF;
             IF TG_OP IN ('INSERT', 'UPDATE') THEN
-                INSERT INTO {NEW} ({COLUMNS}) SELECT {COLUMNS} FROM (SELECT NEW.*) AS r;
+                INSERT INTO {NEW} ({cols}) SELECT {cols} FROM (SELECT NEW.*) AS r;
             END IF;
             RETURN NULL;
         END $$
@@ -330,14 +338,14 @@ def convert(
     [(total, last_id)] = _run(
         f"SELECT COUNT(*), (SELECT id FROM {TABLE} ORDER BY id DESC LIMIT 1) FROM {TABLE}"
     )
-    copied, after = 0, None
+    copied, after, cols = 0, None, columns()
     while last_id is not None:
         with transaction.atomic():
             where = "WHERE id <= %s" if after is None else "WHERE id > %s AND id <= %s"
             params = [last_id] if after is None else [after, last_id]
             rows = _run(
                 f"WITH batch AS (SELECT * FROM {TABLE} {where} ORDER BY id LIMIT {int(chunk)} "
-                f"FOR SHARE), ins AS (INSERT INTO {NEW} ({COLUMNS}) SELECT {COLUMNS} FROM batch "
+                f"FOR SHARE), ins AS (INSERT INTO {NEW} ({cols}) SELECT {cols} FROM batch "
                 f"ON CONFLICT (id, occurred_at) DO NOTHING) "
                 "SELECT (SELECT id FROM batch ORDER BY id DESC LIMIT 1), COUNT(*) FROM batch",
                 params,
@@ -404,7 +412,8 @@ def unconvert() -> None:
         for trigger in ("pricing_usage_enqueue_inserted", "pricing_usage_enqueue_updated"):
             _run(f"DROP TRIGGER IF EXISTS {trigger} ON {TABLE}")
         _run(f"CREATE TABLE {NEW} (LIKE {TABLE} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)")
-        _run(f"INSERT INTO {NEW} ({COLUMNS}) SELECT {COLUMNS} FROM {TABLE}")
+        cols = columns()
+        _run(f"INSERT INTO {NEW} ({cols}) SELECT {cols} FROM {TABLE}")
         _run(f"DROP TABLE {TABLE}")
         _run(f"ALTER TABLE {NEW} RENAME TO {TABLE}")
         _run(f"ALTER TABLE {TABLE} ADD PRIMARY KEY (id)")

@@ -174,7 +174,9 @@ class UsageRecordViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     queryset = UsageRecord.objects.all()
 
     def get_queryset(self):
-        return UsageRecord.objects.select_related("customer").order_by("-occurred_at", "id")
+        return UsageRecord.objects.select_related("customer", "price_terms").order_by(
+            "-occurred_at", "id"
+        )
 
     parser_classes = [*api_settings.DEFAULT_PARSER_CLASSES, UsageCsvParser]
 

@@ -28,22 +28,22 @@ _UNKNOWN = object()
 @dataclass
 class RatedChunk:
     """What one chunk writes back: rated rows by outcome (each with the engine's amount,
-    :func:`pricing.engine.charge`), unrated rows with their reason."""
+    :func:`pricing.engine.quote`), unrated rows with their reason."""
 
     handles: list = field(default_factory=list)
     amounts: list[Decimal] = field(default_factory=list)
     outcome_ids: list[int] = field(default_factory=list)  # 1-based into ``outcomes``
     outcomes: list[tuple[engine.Rule, engine.ItemPrice]] = field(default_factory=list)
-    # The arithmetic of rows whose price is not simple (by position in ``handles``): their
-    # billed quantity, unit price and breakdown are stored with them.
-    details: dict[int, engine.Charge] = field(default_factory=dict)
+    # The charges of rows whose price is not simple (by position in ``handles``): their billed
+    # quantity and unit price are stored with them, and their price's terms by outcome.
+    details: dict[int, engine.Quote] = field(default_factory=dict)
     unrated: list[tuple[object, str]] = field(default_factory=list)  # (handle, reason)
     outcome_of: dict[int, int] = field(default_factory=dict, repr=False)  # id(winner) -> number
 
     def __len__(self) -> int:
         return len(self.handles) + len(self.unrated)
 
-    def add(self, handle, winner: tuple[engine.Rule, engine.ItemPrice], found: engine.Charge):
+    def add(self, handle, winner: tuple[engine.Rule, engine.ItemPrice], found: engine.Quote):
         """One rated row (``rate_rows``'s hot loop does the same inline)."""
         outcome = self.outcome_of.get(id(winner))
         if outcome is None:
@@ -71,7 +71,7 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
     nevers = itertools.repeat(NEVER)
     tables_get = index.tables.get
     table_for = index.table
-    round_amount, max_amount, charge = engine.round_amount, engine.MAX_AMOUNT, engine.charge
+    round_amount, max_amount, quote = engine.round_amount, engine.MAX_AMOUNT, engine.quote
     charges = snapshot.charges
     counts_at = engine.counts_at
     chunk = RatedChunk()
@@ -123,11 +123,11 @@ def rate_rows(rows: Sequence[Row], snapshot: Snapshot) -> RatedChunk:
                 misses.append(row)
                 continue
         else:
-            # engine.charge is a function of the price and the quantity alone.
+            # engine.quote is a function of the price and the quantity alone.
             key = (id(price), quantity)
             found = charges.get(key, _UNKNOWN)
             if found is _UNKNOWN:
-                found = charge(price, quantity)
+                found = quote(price, quantity)
                 if len(charges) >= CHARGES_KEPT:
                     charges.clear()
                 charges[key] = found
@@ -160,7 +160,7 @@ def _rate_outside(
         winner = snapshot.index.winner(
             customer, category, item, occurred_at, periods.get(customer, ())
         )
-        found = engine.charge(winner[1], quantity) if winner is not None else None
+        found = engine.quote(winner[1], quantity) if winner is not None else None
         if found is None:
             misses.append(row)
         else:

@@ -122,7 +122,7 @@ RECORD_COLUMNS = (
     "price_list_code",
     "unit_price",
     "billed_quantity",
-    "price_breakdown",
+    "price_terms_id",  # the breakdown is worked out from these terms when shown
     "amount",
     "currency",
     "rated_at",
@@ -152,10 +152,7 @@ def insert_records(records: Sequence[UsageRecord]) -> int:
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {USAGE_TABLE} ({columns}) FROM STDIN") as copy:
                 for record in records:
-                    row = _values(record)
-                    if row[13] is not None:  # price_breakdown, as JSON text
-                        row = (*row[:13], json.dumps(row[13]), *row[14:])
-                    copy.write_row(row)
+                    copy.write_row(_values(record))
             return len(records)
         ops = connection.ops
         instant = ops.adapt_datetimefield_value
@@ -180,7 +177,7 @@ def insert_records(records: Sequence[UsageRecord]) -> int:
                     r.price_list_code,
                     _text(r.unit_price),
                     _text(r.billed_quantity),
-                    r.price_breakdown,
+                    db_key(r.price_terms_id),
                     _AMOUNT.get_db_prep_value(r.amount, connection),
                     r.currency,
                     instant(r.rated_at),

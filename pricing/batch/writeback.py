@@ -21,15 +21,17 @@ from django.db import connection
 
 from pricing.batch.rating import RatedChunk
 from pricing.batch.sql import USAGE_TABLE, db_key, pg_array, pg_run
-from pricing.models import UsageRecord, UsageStatus
+from pricing.models import UsageRecord, UsageStatus, keep_terms, terms_of
 
 AMOUNT = UsageRecord._meta.get_field("amount")
 RELATION = "__RELATION__"  # the table or partition a PostgreSQL statement updates
 
 # Rated rows: per-row arrays (handle, amount, outcome number) and per-outcome arrays indexed by
-# the outcome number, so each row's rule, codes and price come from an array subscript. Rows
-# priced by anything but a plain per-unit price also carry their own unit price, billed
-# quantity and breakdown (the second form, used only for chunks that have such rows).
+# the outcome number, so each row's rule, codes, price and price terms come from an array
+# subscript. Rows priced by anything but a plain per-unit price also carry their own unit price
+# and billed quantity (the second form, used only for chunks that have such rows); their
+# breakdown is the engine's charge of the outcome's terms, worked out when shown
+# (``UsageRecord.breakdown``), so no document is written per row.
 _PG_RATED = f"""
 UPDATE __RELATION__ AS u SET
     status = '{UsageStatus.RATED}',
@@ -40,6 +42,7 @@ UPDATE __RELATION__ AS u SET
     unit_price = (%(prices)s::numeric[])[v.k],
     amount = v.amount,
     billed_quantity = NULL,
+    price_terms_id = NULL,
     price_breakdown = NULL,
     currency = (%(currencies)s::text[])[v.k],
     rated_at = %(at)s,
@@ -58,18 +61,15 @@ UPDATE __RELATION__ AS u SET
     unit_price = COALESCE(v.unit, (%(prices)s::numeric[])[v.k]),
     amount = v.amount,
     billed_quantity = v.billed,
-    price_breakdown = NULLIF(v.breakdown, 'null'::jsonb),
+    price_terms_id = (%(terms)s::uuid[])[v.k],
+    price_breakdown = NULL,
     currency = (%(currencies)s::text[])[v.k],
     rated_at = %(at)s,
     unrated_reason = ''
 FROM unnest(
     %(handles)s::tid[], %(outcomes)s::int[], %(amounts)s::numeric[], %(units)s::numeric[],
-    %(billed)s::numeric[],
-    ARRAY(
-        SELECT e.value FROM jsonb_array_elements(%(breakdowns)s::jsonb) WITH ORDINALITY AS e
-        ORDER BY e.ordinality
-    )
-) AS v(tid, k, amount, unit, billed, breakdown)
+    %(billed)s::numeric[]
+) AS v(tid, k, amount, unit, billed)
 WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
 
@@ -77,7 +77,8 @@ _PG_UNRATED = f"""
 UPDATE __RELATION__ AS u SET
     status = '{UsageStatus.UNRATED}', rule_id = NULL, rule_code = '', price_list_id = NULL,
     price_list_code = '', unit_price = NULL, amount = NULL, billed_quantity = NULL,
-    price_breakdown = NULL, currency = '', rated_at = %s, unrated_reason = v.reason
+    price_terms_id = NULL, price_breakdown = NULL, currency = '', rated_at = %s,
+    unrated_reason = v.reason
 FROM unnest(%s::tid[], %s::text[]) AS v(tid, reason)
 WHERE u.ctid = v.tid AND u.status = '{UsageStatus.PENDING}'
 """
@@ -94,7 +95,8 @@ UPDATE {USAGE_TABLE} AS u SET
     price_list_code = json_extract(v.value, '$[5]'),
     unit_price = COALESCE(json_extract(v.value, '$[8]'), json_extract(v.value, '$[6]')),
     billed_quantity = json_extract(v.value, '$[9]'),
-    price_breakdown = json_extract(v.value, '$[10]'),
+    price_terms_id = json_extract(v.value, '$[10]'),
+    price_breakdown = NULL,
     currency = json_extract(v.value, '$[7]'),
     rated_at = %s,
     unrated_reason = ''
@@ -106,7 +108,7 @@ _SQLITE_UNRATED = f"""
 UPDATE {USAGE_TABLE} AS u SET
     status = '{UsageStatus.UNRATED}', rule_id = NULL, rule_code = '', price_list_id = NULL,
     price_list_code = '', unit_price = NULL, amount = NULL, billed_quantity = NULL,
-    price_breakdown = NULL, currency = '', rated_at = %s,
+    price_terms_id = NULL, price_breakdown = NULL, currency = '', rated_at = %s,
     unrated_reason = json_extract(v.value, '$[1]')
 FROM json_each(%s) AS v
 WHERE u.rowid = json_extract(v.value, '$[0]') AND u.status = '{UsageStatus.PENDING}'
@@ -138,15 +140,14 @@ def write(chunk: RatedChunk, at: datetime, relation: str = USAGE_TABLE) -> int:
                 "currencies": [rule.currency for rule in rules],
             }
             statement = _PG_RATED
-            seen: dict[int, dict] = {}
             if chunk.details:
                 statement = _PG_RATED_DETAILED
                 details = [chunk.details.get(n) for n in range(len(chunk.handles))]
                 params["units"] = pg_array(_text(d and d.unit_price) for d in details)
                 params["billed"] = pg_array(_text(d and d.billed_quantity) for d in details)
-                # One JSON document for the chunk (JSON null where a row's price is simple),
-                # split by the server: a text[] of 20,000 documents made psycopg escape each.
-                params["breakdowns"] = json.dumps([_breakdown(d, seen) for d in details])
+                params["terms"] = [
+                    None if t is None else t.key for t in _kept_terms(chunk.outcomes)
+                ]
             written += pg_run(statement.replace(RELATION, relation), params, fetch=False)
         if chunk.unrated:
             handles, reasons = zip(*chunk.unrated, strict=True)
@@ -161,6 +162,7 @@ def write(chunk: RatedChunk, at: datetime, relation: str = USAGE_TABLE) -> int:
         # Prices travel as JSON strings, as Django's own Decimal adapter would send them;
         # amounts as the field stores them (integer cents).
         to_cents = functools.partial(AMOUNT.get_db_prep_value, connection=connection)
+        terms = _kept_terms(chunk.outcomes) if chunk.details else [None] * len(chunk.outcomes)
         outcomes = [
             (
                 db_key(rule.id),
@@ -173,9 +175,15 @@ def write(chunk: RatedChunk, at: datetime, relation: str = USAGE_TABLE) -> int:
             for rule, price in chunk.outcomes
         ]
         if chunk.handles:
-            details, seen = chunk.details, {}
+            details = chunk.details
             rated = [
-                (handle, to_cents(amount), *outcomes[k - 1], *_sqlite_detail(details.get(n), seen))
+                (
+                    handle,
+                    to_cents(amount),
+                    *outcomes[k - 1],
+                    *_sqlite_detail(details.get(n)),
+                    terms[k - 1] and terms[k - 1].key.hex,
+                )
                 for n, (handle, amount, k) in enumerate(
                     zip(chunk.handles, chunk.amounts, chunk.outcome_ids, strict=True)
                 )
@@ -193,19 +201,15 @@ def _text(value) -> str:
     return "NULL" if value is None else str(value)
 
 
-def _breakdown(charge, seen: dict[int, dict]) -> dict | None:
-    """A charge's breakdown, built once per chunk for a charge several rows share (rating
-    remembers charges by price and quantity)."""
-    if charge is None:
-        return None
-    found = seen.get(id(charge))
+def _kept_terms(outcomes) -> list:
+    """The terms of each outcome's price (None where it is simple), stored if new."""
+    terms = [None if price.simple else terms_of(price) for _, price in outcomes]
+    keep_terms(t for t in terms if t is not None)
+    return terms
+
+
+def _sqlite_detail(found) -> tuple:
+    """The per-row unit price and billed quantity of a row (nothing when simple)."""
     if found is None:
-        found = seen[id(charge)] = charge.breakdown()
-    return found
-
-
-def _sqlite_detail(charge, seen: dict[int, dict]) -> tuple:
-    """The per-row unit price, billed quantity and breakdown of a row (nothing when simple)."""
-    if charge is None:
-        return (None, None, None)
-    return (str(charge.unit_price), str(charge.billed_quantity), _breakdown(charge, seen))
+        return (None, None)
+    return (str(found.unit_price), str(found.billed_quantity))

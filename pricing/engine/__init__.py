@@ -49,6 +49,7 @@ from pricing.engine.prices import (
     ItemPrice,
     ListSpec,
     Mode,
+    Quote,
     Step,
     Tier,
     amount_of,
@@ -58,6 +59,7 @@ from pricing.engine.prices import (
     derive,
     describe,
     price_errors,
+    quote,
     resolve_lists,
 )
 from pricing.engine.reasons import Outcome, format_price
@@ -74,6 +76,7 @@ from pricing.engine.rules import (
     status_on,
     target_kind,
 )
+from pricing.engine.terms import from_terms, terms, terms_key
 
 __all__ = [
     "CENT",
@@ -95,6 +98,7 @@ __all__ = [
     "OutOfRange",
     "Outcome",
     "Period",
+    "Quote",
     "RatingIndex",
     "Result",
     "Rule",
@@ -121,6 +125,7 @@ __all__ = [
     "describe",
     "first_priced",
     "format_price",
+    "from_terms",
     "groups_at",
     "groups_of_periods",
     "in_force",
@@ -129,6 +134,7 @@ __all__ = [
     "not_ended",
     "precedence_key",
     "price_errors",
+    "quote",
     "rated_result",
     "read_instant",
     "resolve_lists",
@@ -136,4 +142,6 @@ __all__ = [
     "status_on",
     "storable",
     "target_kind",
+    "terms",
+    "terms_key",
 ]

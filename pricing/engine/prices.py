@@ -232,20 +232,23 @@ def billed_quantity(price: ItemPrice, quantity: Decimal) -> Decimal:
     return first + blocks * step
 
 
-def _graduated(tiers: Sequence[Tier], quantity: Decimal) -> list[Step]:
-    steps, below = [], Decimal(0)
+def _graduated(tiers: Sequence[Tier], quantity: Decimal, steps: list[Step] | None) -> Decimal:
+    """The exact graduated amount: each tier's share of the quantity at the tier's price."""
+    exact, below = Decimal(0), Decimal(0)
+    multiply = EXACT.multiply
     for n, tier in enumerate(tiers, 1):
         if quantity <= below:
             break
         top = quantity if tier.up_to is None else min(quantity, tier.up_to)
         share = top - below
-        steps.append(
-            Step(f"tier {n}", share, tier.unit_price, EXACT.multiply(share, tier.unit_price))
-        )
+        part = multiply(share, tier.unit_price)
+        exact += part
+        if steps is not None:
+            steps.append(Step(f"tier {n}", share, tier.unit_price, part))
         if tier.up_to is None:
             break
         below = tier.up_to
-    return steps
+    return exact
 
 
 def tier_reached(tiers: Sequence[Tier], quantity: Decimal) -> int:
@@ -256,45 +259,72 @@ def tier_reached(tiers: Sequence[Tier], quantity: Decimal) -> int:
     return len(tiers) - 1
 
 
-def charge(price: ItemPrice | Decimal, quantity: Decimal) -> Charge | None:
-    """Price ``quantity`` of an item; None when the amount would exceed ``MAX_AMOUNT``."""
-    price = as_price(price)
+class Quote(NamedTuple):
+    """What a record stores of its charge: :class:`Charge` without the steps."""
+
+    amount: Decimal
+    billed_quantity: Decimal
+    unit_price: Decimal
+    minimum_applied: bool = False
+
+
+def _work(price: ItemPrice, quantity: Decimal, steps: list[Step] | None) -> Quote | None:
+    """The arithmetic of a charge, written once; the steps are appended to ``steps`` when it is
+    a list (:func:`charge`), skipped when it is None (:func:`quote`)."""
     billed = billed_quantity(price, quantity)
-    steps: list[Step] = []
-    if billed != quantity:
+    if steps is not None and billed != quantity:
         steps.append(Step(f"billed quantity {_plain(billed)} (quantity {_plain(quantity)})"))
-    match price.mode:
-        case Mode.PER_UNIT:
-            exact = EXACT.multiply(billed, price.unit_price)
-            steps.append(Step("per unit", billed, price.unit_price, exact))
-        case Mode.GRADUATED:
-            parts = _graduated(price.tiers, billed)
-            steps.extend(parts)
-            exact = sum((s.amount for s in parts), Decimal(0))
-        case Mode.VOLUME:
-            tier = price.tiers[tier_reached(price.tiers, billed)]
-            exact = EXACT.multiply(billed, tier.unit_price)
-            n = price.tiers.index(tier) + 1
-            steps.append(Step(f"volume tier {n}", billed, tier.unit_price, exact))
-        case Mode.PACKAGE:
-            blocks = (billed / price.package_size).to_integral_value(rounding=ROUND_CEILING)
-            exact = EXACT.multiply(blocks, price.unit_price)
+    mode = price.mode
+    if mode == Mode.PER_UNIT:
+        unit = price.unit_price
+        exact = EXACT.multiply(billed, unit)
+        if steps is not None:
+            steps.append(Step("per unit", billed, unit, exact))
+    elif mode == Mode.GRADUATED:
+        exact = _graduated(price.tiers, billed, steps)
+        unit = None
+    elif mode == Mode.VOLUME:
+        n = tier_reached(price.tiers, billed)
+        unit = price.tiers[n].unit_price
+        exact = EXACT.multiply(billed, unit)
+        if steps is not None:
+            steps.append(Step(f"volume tier {n + 1}", billed, unit, exact))
+    else:  # Mode.PACKAGE
+        blocks = (billed / price.package_size).to_integral_value(rounding=ROUND_CEILING)
+        exact = EXACT.multiply(blocks, price.unit_price)
+        unit = None
+        if steps is not None:
             label = f"blocks of {_plain(price.package_size)}"
             steps.append(Step(label, blocks, price.unit_price, exact))
     amount = _round_cents(exact)
-    minimum_applied = price.minimum_charge is not None and amount < price.minimum_charge
+    minimum = price.minimum_charge
+    minimum_applied = minimum is not None and amount < minimum
     if minimum_applied:
-        amount = _round_cents(price.minimum_charge)
-        steps.append(Step(f"minimum charge {_plain(price.minimum_charge)} applies"))
+        amount = _round_cents(minimum)
+        if steps is not None:
+            steps.append(Step(f"minimum charge {_plain(minimum)} applies"))
     if amount > MAX_AMOUNT:
         return None
-    if price.mode == Mode.PER_UNIT:
-        unit = price.unit_price
-    elif price.mode == Mode.VOLUME:
-        unit = price.tiers[tier_reached(price.tiers, billed)].unit_price
-    else:
+    if unit is None:  # graduated, package: what one billed unit cost on average
         unit = (exact / billed).quantize(MICRO, rounding=ROUND_HALF_UP) if billed else Decimal(0)
+    return Quote(amount, billed, unit, minimum_applied)
+
+
+def charge(price: ItemPrice | Decimal, quantity: Decimal) -> Charge | None:
+    """Price ``quantity`` of an item; None when the amount would exceed ``MAX_AMOUNT``."""
+    price = as_price(price)
+    steps: list[Step] = []
+    found = _work(price, quantity, steps)
+    if found is None:
+        return None
+    amount, billed, unit, minimum_applied = found
     return Charge(amount, billed, unit, tuple(steps), minimum_applied, price.mode)
+
+
+def quote(price: ItemPrice | Decimal, quantity: Decimal) -> Quote | None:
+    """:func:`charge` without building its steps (what batch rating stores per record); the
+    steps can be worked out again from the price and the quantity (:func:`charge`)."""
+    return _work(as_price(price), quantity, None)
 
 
 def amount_of(price: ItemPrice, quantity: Decimal) -> Decimal | None:

@@ -33,9 +33,12 @@ from pricing.models.rules import (
 )
 from pricing.models.usage import (
     PendingUsage,
+    PriceTerms,
     Upload,
     UsageRecord,
     UsageStatus,
+    keep_terms,
+    terms_of,
     uuid7,
 )
 
@@ -66,6 +69,7 @@ __all__ = [
     "PriceList",
     "PriceListItem",
     "PriceListQuerySet",
+    "PriceTerms",
     "PricingMode",
     "PricingRule",
     "PricingRuleQuerySet",
@@ -75,6 +79,8 @@ __all__ = [
     "UsageRecord",
     "UsageStatus",
     "item_price",
+    "keep_terms",
+    "terms_of",
     "uuid7",
     "validate_currency",
 ]

@@ -15,6 +15,7 @@ from groups.models import Customer
 from groups.validation import (
     validate_supported_instant,
 )
+from pricing import engine
 from pricing.fields import ExactDecimalField
 from pricing.models.common import CATEGORY_VALIDATOR, MAX_DECIMAL_VALIDATOR
 from pricing.models.price_lists import PriceList
@@ -44,6 +45,60 @@ def uuid7() -> uuid.UUID:
         | rand & (2**62 - 1)
     )
     return uuid.UUID(int=value)
+
+
+class PriceTerms(models.Model):
+    """The terms a price model charged a record with, kept once and never changed.
+
+    A record priced by anything but a plain per-unit price refers to the terms it was priced
+    with (:func:`pricing.engine.terms`); its breakdown is the engine's charge of those terms and
+    its quantity, worked out when shown (:meth:`UsageRecord.breakdown`), so rating writes a
+    reference per record instead of a document. The key is a digest of the terms
+    (:func:`pricing.engine.terms_key`): the same terms are one row however many records and
+    workers store them, and rows are only ever added (:func:`keep_terms`).
+    """
+
+    key = models.UUIDField(primary_key=True, editable=False)
+    terms = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name_plural = "price terms"
+
+    def __str__(self) -> str:
+        return f"{self.terms.get('mode', '')} terms {self.key}"
+
+    def price(self) -> engine.ItemPrice:
+        return engine.from_terms(self.terms)
+
+
+_TERMS: dict[engine.ItemPrice, PriceTerms] = {}  # terms of prices seen (a pure function)
+
+
+def terms_of(price: engine.ItemPrice) -> PriceTerms:
+    """A price's terms, keyed, as a record refers to them (remembered: prices repeat, digests
+    cost); stored by :func:`keep_terms`. Shared between records: never change one."""
+    found = _TERMS.get(price)
+    if found is None:
+        if len(_TERMS) >= 10_000:
+            _TERMS.clear()
+        terms = engine.terms(price)
+        found = _TERMS[price] = PriceTerms(key=engine.terms_key(terms), terms=terms)
+    return found
+
+
+def keep_terms(kept) -> None:
+    """Store these terms (:func:`terms_of`) unless stored already: one statement, in key order.
+
+    Called in the transaction that stores records referring to them. Concurrent writers of the
+    same new terms wait for each other on the key and then skip it (``ON CONFLICT DO
+    NOTHING``); sorting by key keeps two such writers from waiting on each other in a circle.
+    """
+    rows = {t.key: t.terms for t in kept}
+    if rows:
+        PriceTerms.objects.bulk_create(
+            [PriceTerms(key=k, terms=rows[k]) for k in sorted(rows)], ignore_conflicts=True
+        )
 
 
 class UsageRecord(models.Model):
@@ -98,8 +153,21 @@ class UsageRecord(models.Model):
     price_list_code = models.CharField(max_length=100, blank=True)
     unit_price = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
     # Set when the price is not a plain per-unit price: the quantity billed (after increments)
-    # and the arithmetic (tiers used, blocks, minimum applied), as the engine worked it out.
+    # and the terms it was priced with, whose charge of the quantity is the record's breakdown
+    # (tiers used, blocks, minimum applied). No database constraint (the usage table may be
+    # partitioned, and terms are never deleted); see PriceTerms.
     billed_quantity = models.DecimalField(max_digits=18, decimal_places=6, null=True, blank=True)
+    price_terms = models.ForeignKey(
+        PriceTerms,
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    # The breakdown as records rated before price terms were kept stored it (kept, never
+    # written now).
     price_breakdown = models.JSONField(null=True, blank=True)
     amount = ExactDecimalField(max_digits=20, decimal_places=2, null=True, blank=True)
     currency = models.CharField(max_length=3, blank=True)
@@ -137,6 +205,24 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.quantity} {self.item_code} ({self.billing_category}) for {self.customer_id}"
+
+    def charge(self) -> engine.Charge | None:
+        """How the stored amount was worked out, step by step (None unless rated): the
+        engine's charge of the record's quantity at the terms it was priced with, or at its
+        stored unit price when that price was a plain per-unit one. Reads ``price_terms``
+        (select it with the record when showing many)."""
+        if self.status != UsageStatus.RATED:
+            return None
+        if self.price_terms_id is not None:
+            return engine.charge(self.price_terms.price(), self.quantity)
+        return engine.charge(engine.ItemPrice(unit_price=self.unit_price), self.quantity)
+
+    def breakdown(self) -> dict | None:
+        """The arithmetic as the API shows it (:meth:`pricing.engine.Charge.breakdown`)."""
+        if self.status == UsageStatus.RATED and self.price_breakdown is not None:
+            return self.price_breakdown  # rated before price terms were kept
+        found = self.charge()
+        return None if found is None else found.breakdown()
 
 
 class PendingUsage(models.Model):

@@ -15,6 +15,8 @@ from pricing.clock import billing_tz
 from pricing.models import (
     UsageRecord,
     UsageStatus,
+    keep_terms,
+    terms_of,
 )
 from pricing.selectors import engine_rules
 from pricing.signals import usage_unrated
@@ -79,9 +81,12 @@ def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) ->
         record.unit_price = result.unit_price
         record.amount = result.amount
         charge = result.charge
-        detailed = charge is not None and not result.rule.prices[record.item_code].simple
+        price = result.rule.prices[record.item_code]
+        detailed = charge is not None and not price.simple
         record.billed_quantity = charge.billed_quantity if detailed else None
-        record.price_breakdown = charge.breakdown() if detailed else None
+        # The breakdown is the engine's charge of these terms, worked out when shown.
+        record.price_terms = terms_of(price) if detailed else None
+        record.price_breakdown = None
         record.currency = result.currency or ""
         record.unrated_reason = ""
     else:
@@ -93,6 +98,7 @@ def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) ->
         record.unit_price = None
         record.amount = None
         record.billed_quantity = None
+        record.price_terms = None
         record.price_breakdown = None
         record.currency = ""
         record.unrated_reason = result.reason
@@ -111,6 +117,7 @@ RATED_FIELDS = [
     "unit_price",
     "amount",
     "billed_quantity",
+    "price_terms",
     "price_breakdown",
     "currency",
     "rated_at",
@@ -162,6 +169,7 @@ def usage_records_create(
         apply_result(record, result, at=now)
     if too_large:
         raise AmountTooLarge(too_large)
+    keep_terms(r.price_terms for r in objects if r.price_terms_id is not None)
     batch.insert_records(objects)
     for record in objects:
         record._state.adding, record._state.db = False, "default"  # as bulk_create leaves them

@@ -55,7 +55,9 @@ def test_the_rate_endpoint_and_stored_records_equal_the_engine(world):
             price = result.rule.prices[data["item_code"]]
             charge = engine.charge(price, data["quantity"])
             assert charge == result.charge
-            for answer in (rated, stored):
+            # Read back: the breakdown is worked out again from the terms the record keeps.
+            fetched = client.get(f"/api/v1/usage-records/{stored['id']}").json()
+            for answer in (rated, stored, fetched):
                 assert answer["rule_code"] == result.rule.code
                 assert answer["amount"] == _money(charge.amount, 2)
                 assert answer["unit_price"] == _money(charge.unit_price, 6)

@@ -538,7 +538,7 @@ def test_charges_remembered_by_price_and_quantity_equal_the_engines(
         ).result.charge
         assert expected is not None
         assert expected.mode == engine.Mode.GRADUATED
-        assert record.price_breakdown == expected.breakdown()
+        assert record.breakdown() == expected.breakdown()
         assert (record.amount, record.billed_quantity) == (
             expected.amount,
             expected.billed_quantity,

@@ -18,7 +18,7 @@ from django.test import override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pricing import batch, services
+from pricing import batch, engine, services
 from pricing.models import PriceListItem, UsageRecord, UsageStatus
 from pricing.selectors import evaluate
 from tests import factories
@@ -193,7 +193,8 @@ def _build(world):
 def _stored(record: UsageRecord) -> tuple:
     return (
         record.billed_quantity,
-        record.price_breakdown,
+        record.price_terms_id,
+        record.breakdown(),
         record.status,
         record.rule_id,
         record.rule_code,
@@ -209,12 +210,28 @@ def _stored(record: UsageRecord) -> tuple:
 def _expected(data) -> tuple:
     result = evaluate(**data).result
     if not result.rated:
-        return (None, None, UsageStatus.UNRATED, None, "", None, "", None, None, "", result.reason)
+        return (
+            None,
+            None,
+            None,
+            UsageStatus.UNRATED,
+            None,
+            "",
+            None,
+            "",
+            None,
+            None,
+            "",
+            result.reason,
+        )
     rule = result.rule
-    detailed = not rule.prices[data["item_code"]].simple
+    price = rule.prices[data["item_code"]]
+    detailed = not price.simple
     return (
         result.charge.billed_quantity if detailed else None,
-        result.charge.breakdown() if detailed else None,
+        engine.terms_key(engine.terms(price)) if detailed else None,
+        # Every rated record shows the engine's breakdown (worked out from the stored terms).
+        result.charge.breakdown(),
         UsageStatus.RATED,
         rule.id,
         rule.code,

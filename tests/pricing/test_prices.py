@@ -1,5 +1,6 @@
 """Price models at their boundaries: tiers, volume, packages, increments, minimums, derivation."""
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -14,8 +15,12 @@ from pricing.engine import (
     Tier,
     billed_quantity,
     charge,
+    from_terms,
     price_errors,
+    quote,
     resolve_lists,
+    terms,
+    terms_key,
 )
 from pricing.engine.prices import amount_of
 
@@ -229,3 +234,69 @@ def test_plain_numbers_read_the_same_when_remembered(values):
 
     for value in values + values[::-1]:
         assert _plain(value) == f"{value.normalize():f}"
+
+
+@st.composite
+def any_price(draw) -> ItemPrice:
+    """Any valid price: every mode, with or without increments and a minimum charge."""
+    mode = draw(st.sampled_from(list(Mode)))
+    unit = draw(PRICES)
+    tiers: tuple[Tier, ...] = ()
+    if mode in (Mode.GRADUATED, Mode.VOLUME):
+        bounds = draw(st.lists(QUANTITIES, max_size=3))
+        ups = sorted(set(bounds))
+        prices = draw(st.lists(PRICES, min_size=len(ups) + 1, max_size=len(ups) + 1))
+        tiers = (*(Tier(u, p) for u, p in zip(ups, prices, strict=False)), Tier(None, prices[-1]))
+    first = draw(st.none() | QUANTITIES)
+    price = ItemPrice(
+        unit_price=unit,
+        mode=mode,
+        tiers=tiers,
+        package_size=draw(QUANTITIES) if mode == Mode.PACKAGE else None,
+        first_increment=first,
+        next_increment=draw(st.none() | QUANTITIES) if first is not None else None,
+        minimum_charge=draw(st.none() | PRICES),
+    )
+    assert not price_errors(price)
+    return price
+
+
+@given(price=any_price(), quantity=QUANTITIES)
+def test_a_quote_is_the_charge_without_its_steps(price, quantity):
+    """Batch rating stores quotes; what the API shows is the charge. One arithmetic."""
+    found, quoted = charge(price, quantity), quote(price, quantity)
+    if found is None:
+        assert quoted is None
+    else:
+        assert quoted == (
+            found.amount,
+            found.billed_quantity,
+            found.unit_price,
+            found.minimum_applied,
+        )
+
+
+@given(price=any_price(), quantity=QUANTITIES)
+def test_kept_terms_charge_what_the_price_charged(price, quantity):
+    """A record keeps its price's terms; charging them again gives the same breakdown."""
+    data = terms(price)
+    again = from_terms(json.loads(json.dumps(data)))  # as stored and read back
+    assert charge(again, quantity) == charge(price, quantity)
+    if charge(price, quantity) is not None:
+        assert charge(again, quantity).breakdown() == charge(price, quantity).breakdown()
+    assert terms_key(terms(again)) == terms_key(data)
+
+
+def test_terms_keys_differ_for_different_terms():
+    base = ItemPrice(unit_price=D("0.50"), first_increment=D(60), next_increment=D(60))
+    keys = {
+        terms_key(terms(p))
+        for p in (
+            base,
+            ItemPrice(unit_price=D("0.50")),
+            ItemPrice(unit_price=D("0.51"), first_increment=D(60), next_increment=D(60)),
+            ItemPrice(unit_price=D("0.50"), first_increment=D(60), next_increment=D(1)),
+        )
+    }
+    assert len(keys) == 4
+    assert terms_key(terms(base)).version == 8
