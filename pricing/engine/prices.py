@@ -234,20 +234,21 @@ def billed_quantity(price: ItemPrice, quantity: Decimal) -> Decimal:
 
 def _graduated(tiers: Sequence[Tier], quantity: Decimal, steps: list[Step] | None) -> Decimal:
     """The exact graduated amount: each tier's share of the quantity at the tier's price."""
-    exact, below = Decimal(0), Decimal(0)
+    exact = below = ZERO
     multiply = EXACT.multiply
     for n, tier in enumerate(tiers, 1):
         if quantity <= below:
             break
-        top = quantity if tier.up_to is None else min(quantity, tier.up_to)
+        up_to, unit = tier.up_to, tier.unit_price
+        top = quantity if up_to is None or quantity <= up_to else up_to
         share = top - below
-        part = multiply(share, tier.unit_price)
+        part = multiply(share, unit)
         exact += part
         if steps is not None:
-            steps.append(Step(f"tier {n}", share, tier.unit_price, part))
-        if tier.up_to is None:
+            steps.append(Step(f"tier {n}", share, unit, part))
+        if top is quantity:  # the quantity ends in this tier
             break
-        below = tier.up_to
+        below = up_to
     return exact
 
 
@@ -270,33 +271,37 @@ class Quote(NamedTuple):
 
 def _work(price: ItemPrice, quantity: Decimal, steps: list[Step] | None) -> Quote | None:
     """The arithmetic of a charge, written once; the steps are appended to ``steps`` when it is
-    a list (:func:`charge`), skipped when it is None (:func:`quote`)."""
-    billed = billed_quantity(price, quantity)
-    if steps is not None and billed != quantity:
-        steps.append(Step(f"billed quantity {_plain(billed)} (quantity {_plain(quantity)})"))
+    a list (:func:`charge`), skipped when it is None (:func:`quote`, batch rating's per-record
+    call: hence the inlined lookups)."""
+    if price.first_increment is None and price.next_increment is None:
+        billed = quantity
+    else:
+        billed = billed_quantity(price, quantity)
+        if steps is not None and billed != quantity:
+            steps.append(Step(f"billed quantity {_plain(billed)} (quantity {_plain(quantity)})"))
     mode = price.mode
-    if mode == Mode.PER_UNIT:
+    if mode == _PER_UNIT:
         unit = price.unit_price
         exact = EXACT.multiply(billed, unit)
         if steps is not None:
             steps.append(Step("per unit", billed, unit, exact))
-    elif mode == Mode.GRADUATED:
+    elif mode == _GRADUATED:
         exact = _graduated(price.tiers, billed, steps)
         unit = None
-    elif mode == Mode.VOLUME:
+    elif mode == _VOLUME:
         n = tier_reached(price.tiers, billed)
         unit = price.tiers[n].unit_price
         exact = EXACT.multiply(billed, unit)
         if steps is not None:
             steps.append(Step(f"volume tier {n + 1}", billed, unit, exact))
     else:  # Mode.PACKAGE
-        blocks = (billed / price.package_size).to_integral_value(rounding=ROUND_CEILING)
+        blocks = (billed / price.package_size).to_integral_value(ROUND_CEILING)
         exact = EXACT.multiply(blocks, price.unit_price)
         unit = None
         if steps is not None:
             label = f"blocks of {_plain(price.package_size)}"
             steps.append(Step(label, blocks, price.unit_price, exact))
-    amount = _round_cents(exact)
+    amount = exact.quantize(CENT, ROUND_HALF_UP)
     minimum = price.minimum_charge
     minimum_applied = minimum is not None and amount < minimum
     if minimum_applied:
@@ -306,8 +311,12 @@ def _work(price: ItemPrice, quantity: Decimal, steps: list[Step] | None) -> Quot
     if amount > MAX_AMOUNT:
         return None
     if unit is None:  # graduated, package: what one billed unit cost on average
-        unit = (exact / billed).quantize(MICRO, rounding=ROUND_HALF_UP) if billed else Decimal(0)
+        unit = (exact / billed).quantize(MICRO, ROUND_HALF_UP) if billed else ZERO
     return Quote(amount, billed, unit, minimum_applied)
+
+
+_PER_UNIT, _GRADUATED, _VOLUME = Mode.PER_UNIT, Mode.GRADUATED, Mode.VOLUME
+ZERO = Decimal(0)
 
 
 def charge(price: ItemPrice | Decimal, quantity: Decimal) -> Charge | None:
