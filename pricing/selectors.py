@@ -282,20 +282,61 @@ class RateRequest:
     occurred_at: datetime
 
 
-def evaluate_many(requests: Sequence[RateRequest]) -> list[Evaluation]:
+def evaluate_many(requests: Sequence[RateRequest], *, trace: bool = True) -> list[Evaluation]:
     """:func:`evaluate` for many records at once, in their order, in two queries whatever their
-    number: the rule book's check, and every membership of their customers."""
-    book = rulecache.rule_book()
+    number: the rule book's check, and every membership of their customers.
+
+    Without ``trace``, records are rated through the book's index
+    (:func:`pricing.rulecache.rating_index`, the engine's answers without walking every rule of
+    the category), and the results carry no trace.
+    """
+    index = rulecache.rating_index()
     periods = memberships_of(
         {request.customer.pk for request in requests},
         [request.occurred_at for request in requests],
     )
-    return [
-        _evaluation(
-            book, _groups_at(periods.get(request.customer.pk, ()), request.occurred_at), request
+    if trace:
+        return [
+            _evaluation(
+                index.book,
+                _groups_at(periods.get(request.customer.pk, ()), request.occurred_at),
+                request,
+            )
+            for request in requests
+        ]
+    found = []
+    spans: dict = {}  # a customer's periods as the index reads them
+    for request in requests:
+        customer = request.customer
+        held = periods.get(customer.pk, ())
+        span = spans.get(customer.pk)
+        if span is None:
+            span = spans[customer.pk] = [(p.group_id, p.joined_at, p.left_at) for p, _ in held]
+        usage = _usage(request)
+        found.append(
+            Evaluation(
+                customer=customer,
+                usage=usage,
+                result=index.rate(usage, span),
+                groups=_by_name(_groups_at(held, request.occurred_at).values()),
+            )
         )
-        for request in requests
-    ]
+    return found
+
+
+def _usage(request: RateRequest) -> engine.Usage:
+    return engine.Usage(
+        customer_id=request.customer.pk,
+        billing_category=request.billing_category,
+        item_code=request.item_code,
+        quantity=request.quantity,
+        occurred_at=request.occurred_at,
+        customer_name=request.customer.name,
+    )
+
+
+def _by_name(groups) -> list[CustomerGroup]:
+    return sorted(groups, key=lambda g: g.name)
 
 
 def _evaluation(
@@ -307,22 +348,12 @@ def _evaluation(
     remove_group_ids: Sequence = (),
     extra_groups: Sequence[CustomerGroup] = (),
 ) -> Evaluation:
-    customer = request.customer
     group_ids = (frozenset(member_of) | frozenset(add_group_ids)) - frozenset(remove_group_ids)
     group_by_id = {**member_of, **{group.pk: group for group in extra_groups}}
-    usage = engine.Usage(
-        customer_id=customer.pk,
-        billing_category=request.billing_category,
-        item_code=request.item_code,
-        quantity=request.quantity,
-        occurred_at=request.occurred_at,
-        customer_name=customer.name,
-    )
+    usage = _usage(request)
     result = book.rate(usage, group_ids=group_ids)
-    groups = sorted(
-        (group_by_id[gid] for gid in group_ids if gid in group_by_id), key=lambda g: g.name
-    )
-    return Evaluation(customer=customer, usage=usage, result=result, groups=groups)
+    groups = _by_name(group_by_id[gid] for gid in group_ids if gid in group_by_id)
+    return Evaluation(customer=request.customer, usage=usage, result=result, groups=groups)
 
 
 def categories_in_use() -> list[str]:

@@ -65,3 +65,27 @@ def test_the_rate_endpoint_and_stored_records_equal_the_engine(world):
                 assert answer["price_breakdown"] == charge.breakdown()
             assert rated["price_source"] == price.source(data["item_code"])
         transaction.set_rollback(True)
+
+
+@pytest.mark.django_db
+@settings_
+@given(world=worlds())
+def test_many_records_without_a_trace_equal_the_engine(world):
+    """``{"records": [...]}`` with ``?trace=0`` rates through the cached book's index; every
+    answer is the book's own (the same call with the trace, less the trace), and the engine's."""
+    with transaction.atomic():
+        client = APIClient()
+        client.force_authenticate(factories.user("eq-many", role=PRICING_MANAGERS))
+        inputs = _build(world)
+        body = {"records": [_body(data) for data in inputs]}
+        quick = client.post("/api/v1/rate?trace=0", body, format="json").json()
+        traced = client.post("/api/v1/rate", body, format="json").json()
+        assert len(quick) == len(traced) == len(inputs)
+        for data, answer, full in zip(inputs, quick, traced, strict=True):
+            full.pop("trace")
+            assert answer == full
+            result = evaluate(**data).result
+            assert answer["rated"] is result.rated
+            assert answer["reason"] == result.reason
+            assert answer["amount"] == _money(result.amount, 2)
+        transaction.set_rollback(True)
