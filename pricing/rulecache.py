@@ -2,8 +2,8 @@
 
 Single-record rating (:func:`pricing.selectors.evaluate`) needs every rule of a category with its
 price list's prices. Loading and converting them on every call cost most of its time at scale, so
-:func:`rule_book` keeps one :class:`pricing.engine.RuleBook` (inside a :class:`pricing.engine.RatingIndex`,
-:func:`rating_index`, for many records without a trace) of every rule with every price per
+:func:`rule_book` keeps one :class:`pricing.engine.RuleBook` of every rule with every price (inside
+a :class:`pricing.engine.RatingIndex`, :func:`rating_index`, for many records without a trace) per
 database (alias and name) and billing time zone, and reuses it while the rules part of the rating
 inputs' stamp (:func:`pricing.invalidation.stamp`, the one invalidation signal) has not moved.
 Memberships are not part of the book: callers read them per record.

@@ -19,7 +19,6 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
-
 # validate_empty_values that differ from Field's only for input the quick path refuses anyway:
 # DecimalField's reads a blank value as null, and a blank value is not a number.
 _EMPTY_VALUES_AS_DRF = (
