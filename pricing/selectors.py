@@ -6,7 +6,7 @@ rule book (:mod:`pricing.rulecache`), checked by one query.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -290,38 +290,48 @@ def evaluate_many(requests: Sequence[RateRequest], *, trace: bool = True) -> lis
     (:func:`pricing.rulecache.rating_index`, the engine's answers without walking every rule of
     the category), and the results carry no trace.
     """
+    if not trace:
+        return [
+            Evaluation(
+                customer=request.customer,
+                usage=usage,
+                result=result,
+                groups=_by_name(_groups_at(held, request.occurred_at).values()),
+            )
+            for request, usage, result, held in rate_quickly(requests)
+        ]
+    book = rulecache.rule_book()
+    periods = memberships_of(
+        {request.customer.pk for request in requests},
+        [request.occurred_at for request in requests],
+    )
+    return [
+        _evaluation(
+            book, _groups_at(periods.get(request.customer.pk, ()), request.occurred_at), request
+        )
+        for request in requests
+    ]
+
+
+def rate_quickly(requests: Sequence[RateRequest]) -> Iterator[tuple]:
+    """Records rated by the engine without a trace, in two queries whatever their number (the
+    cached book's check, every membership of their customers), through the book's index
+    (:func:`pricing.rulecache.rating_index`): ``(request, usage, result, periods)`` per record,
+    in order, ``periods`` the customer's ``(MembershipPeriod, group)`` pairs as read."""
     index = rulecache.rating_index()
     periods = memberships_of(
         {request.customer.pk for request in requests},
         [request.occurred_at for request in requests],
     )
-    if trace:
-        return [
-            _evaluation(
-                index.book,
-                _groups_at(periods.get(request.customer.pk, ()), request.occurred_at),
-                request,
-            )
-            for request in requests
-        ]
-    found = []
     spans: dict = {}  # a customer's periods as the index reads them
     for request in requests:
-        customer = request.customer
-        held = periods.get(customer.pk, ())
-        span = spans.get(customer.pk)
+        key = request.customer.pk
+        held = periods.get(key, ())
+        span = spans.get(key)
         if span is None:
-            span = spans[customer.pk] = [(p.group_id, p.joined_at, p.left_at) for p, _ in held]
+            span = spans[key] = [(p.group_id, p.joined_at, p.left_at) for p, _ in held]
         usage = _usage(request)
-        found.append(
-            Evaluation(
-                customer=customer,
-                usage=usage,
-                result=index.rate(usage, span),
-                groups=_by_name(_groups_at(held, request.occurred_at).values()),
-            )
-        )
-    return found
+        yield request, usage, index.rate(usage, span), held
 
 
 def _usage(request: RateRequest) -> engine.Usage:

@@ -2,7 +2,6 @@
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,15 +10,18 @@ from django.utils import timezone
 
 from groups.models import Customer
 from pricing import batch, engine
-from pricing.clock import billing_tz
 from pricing.models import (
     UsageRecord,
     UsageStatus,
     keep_terms,
     terms_of,
+    uuid7,
 )
-from pricing.selectors import engine_rules
+from pricing.selectors import RateRequest, rate_quickly
 from pricing.signals import usage_unrated
+
+_CUSTOMER = UsageRecord._meta.get_field("customer")
+_TERMS = UsageRecord._meta.get_field("price_terms")
 
 AMOUNT_TOO_LARGE = (
     "The amount (unit price times quantity) is more than Ratecard stores "
@@ -32,76 +34,35 @@ User = AbstractBaseUser
 # The batch machinery lives in pricing/batch.py; these are the services every surface calls.
 
 
-@dataclass
-class RatingContext:
-    """Rules and memberships loaded once for a set of records, rated in memory (batch index)."""
+def _rated_values(result: engine.Result, item_code: str, at: datetime) -> tuple:
+    """The engine's answer as the record stores it, in the columns' order: status, rule, codes,
+    unit price, billed quantity, price terms, breakdown, amount, currency, rated at, reason.
 
-    index: engine.RatingIndex
-    members: batch.MembershipCache
-
-    @classmethod
-    def load(
-        cls,
-        *,
-        categories: Iterable[str],
-        customer_ids: Iterable,
-        item_codes: Iterable[str] | None = None,
-    ) -> "RatingContext":
-        """Two queries for rules and prices, one per 5,000 customers for memberships."""
-        rules = engine_rules(categories=set(categories), item_codes=item_codes)
-        index = engine.RatingIndex(batch.keyed_rules(rules), tz=billing_tz())
-        # Only these customers' memberships: a request never loads everybody's.
-        members = batch.MembershipCache(index.group_keys, preload=False)
-        members.ensure(batch.db_key(pk) for pk in set(customer_ids))
-        return cls(index=index, members=members)
-
-    def rate(self, record: UsageRecord, *, customer_name: str = "") -> engine.Result:
-        """The engine's answer for one record (through the index, no trace)."""
-        key = batch.db_key(record.customer_id)
-        usage = engine.Usage(
-            customer_id=key,
-            billing_category=record.billing_category,
-            item_code=record.item_code,
-            quantity=record.quantity,
-            occurred_at=record.occurred_at,
-            customer_name=customer_name,
-        )
-        return self.index.rate(usage, self.members.periods.get(key, ()))
-
-
-def apply_result(record: UsageRecord, result: engine.Result, *, at: datetime) -> None:
-    """Embed the engine's answer in the record (codes and prices copied, not referenced)."""
-    record.rated_at = at
-    if result.rated and result.rule is not None:
-        record.status = UsageStatus.RATED
-        record.rule_id = _uuid(result.rule.id)
-        record.rule_code = result.rule.code
-        record.price_list_id = _uuid(result.rule.price_list_id)
-        record.price_list_code = result.rule.price_list_code
-        record.unit_price = result.unit_price
-        record.amount = result.amount
+    A record priced by anything but a plain per-unit price keeps its billed quantity and its
+    price's terms (its breakdown is the engine's charge of those, worked out when shown).
+    """
+    rule = result.rule
+    if result.rated and rule is not None:
         charge = result.charge
-        price = result.rule.prices[record.item_code]
+        price = rule.prices[item_code]
         detailed = charge is not None and not price.simple
-        record.billed_quantity = charge.billed_quantity if detailed else None
-        # The breakdown is the engine's charge of these terms, worked out when shown.
-        record.price_terms = terms_of(price) if detailed else None
-        record.price_breakdown = None
-        record.currency = result.currency or ""
-        record.unrated_reason = ""
-    else:
-        record.status = UsageStatus.UNRATED
-        record.rule_id = None
-        record.rule_code = ""
-        record.price_list_id = None
-        record.price_list_code = ""
-        record.unit_price = None
-        record.amount = None
-        record.billed_quantity = None
-        record.price_terms = None
-        record.price_breakdown = None
-        record.currency = ""
-        record.unrated_reason = result.reason
+        return (
+            UsageStatus.RATED,
+            _uuid(rule.id),
+            rule.code,
+            _uuid(rule.price_list_id),
+            rule.price_list_code,
+            result.unit_price,
+            charge.billed_quantity if detailed else None,
+            terms_of(price) if detailed else None,
+            None,
+            result.amount,
+            result.currency or "",
+            at,
+            "",
+        )
+    unrated = (UsageStatus.UNRATED, None, "", None, "", None, None, None, None, None, "", at)
+    return (*unrated, result.reason)
 
 
 def _uuid(value) -> uuid.UUID | None:
@@ -136,39 +97,56 @@ def usage_records_create(
     """Store usage records and rate them at once, all or nothing.
 
     Each mapping holds ``customer`` (a Customer), ``billing_category``, ``item_code``,
-    ``quantity`` and ``occurred_at``. Rated in memory by the batch index (the engine's answer),
-    then inserted set-based (:func:`pricing.batch.insert_records`: ``COPY`` on PostgreSQL).
+    ``quantity`` and ``occurred_at``. Rated in memory through the cached book's index (the
+    engine's answer, :func:`pricing.selectors.rate_quickly`: two queries), then inserted
+    set-based (:func:`pricing.batch.insert_records`: ``COPY`` on PostgreSQL).
     Customer names make unrated reasons read
     well. A record whose amount the engine cannot store (``Result.too_large``) stores nothing
     and raises :class:`AmountTooLarge`, which the API answers with a 400.
     """
+    if not records:
+        return []
     now = timezone.now()
-    objects = [
-        UsageRecord(
+    requests = [
+        RateRequest(
             customer=data["customer"],
             billing_category=data["billing_category"],
             item_code=data["item_code"],
             quantity=data["quantity"],
             occurred_at=data["occurred_at"],
-            created_by=by,
         )
         for data in records
     ]
-    if not objects:
-        return []
-    context = RatingContext.load(
-        categories={r.billing_category for r in objects},
-        customer_ids={r.customer_id for r in objects},
-        item_codes={r.item_code for r in objects},
-    )
-    too_large = []
-    for index, record in enumerate(objects):
-        result = context.rate(record, customer_name=record.customer.name)
-        if result.too_large:
-            too_large.append(index)
-        apply_result(record, result, at=now)
+    rated = list(rate_quickly(requests))
+    too_large = [n for n, (_, _, result, _) in enumerate(rated) if result.too_large]
     if too_large:
         raise AmountTooLarge(too_large)
+    by_id = by.pk if by is not None else None
+    objects = []
+    for request, usage, result, _ in rated:
+        # Built from its column values (Django's positional form, as rows are read), not by
+        # keyword: keyword-built models cost more than rating them.
+        status, *rated_values, rated_at, reason = _rated_values(result, usage.item_code, now)
+        terms = rated_values[6]
+        rated_values[6] = terms.key if terms is not None else None
+        record = UsageRecord(
+            uuid7(),
+            request.customer.pk,
+            usage.billing_category,
+            usage.item_code,
+            usage.quantity,
+            usage.occurred_at,
+            status,
+            *rated_values,
+            rated_at,
+            reason,
+            now,
+            by_id,
+        )
+        _CUSTOMER.set_cached_value(record, request.customer)
+        if terms is not None:
+            _TERMS.set_cached_value(record, terms)
+        objects.append(record)
     keep_terms(r.price_terms for r in objects if r.price_terms_id is not None)
     batch.insert_records(objects)
     for record in objects:
