@@ -292,17 +292,18 @@ class RateView(generics.GenericAPIView):
         output = RateResultSerializer if _wants_trace(request) else RatePriceSerializer
         if isinstance(request.data, dict) and "records" in request.data:
             return Response(self._many(request.data["records"], output))
-        serializer = UsageInputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        attrs = serializer.validated_data
-        customer = _lookup_customer(attrs)
-        evaluation = evaluate(
-            customer=customer,
+        attrs = intake(UsageInputSerializer)(request.data)
+        record = RateRequest(
+            customer=_lookup_customer(attrs),
             billing_category=attrs["billing_category"],
             item_code=attrs["item_code"],
             quantity=attrs["quantity"],
             occurred_at=attrs.get("occurred_at") or timezone.now(),
         )
+        if output is RateResultSerializer:
+            evaluation = evaluate(**vars(record))
+        else:  # the price only: through the cached book's index
+            [evaluation] = evaluate_many([record], trace=False)
         return Response(representation(output)(rate_result(evaluation)))
 
     @staticmethod
