@@ -12,6 +12,7 @@ Memberships are not part of the book: callers read them per record.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, replace
 
 from django.db import connections
 
@@ -19,8 +20,20 @@ from pricing import engine, invalidation
 from pricing.clock import billing_tz
 
 _lock = threading.Lock()
-# (alias, database name, time zone) -> (stamp, index over the book)
-_books: dict[tuple, tuple[invalidation.Stamp, engine.RatingIndex]] = {}
+
+
+@dataclass(frozen=True)
+class Cached:
+    """One database's rules as rating reads them: the engine's book, and the same rules indexed
+    for rating many records without a trace, keyed by text (:attr:`index`)."""
+
+    stamp: invalidation.Stamp
+    book: engine.RuleBook
+    index: engine.RatingIndex
+
+
+# (alias, database name, time zone) -> what was loaded, and when
+_books: dict[tuple, Cached] = {}
 
 
 def rule_book(*, using: str = "default") -> engine.RuleBook:
@@ -28,14 +41,20 @@ def rule_book(*, using: str = "default") -> engine.RuleBook:
 
     One query when the cached book is current, three when it is (re)built.
     """
-    return rating_index(using=using).book
+    return _current(using).book
 
 
 def rating_index(*, using: str = "default") -> engine.RatingIndex:
-    """The cached book indexed for rating many records without a trace
+    """The cached rules indexed for rating many records without a trace
     (:class:`pricing.engine.RatingIndex`: the book's answers, its tables built as records need
-    them and kept with the book). Same query and invalidation as :func:`rule_book`.
+    them and kept with the book). Customers and groups are keyed by their id as text (``str``
+    of the UUID): a text hashes once, a ``uuid.UUID`` in Python on every lookup. Same query and
+    invalidation as :func:`rule_book`.
     """
+    return _current(using).index
+
+
+def _current(using: str) -> Cached:
     from pricing.selectors import engine_rules
 
     tz = billing_tz()
@@ -43,15 +62,25 @@ def rating_index(*, using: str = "default") -> engine.RatingIndex:
     key = (using, str(connection.settings_dict["NAME"]), str(tz))
     current = invalidation.stamp(using)
     cached = _books.get(key)
-    if cached is not None and current.same_rules(cached[0]):
-        return cached[1]
+    if cached is not None and current.same_rules(cached.stamp):
+        return cached
     with _lock:
         cached = _books.get(key)
-        if cached is not None and current.same_rules(cached[0]):
-            return cached[1]
-        index = engine.RatingIndex(engine_rules(using=using), tz=tz)
-        _books[key] = (current, index)
-        return index
+        if cached is not None and current.same_rules(cached.stamp):
+            return cached
+        rules = engine_rules(using=using)
+        keyed = [
+            replace(rule, group_id=_text(rule.group_id), customer_id=_text(rule.customer_id))
+            for rule in rules
+        ]
+        cached = _books[key] = Cached(
+            current, engine.RuleBook(rules, tz=tz), engine.RatingIndex(keyed, tz=tz)
+        )
+        return cached
+
+
+def _text(value) -> str | None:
+    return None if value is None else str(value)
 
 
 def clear() -> None:

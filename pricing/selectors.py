@@ -323,14 +323,25 @@ def rate_quickly(requests: Sequence[RateRequest]) -> Iterator[tuple]:
         {request.customer.pk for request in requests},
         [request.occurred_at for request in requests],
     )
-    spans: dict = {}  # a customer's periods as the index reads them
+    keys: dict = {}  # a customer's key and periods as the index reads them (ids as text)
     for request in requests:
-        key = request.customer.pk
-        held = periods.get(key, ())
-        span = spans.get(key)
-        if span is None:
-            span = spans[key] = [(p.group_id, p.joined_at, p.left_at) for p, _ in held]
-        usage = _usage(request)
+        customer = request.customer
+        held = periods.get(customer.pk, ())
+        found = keys.get(customer.pk)
+        if found is None:
+            found = keys[customer.pk] = (
+                str(customer.pk),
+                [(str(p.group_id), p.joined_at, p.left_at) for p, _ in held],
+            )
+        key, span = found
+        usage = engine.Usage(
+            customer_id=key,
+            billing_category=request.billing_category,
+            item_code=request.item_code,
+            quantity=request.quantity,
+            occurred_at=request.occurred_at,
+            customer_name=customer.name,
+        )
         yield request, usage, index.rate(usage, span), held
 
 

@@ -27,6 +27,9 @@ _EMPTY_VALUES_AS_DRF = (
 )
 
 
+_UNSEEN = object()
+
+
 class _Slow(Exception):
     """This row goes through DRF."""
 
@@ -67,21 +70,31 @@ class Intake:
             )
         self.required = frozenset(name for name, field in fields.items() if field.required)
 
-    def __call__(self, row: Any) -> Mapping:
-        """The validated data of ``row``; DRF's ``ValidationError`` when it is refused."""
+    def __call__(self, row: Any, memo: dict | None = None) -> Mapping:
+        """The validated data of ``row``; DRF's ``ValidationError`` when it is refused.
+
+        ``memo`` (a dict the caller keeps for one batch of rows) remembers each field's value
+        for a text seen before in that field: categories, items and customers repeat over a
+        batch, and every conversion and check is a function of the text alone.
+        """
         if self.steps is not None and type(row) is dict:
             try:
-                return self._quick(row)
+                return self._quick(row, {} if memo is None else memo)
             except (_Slow, serializers.ValidationError, DjangoValidationError):
                 pass  # DRF says it again, with its messages
         return self.serializer.run_validation(row)
 
-    def _quick(self, row: dict) -> dict:
+    def _quick(self, row: dict, memo: dict) -> dict:
         steps = self.steps
         if not self.required <= row.keys():
             raise _Slow
         attrs = {}
         for name, raw in row.items():
+            if type(raw) is str:
+                value = memo.get((name, raw), _UNSEEN)
+                if value is not _UNSEEN:
+                    attrs[name] = value
+                    continue
             step = steps.get(name)
             if step is None or raw is None:
                 raise _Slow
@@ -91,7 +104,11 @@ class Intake:
             value = convert(raw)
             for validator in validators:
                 validator(value)
-            attrs[name] = own(value) if own is not None else value
+            if own is not None:
+                value = own(value)
+            attrs[name] = value
+            if type(raw) is str:
+                memo[name, raw] = value
         return self.serializer.validate(attrs)
 
 

@@ -109,3 +109,14 @@ def test_intake_equals_the_serializer_on_plausible_rows(row):
     """Rows close to valid, where the quick path usually answers."""
     serializer = UsageInputSerializer()
     assert _outcome(Intake(serializer), row) == _outcome(serializer.run_validation, row)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(batch=st.lists(plausible_rows | rows, max_size=6))
+def test_a_batch_sharing_one_memo_equals_the_serializer_row_by_row(batch):
+    """Values remembered from earlier rows of a batch change no answer."""
+    serializer = UsageInputSerializer()
+    quick, memo = Intake(serializer), {}
+    for row in batch:
+        expected = _outcome(serializer.run_validation, row)
+        assert _outcome(lambda r: quick(r, memo), row) == expected
