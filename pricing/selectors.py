@@ -313,11 +313,12 @@ def evaluate_many(requests: Sequence[RateRequest], *, trace: bool = True) -> lis
     ]
 
 
-def rate_quickly(requests: Sequence[RateRequest]) -> Iterator[tuple]:
+def rate_quickly(requests: Sequence[RateRequest], *, steps: bool = True) -> Iterator[tuple]:
     """Records rated by the engine without a trace, in two queries whatever their number (the
     cached book's check, every membership of their customers), through the book's index
     (:func:`pricing.rulecache.rating_index`): ``(request, usage, result, periods)`` per record,
-    in order, ``periods`` the customer's ``(MembershipPeriod, group)`` pairs as read."""
+    in order, ``periods`` the customer's ``(MembershipPeriod, group)`` pairs as read. Without
+    ``steps``, rated results carry no arithmetic (what storing them needs)."""
     index = rulecache.rating_index()
     periods = memberships_of(
         {request.customer.pk for request in requests},
@@ -342,7 +343,7 @@ def rate_quickly(requests: Sequence[RateRequest]) -> Iterator[tuple]:
             occurred_at=request.occurred_at,
             customer_name=customer.name,
         )
-        yield request, usage, index.rate(usage, span), held
+        yield request, usage, index.rate(usage, span, steps=steps), held
 
 
 def _usage(request: RateRequest) -> engine.Usage:

@@ -1,7 +1,6 @@
 """Usage records: listed, and stored and rated in bulk (JSON or CSV, Idempotency-Key)."""
 
 import decimal
-from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import django_filters
@@ -134,13 +133,13 @@ class UsageSummarySerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.UUIDField(), help_text="In the input's order.")
 
 
-def _summary(stored: Sequence[UsageRecord]) -> dict:
-    rated = sum(1 for record in stored if record.status == UsageStatus.RATED)
+def _summary(stored: services.StoredRecords) -> dict:
+    rated = stored.rated
     return {
         "stored": len(stored),
         "rated": rated,
         "unrated": len(stored) - rated,
-        "ids": [str(record.pk) for record in stored],
+        "ids": [str(pk) for pk in stored.ids],
     }
 
 

@@ -36,6 +36,7 @@ from pricing.batch.sql import QUEUE_TABLE, USAGE_TABLE, Row, db_key
 from pricing.batch.sweep import SweepPlan
 from pricing.batch.uploads import (
     EXPORT_HEADER,
+    RECORD_COLUMNS,
     BatchSummary,
     batch_id_range,
     batch_line,
@@ -45,6 +46,7 @@ from pricing.batch.uploads import (
     export_rows,
     insert_pending,
     insert_records,
+    insert_rows,
     is_batch_key,
     new_batch_key,
 )
@@ -54,6 +56,7 @@ __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "EXPORT_HEADER",
     "QUEUE_TABLE",
+    "RECORD_COLUMNS",
     "USAGE_TABLE",
     "BatchSummary",
     "MembershipCache",
@@ -74,6 +77,7 @@ __all__ = [
     "export_rows",
     "insert_pending",
     "insert_records",
+    "insert_rows",
     "is_batch_key",
     "keyed_rules",
     "load_index",

@@ -138,8 +138,14 @@ def _values(record: UsageRecord) -> tuple:
 
 
 def insert_records(records: Sequence[UsageRecord]) -> int:
-    """Insert unsaved records as they are (rated or not), set-based: ``COPY`` on PostgreSQL,
-    one ``INSERT ... SELECT FROM json_each`` per 5,000 on SQLite.
+    """Insert unsaved records as they are (rated or not): :func:`insert_rows` of their values."""
+    return insert_rows([_values(record) for record in records])
+
+
+def insert_rows(rows: Sequence[tuple]) -> int:
+    """Insert usage records given as rows of their column values in ``RECORD_COLUMNS`` order,
+    set-based: ``COPY`` on PostgreSQL, one ``INSERT ... SELECT FROM json_each`` per 5,000 on
+    SQLite.
 
     The storage step of ``POST /api/v1/usage-records``: ``bulk_create`` compiles an
     ``INSERT`` of 20 placeholders per record, which cost more than rating them. Values go
@@ -151,44 +157,66 @@ def insert_records(records: Sequence[UsageRecord]) -> int:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             with cursor.cursor.copy(f"COPY {USAGE_TABLE} ({columns}) FROM STDIN") as copy:
-                for record in records:
-                    copy.write_row(_values(record))
-            return len(records)
+                for row in rows:
+                    copy.write_row(row)
+            return len(rows)
         ops = connection.ops
         instant = ops.adapt_datetimefield_value
+        cents = _AMOUNT.get_db_prep_value
         sql = (
             f"INSERT INTO {USAGE_TABLE} ({columns}) SELECT "
             + ", ".join(f"json_extract(value, '$[{n}]')" for n in range(len(RECORD_COLUMNS)))
             + " FROM json_each(%s)"
         )
-        for start in range(0, len(records), 5000):
-            rows = [
+        for start in range(0, len(rows), 5000):
+            values = [
                 (
-                    r.id.hex,
-                    db_key(r.customer_id),
-                    r.billing_category,
-                    r.item_code,
-                    _text(r.quantity),
-                    instant(r.occurred_at),
-                    r.status,
-                    db_key(r.rule_id),
-                    r.rule_code,
-                    db_key(r.price_list_id),
-                    r.price_list_code,
-                    _text(r.unit_price),
-                    _text(r.billed_quantity),
-                    db_key(r.price_terms_id),
-                    _AMOUNT.get_db_prep_value(r.amount, connection),
-                    r.currency,
-                    instant(r.rated_at),
-                    r.unrated_reason,
-                    instant(r.created_at),
-                    r.created_by_id,
+                    pk.hex,
+                    db_key(customer),
+                    category,
+                    item,
+                    _text(quantity),
+                    instant(occurred_at),
+                    status,
+                    db_key(rule),
+                    rule_code,
+                    db_key(price_list),
+                    list_code,
+                    _text(unit_price),
+                    _text(billed),
+                    db_key(terms),
+                    cents(amount, connection),
+                    currency,
+                    instant(rated_at),
+                    reason,
+                    instant(created_at),
+                    created_by,
                 )
-                for r in records[start : start + 5000]
+                for (
+                    pk,
+                    customer,
+                    category,
+                    item,
+                    quantity,
+                    occurred_at,
+                    status,
+                    rule,
+                    rule_code,
+                    price_list,
+                    list_code,
+                    unit_price,
+                    billed,
+                    terms,
+                    amount,
+                    currency,
+                    rated_at,
+                    reason,
+                    created_at,
+                    created_by,
+                ) in rows[start : start + 5000]
             ]
-            cursor.execute(sql, [json.dumps(rows)])
-    return len(records)
+            cursor.execute(sql, [json.dumps(values)])
+    return len(rows)
 
 
 def _text(value) -> str | None:

@@ -22,7 +22,7 @@ from decimal import Decimal
 from pricing.engine.calendar import billing_day
 from pricing.engine.membership import MembershipPeriod, groups_at
 from pricing.engine.money import MAX_AMOUNT
-from pricing.engine.prices import Charge, ItemPrice, charge
+from pricing.engine.prices import Charge, ItemPrice, charge, quote
 from pricing.engine.reasons import (
     OUTCOME_OF_STATUS,
     Outcome,
@@ -193,17 +193,21 @@ class Result:
     group_ids: frozenset = frozenset()
     trace: Sequence[TraceEntry] = field(default_factory=list)
     too_large: bool = False  # a rule prices the record, but its amount exceeds MAX_AMOUNT
-    charge: Charge | None = None  # the arithmetic of a rated record
+    charge: Charge | None = None  # the arithmetic of a rated record (None: not asked for)
+    billed: Decimal | None = None  # its billed quantity, when the arithmetic was not asked for
 
     @property
     def billed_quantity(self) -> Decimal | None:
-        return self.charge.billed_quantity if self.charge is not None else None
+        return self.charge.billed_quantity if self.charge is not None else self.billed
 
 
-def rated_result(usage: Usage, rule: Rule, price: ItemPrice, day: date, **extra) -> Result | None:
+def rated_result(
+    usage: Usage, rule: Rule, price: ItemPrice, day: date, *, steps: bool = True, **extra
+) -> Result | None:
     """The answer for a record that ``rule`` prices at ``price``; None when its amount is too
-    large to store (:func:`.prices.charge`)."""
-    found = charge(price, usage.quantity)
+    large to store (:func:`.prices.charge`). Without ``steps`` the result carries the amount,
+    unit price and billed quantity but not the arithmetic (:func:`.prices.quote`)."""
+    found = charge(price, usage.quantity) if steps else quote(price, usage.quantity)
     if found is None:
         return None
     return Result(
@@ -214,7 +218,8 @@ def rated_result(usage: Usage, rule: Rule, price: ItemPrice, day: date, **extra)
         currency=rule.currency,
         reason=rated_reason(rule, usage.item_code, price),
         day=day,
-        charge=found,
+        charge=found if steps else None,
+        billed=None if steps else found.billed_quantity,
         **extra,
     )
 

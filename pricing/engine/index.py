@@ -195,14 +195,15 @@ class RatingIndex:
         amount = amount_of(found[1], quantity)
         return None if amount is None else (found[0], found[1], amount)
 
-    def rate(self, usage: Usage, periods: Sequence[Period]) -> Result:
-        """The engine's answer for one record (no trace); ``usage.customer_id`` is its key."""
+    def rate(self, usage: Usage, periods: Sequence[Period], *, steps: bool = True) -> Result:
+        """The engine's answer for one record (no trace); ``usage.customer_id`` is its key.
+        Without ``steps``, a rated result carries no arithmetic (:func:`rated_result`)."""
         found = self.winner(
             usage.customer_id, usage.billing_category, usage.item_code, usage.occurred_at, periods
         )
         if found is not None:
             day = billing_day(usage.occurred_at, self.tz)
-            result = rated_result(usage, found[0], found[1], day)
+            result = rated_result(usage, found[0], found[1], day, steps=steps)
             if result is not None:
                 return result
         return self.explain_unrated(usage, periods)

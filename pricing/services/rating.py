@@ -43,9 +43,8 @@ def _rated_values(result: engine.Result, item_code: str, at: datetime) -> tuple:
     """
     rule = result.rule
     if result.rated and rule is not None:
-        charge = result.charge
         price = rule.prices[item_code]
-        detailed = charge is not None and not price.simple
+        detailed = not price.simple
         return (
             UsageStatus.RATED,
             _uuid(rule.id),
@@ -53,7 +52,7 @@ def _rated_values(result: engine.Result, item_code: str, at: datetime) -> tuple:
             _uuid(rule.price_list_id),
             rule.price_list_code,
             result.unit_price,
-            charge.billed_quantity if detailed else None,
+            result.billed_quantity if detailed else None,
             terms_of(price) if detailed else None,
             None,
             result.amount,
@@ -90,22 +89,67 @@ class AmountTooLarge(Exception):
     """Records whose amount would exceed ``engine.MAX_AMOUNT`` (args: their indexes)."""
 
 
+class StoredRecords(Sequence[UsageRecord]):
+    """Records :func:`usage_records_create` stored, as the rows it wrote.
+
+    Model instances are made when the records are read one by one (a whole answer, the
+    ``usage_unrated`` signal); counts and ids are read from the rows (``Prefer:
+    return=minimal``), because making 10,000 instances cost as much as rating them.
+    """
+
+    def __init__(self, rows: list[tuple], customers: list[Customer], terms: list) -> None:
+        self.rows, self._customers, self._terms = rows, customers, terms
+        self._records: list[UsageRecord] | None = None
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        if self._records is None:
+            self._records = [self._record(n) for n in range(len(self.rows))]
+        return self._records[index]
+
+    @property
+    def ids(self) -> list[uuid.UUID]:
+        return [row[0] for row in self.rows]
+
+    @property
+    def rated(self) -> int:
+        return sum(1 for row in self.rows if row[_STATUS] == UsageStatus.RATED)
+
+    def unrated(self) -> list[UsageRecord]:
+        return [self[n] for n, row in enumerate(self.rows) if row[_STATUS] == UsageStatus.UNRATED]
+
+    def _record(self, n: int) -> UsageRecord:
+        # Django's positional form, as rows are read: a model built by keyword costs several
+        # times more.
+        values = dict(zip(batch.RECORD_COLUMNS, self.rows[n], strict=True))
+        record = UsageRecord(*(values.get(name) for name in _ATTNAMES))
+        record._state.adding, record._state.db = False, "default"  # as bulk_create leaves them
+        _CUSTOMER.set_cached_value(record, self._customers[n])
+        if self._terms[n] is not None:
+            _TERMS.set_cached_value(record, self._terms[n])
+        return record
+
+
+_ATTNAMES = [field.attname for field in UsageRecord._meta.concrete_fields]
+_STATUS = batch.RECORD_COLUMNS.index("status")
+
+
 @transaction.atomic
-def usage_records_create(
-    *, records: Sequence[Mapping], by: User | None = None
-) -> list[UsageRecord]:
+def usage_records_create(*, records: Sequence[Mapping], by: User | None = None) -> StoredRecords:
     """Store usage records and rate them at once, all or nothing.
 
     Each mapping holds ``customer`` (a Customer), ``billing_category``, ``item_code``,
     ``quantity`` and ``occurred_at``. Rated in memory through the cached book's index (the
     engine's answer, :func:`pricing.selectors.rate_quickly`: two queries), then inserted
-    set-based (:func:`pricing.batch.insert_records`: ``COPY`` on PostgreSQL).
-    Customer names make unrated reasons read
-    well. A record whose amount the engine cannot store (``Result.too_large``) stores nothing
-    and raises :class:`AmountTooLarge`, which the API answers with a 400.
+    set-based (:func:`pricing.batch.insert_rows`: ``COPY`` on PostgreSQL). Customer names make
+    unrated reasons read well. A record whose amount the engine cannot store
+    (``Result.too_large``) stores nothing and raises :class:`AmountTooLarge`, which the API
+    answers with a 400.
     """
     if not records:
-        return []
+        return StoredRecords([], [], [])
     now = timezone.now()
     requests = [
         RateRequest(
@@ -117,44 +161,41 @@ def usage_records_create(
         )
         for data in records
     ]
-    rated = list(rate_quickly(requests))
+    rated = list(rate_quickly(requests, steps=False))
     too_large = [n for n, (_, _, result, _) in enumerate(rated) if result.too_large]
     if too_large:
         raise AmountTooLarge(too_large)
     by_id = by.pk if by is not None else None
-    objects = []
+    rows, terms_used = [], []
     for request, usage, result, _ in rated:
-        # Built from its column values (Django's positional form, as rows are read), not by
-        # keyword: keyword-built models cost more than rating them.
         status, *rated_values, rated_at, reason = _rated_values(result, usage.item_code, now)
         terms = rated_values[6]
+        terms_used.append(terms)
         rated_values[6] = terms.key if terms is not None else None
-        record = UsageRecord(
-            uuid7(),
-            request.customer.pk,
-            usage.billing_category,
-            usage.item_code,
-            usage.quantity,
-            usage.occurred_at,
-            status,
-            *rated_values,
-            rated_at,
-            reason,
-            now,
-            by_id,
+        del rated_values[7]  # the breakdown: not written (worked out from the terms)
+        rows.append(
+            (
+                uuid7(),
+                request.customer.pk,
+                usage.billing_category,
+                usage.item_code,
+                usage.quantity,
+                usage.occurred_at,
+                status,
+                *rated_values,
+                rated_at,
+                reason,
+                now,
+                by_id,
+            )
         )
-        _CUSTOMER.set_cached_value(record, request.customer)
-        if terms is not None:
-            _TERMS.set_cached_value(record, terms)
-        objects.append(record)
-    keep_terms(r.price_terms for r in objects if r.price_terms_id is not None)
-    batch.insert_records(objects)
-    for record in objects:
-        record._state.adding, record._state.db = False, "default"  # as bulk_create leaves them
-    unrated = [record for record in objects if record.status == UsageStatus.UNRATED]
+    keep_terms(t for t in terms_used if t is not None)
+    batch.insert_rows(rows)
+    stored = StoredRecords(rows, [request.customer for request in requests], terms_used)
+    unrated = stored.unrated()
     if unrated:
         usage_unrated.send(sender=UsageRecord, records=unrated)
-    return objects
+    return stored
 
 
 def usage_rate_pending(
